@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Command 1: set up .venv, make sure the corpus source exists, run the whole DVC pipeline on params.yaml.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+source .venv/bin/activate
+
+# Check the corpus source before any work: the default is the Debian package fortunes-ru.
+read -r source path < <(python - <<'PY'
+import yaml
+c = yaml.safe_load(open("params.yaml", encoding="utf-8"))["corpus"]
+print(c["source"], c["path"])
+PY
+)
+if [ "$source" = "fortunes-ru" ] && [ ! -d "$path" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "run: installing the default corpus (apt-get install -y fortunes-ru)"
+    apt-get install -y fortunes-ru >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y fortunes-ru >/dev/null; }
+  fi
+  if [ ! -d "$path" ]; then
+    echo "error: the default corpus $path is missing. Install it as root with 'apt-get install -y fortunes-ru'," \
+         "or train on your own text: set corpus.source: file and corpus.path: path/to/text.txt in params.yaml" \
+         "(see README, 'Train on your own text')." >&2
+    exit 1
+  fi
+fi
+
+start=$(date +%s)
+dvc repro "$@"
+echo "run: pipeline finished in $(( $(date +%s) - start ))s; metrics:"
+dvc metrics show

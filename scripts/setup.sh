@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Create .venv (Python >= 3.11) and install rnnpipe with the exact tested versions from constraints.txt.
+# Idempotent: reinstalls only when pyproject.toml or constraints.txt changed. Source it or run it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: rnnpipe needs Python >= 3.11; '$PYTHON' is $("$PYTHON" --version 2>&1 || echo missing)." \
+       "Set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "setup: installing python3-venv (apt-get)"
+      apt-get install -y python3-venv >/dev/null || { apt-get update >/dev/null && apt-get install -y python3-venv >/dev/null; }
+      "$PYTHON" -m venv .venv
+    else
+      echo "error: '$PYTHON -m venv' failed; install your distribution's python3-venv package" >&2
+      exit 1
+    fi
+  fi
+fi
+
+stamp=.venv/.rnnpipe-installed
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing rnnpipe and its pinned dependencies into .venv (a few minutes the first time)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  # PIP_CONSTRAINT may hold a machine-wide constraint file; ours are added to it, never replace it.
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,102 @@
+"""Synthetic series: the noisy signal the forecaster learns, and AR(1) processes produced by a hand-set nn.RNN."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+
+def clean_signal(x: np.ndarray) -> np.ndarray:
+    return np.cos(x) + 0.5 * np.sin(5 * x)
+
+
+def noisy_signal(x_min: float, x_max: float, n_points: int, n_train: int, noise_std: float, seed: int) -> pd.DataFrame:
+    """Columns x, clean, y (= clean + noise_std * eps) and split (train for the first n_train points, else test)."""
+    x = np.linspace(x_min, x_max, n_points)
+    generator = torch.Generator().manual_seed(seed)
+    eps = torch.randn(n_points, generator=generator, dtype=torch.float64).numpy()
+    clean = clean_signal(x)
+    return pd.DataFrame({
+        "x": x,
+        "clean": clean,
+        "y": clean + noise_std * eps,
+        "split": np.where(np.arange(n_points) < n_train, "train", "test"),
+    })
+
+
+def innovation_std(sigma: float, r: float) -> float:
+    """sigma_noise = sigma * sqrt(1 - r^2): the linear AR(1) with this innovation has stationary std sigma."""
+    return sigma * math.sqrt(1.0 - r * r)
+
+
+def ar1_rnn(sigma: Sequence[float], r: Sequence[float]) -> nn.RNN:
+    """An nn.RNN with no bias whose weights make it the AR(1) recurrence x[t] = tanh(r x[t-1] + sigma_noise eps[t]).
+
+    One unit per dimension; diagonal weights keep the dimensions independent.
+    """
+    dim = len(sigma)
+    rnn = nn.RNN(dim, dim, bias=False)
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(torch.diag(torch.tensor(list(r), dtype=torch.float32)))
+        rnn.weight_ih_l0.copy_(torch.diag(torch.tensor(
+            [innovation_std(s, rr) for s, rr in zip(sigma, r)], dtype=torch.float32)))
+    return rnn.requires_grad_(False)
+
+
+def ar1_process(sigma: Sequence[float], r: Sequence[float], length: int, seed: int,
+                h0: str = "stationary") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the AR(1) RNN for `length` steps; returns (x [length, dim], eps [length, dim], h0 [dim]).
+
+    h0 ~ N(0, sigma^2) ("stationary", the process starts in its stationary regime) or N(0, sigma_noise^2)
+    ("course", as the course material does it).
+    """
+    if h0 not in ("stationary", "course"):
+        raise ValueError(f"h0 = {h0!r}: allowed is stationary or course")
+    if len(sigma) != len(r):
+        raise ValueError(f"sigma has {len(sigma)} values but r has {len(r)}")
+    dim = len(sigma)
+    generator = torch.Generator().manual_seed(seed)
+    eps = torch.randn(length, 1, dim, generator=generator)
+    start_std = torch.tensor([s if h0 == "stationary" else innovation_std(s, rr) for s, rr in zip(sigma, r)])
+    h_start = torch.randn(1, 1, dim, generator=generator) * start_std
+    out, _ = ar1_rnn(sigma, r)(eps, h_start)
+    return out[:, 0].numpy(), eps[:, 0].numpy(), h_start[0, 0].numpy()
+
+
+def lag1_autocorrelation(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - x.mean()
+    return float(np.dot(centred[1:], centred[:-1]) / np.dot(centred, centred))
+
+
+def ar_summary(x: np.ndarray, sigma: float, r: float) -> dict[str, float]:
+    """Sample statistics next to the theory of the linear AR(1) (tanh is nearly linear at these scales)."""
+    return {
+        "std": float(np.std(x)),
+        "std_theory": float(sigma),
+        "lag1_autocorr": lag1_autocorrelation(x),
+        "lag1_autocorr_theory": float(r),
+    }
+
+
+def forecaster_windows(y: np.ndarray, n_train: int, seq_length: int, n_val: int) -> dict[str, torch.Tensor]:
+    """Windows of the previous seq_length values → the next value, as the course builds them.
+
+    fit: targets seq_length .. n_train - n_val - 1; val: the last n_val targets of the training part;
+    test: every target from n_train on (its first windows reach back into the training part).
+    """
+    values = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    starts = torch.arange(len(values) - seq_length)
+    inputs = values[starts.unsqueeze(1) + torch.arange(seq_length)]
+    targets = values[starts + seq_length]          # target index = start + seq_length
+    fit_end = n_train - n_val - seq_length           # window index where validation targets begin
+    test_start = n_train - seq_length
+    return {
+        "x_fit": inputs[:fit_end], "y_fit": targets[:fit_end],
+        "x_val": inputs[fit_end:test_start], "y_val": targets[fit_end:test_start],
+        "x_test": inputs[test_start:], "y_test": targets[test_start:],
+    }

@@ -1,0 +1,50 @@
+"""Stage evaluate_forecaster: test MSE against persistence, linear AR and the noise floor → metrics, plots."""
+import sys
+
+import pandas as pd
+
+from rnnpipe.cli import configure_determinism, run_stage
+from rnnpipe.evaluate import forecaster_metrics
+from rnnpipe.io import file_digest, load_checkpoint, save_figure, write_csv, write_json
+from rnnpipe.models import build_model
+from rnnpipe.params import load_params
+from rnnpipe.plots import close, predictions_figure
+from rnnpipe.series import forecaster_windows
+from rnnpipe.tracking import Tracker
+
+
+def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
+         metrics_path: str = "metrics/forecaster.json", plots_dir: str = "plots/forecaster") -> None:
+    params = load_params()
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
+    configure_determinism(0)
+    config, state = load_checkpoint(model_path)
+    model = build_model(config)
+    model.load_state_dict(state)
+    model.eval()
+    signal = pd.read_csv(signal_path)
+    n_train = int((signal["split"] == "train").sum())
+    windows = forecaster_windows(signal["y"].to_numpy(), n_train, config["seq_length"], config["n_val"])
+    test = signal.iloc[n_train:]
+    metrics, series = forecaster_metrics(model, windows, test["clean"].to_numpy())
+    write_json(metrics_path, metrics)
+    frame = pd.DataFrame({"x": test["x"].to_numpy(), "y": series["target"], "clean": test["clean"].to_numpy(),
+                          "rnn": series["prediction"], "linear_ar": series["linear_ar"]})
+    write_csv(f"{plots_dir}/predictions.csv", frame)
+    fig = predictions_figure(frame["x"], frame["y"], frame["clean"],
+                             {"RNN": frame["rnn"], "linear AR": frame["linear_ar"]},
+                             f"one-step predictions on the test part: MSE {metrics['test_mse']:.4f} "
+                             f"(linear AR {metrics['linear_ar_mse']:.4f}, noise floor "
+                             f"{metrics['noise_floor_mse']:.4f})")
+    save_figure(f"{plots_dir}/predictions.png", fig)
+    close(fig)
+
+    with tracker.model_run("forecaster", file_digest(model_path)):
+        tracker.log_metrics(metrics)
+        tracker.log_artifact(f"{plots_dir}/predictions.png", "plots")
+        tracker.log_artifact(metrics_path, "metrics")
+    print("forecaster test: " + ", ".join(f"{k} {v:.5g}" for k, v in metrics.items()))
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(*sys.argv[1:]))

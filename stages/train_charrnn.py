@@ -1,0 +1,51 @@
+"""Stage train_charrnn: char-RNN on the cleaned corpus → models/charrnn/, loss plots."""
+import sys
+
+from rnnpipe.cli import configure_determinism, history_frame, log_epoch, run_stage
+from rnnpipe.corpus import encode
+from rnnpipe.evaluate import LOG2E
+from rnnpipe.io import file_digest, read_json, save_checkpoint, save_figure, write_csv, write_json
+from rnnpipe.models import LogitsOnly
+from rnnpipe.params import as_flat_dict, load_params
+from rnnpipe.plots import close, loss_figure
+from rnnpipe.tracking import MODEL_TAG, Tracker
+from rnnpipe.train import train_charrnn
+
+
+def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
+         plots_dir: str = "plots/charrnn", metrics_path: str = "metrics/charrnn_train.json") -> None:
+    params = load_params()
+    p = params.charrnn
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # fails fast, before any training
+    configure_determinism(p.seed)
+    vocab = read_json(f"{corpus_dir}/vocab.json")["vocab"]
+    train_ids, val_ids = (encode(open(f"{corpus_dir}/{name}.txt", encoding="utf-8").read(), vocab)
+                          for name in ("train", "val"))
+    data_tags = {f"data_md5.{name}": file_digest(f"{corpus_dir}/{name}.txt", "md5") for name in ("train", "val")}
+
+    with tracker.training_run("charrnn", as_flat_dict(p, "charrnn"), data_tags):
+        model, result = train_charrnn(train_ids, val_ids, len(vocab), p, on_epoch=log_epoch(tracker))
+        config = {"kind": "charrnn", "arch": model.config, "mode": p.mode, "seq_length": p.seq_length,
+                  "vocab": vocab}
+        save_checkpoint(model_path, config, model.state_dict())
+        history = history_frame(result.history)
+        history[["train_loss", "val_loss"]] *= LOG2E  # nats → bits per character
+        write_csv(f"{plots_dir}/loss.csv", history)
+        fig = loss_figure(history, f"char-RNN ({p.cell}, hidden {p.hidden_size}, {p.mode})", "bits per char")
+        save_figure(f"{plots_dir}/loss.png", fig)
+        close(fig)
+        summary = {"best_epoch": result.best_epoch, "best_val_bits_per_char": result.best_val_loss * LOG2E,
+                   "train_chars": len(train_ids), "vocab_size": len(vocab)}
+        write_json(metrics_path, summary)
+
+        tracker.set_tags({MODEL_TAG: file_digest(model_path)})
+        tracker.log_metrics({**summary, "train_seconds": result.seconds,
+                             "targets_per_second": result.targets_seen / max(result.seconds, 1e-9)})
+        tracker.log_artifact(f"{plots_dir}/loss.png", "plots")
+        tracker.log_model("charrnn", LogitsOnly(model), train_ids[:32].reshape(1, -1).numpy())
+    print(f"charrnn: best epoch {result.best_epoch}/{p.epochs}, val {summary['best_val_bits_per_char']:.3f} "
+          f"bits/char, {result.targets_seen / result.seconds:,.0f} targets/s, {result.seconds:.0f}s")
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(*sys.argv[1:]))

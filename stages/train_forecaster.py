@@ -1,0 +1,50 @@
+"""Stage train_forecaster: many-to-one RNN on the training part of the signal → models/forecaster/, loss plots."""
+import sys
+
+import numpy as np
+import pandas as pd
+
+from rnnpipe.cli import configure_determinism, history_frame, log_epoch, run_stage
+from rnnpipe.io import file_digest, save_checkpoint, save_figure, write_csv, write_json
+from rnnpipe.params import as_flat_dict, load_params, validation_size
+from rnnpipe.plots import close, loss_figure
+from rnnpipe.series import forecaster_windows
+from rnnpipe.tracking import MODEL_TAG, Tracker
+from rnnpipe.train import train_forecaster
+
+
+def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
+         plots_dir: str = "plots/forecaster", metrics_path: str = "metrics/forecaster_train.json") -> None:
+    params = load_params()
+    f = params.forecaster
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # fails fast, before any training
+    configure_determinism(f.seed)
+    signal = pd.read_csv(signal_path)
+    n_train = int((signal["split"] == "train").sum())
+    n_val = validation_size(n_train, f.seq_length, f.val_fraction)
+    windows = forecaster_windows(signal["y"].to_numpy(), n_train, f.seq_length, n_val)
+
+    with tracker.training_run("forecaster", as_flat_dict(f, "forecaster"),
+                              {"data_md5.signal": file_digest(signal_path, "md5")}):
+        model, result = train_forecaster(windows, f, on_epoch=log_epoch(tracker))
+        config = {"kind": "forecaster", "arch": model.config, "seq_length": f.seq_length, "n_val": n_val}
+        save_checkpoint(model_path, config, model.state_dict())
+        history = history_frame(result.history)
+        write_csv(f"{plots_dir}/loss.csv", history)
+        fig = loss_figure(history, f"forecaster ({f.cell}, hidden {f.hidden_size})", "MSE")
+        save_figure(f"{plots_dir}/loss.png", fig)
+        close(fig)
+        summary = {"best_epoch": result.best_epoch, "best_val_mse": result.best_val_loss,
+                   "fit_targets": len(windows["y_fit"]), "val_targets": n_val}
+        write_json(metrics_path, summary)
+
+        tracker.set_tags({MODEL_TAG: file_digest(model_path)})
+        tracker.log_metrics({**summary, "train_seconds": result.seconds})
+        tracker.log_artifact(f"{plots_dir}/loss.png", "plots")
+        tracker.log_model("forecaster", model, windows["x_val"][:8].numpy().astype(np.float32))
+    print(f"forecaster: best epoch {result.best_epoch}/{f.epochs}, val MSE {result.best_val_loss:.5f}, "
+          f"{result.seconds:.1f}s")
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(*sys.argv[1:]))
