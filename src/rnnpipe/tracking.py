@@ -202,13 +202,16 @@ class Tracker:
         if not self.enabled:
             return
         import mlflow.pytorch
+        import numpy as np
         import torch
         from mlflow.models import infer_signature
 
         with torch.no_grad():
             output = model(torch.as_tensor(input_example)).numpy()
+        # Explicit requirements: MLflow's own inference re-imports the model in a subprocess (~10 s per model).
+        requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
         mlflow.pytorch.log_model(model, name="model", input_example=input_example,
-                                 signature=infer_signature(input_example, output),
+                                 signature=infer_signature(input_example, output), pip_requirements=requirements,
                                  registered_model_name=REGISTERED_MODELS[kind])
 
 

@@ -1,0 +1,77 @@
+"""Forecaster benchmark: the course configuration against the project's defaults, on the same 5 seeds.
+
+    python benchmarks/forecaster.py [--seeds 0 1 2 3 4]
+
+For each configuration and seed: train on the default signal (params.yaml `series`), evaluate on all test targets,
+and print test MSE mean ± sd, training seconds, and the ratios to the baselines measured on the same targets.
+Configurations: `course` (RNN hidden 5, RMSprop 1e-3, batch 8, 5 epochs, window 10), `default` (params.yaml
+`forecaster`), and `long_window` (the default with `--long-window` values, documented in the README).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rnnpipe.cli import configure_determinism  # noqa: E402
+from rnnpipe.evaluate import forecaster_metrics  # noqa: E402
+from rnnpipe.params import load_params, validation_size  # noqa: E402
+from rnnpipe.series import forecaster_windows, noisy_signal  # noqa: E402
+from rnnpipe.train import train_forecaster  # noqa: E402
+
+COURSE = {"cell": "rnn", "hidden_size": 5, "num_layers": 1, "optimizer": "rmsprop", "lr": 1e-3, "batch_size": 8,
+          "epochs": 5, "seq_length": 10}
+LONG_WINDOW = {"seq_length": 40}
+
+
+def run(config, series, seed: int) -> dict:
+    config = dataclasses.replace(config, seed=seed)
+    configure_determinism(seed)
+    signal = noisy_signal(series.x_min, series.x_max, series.n_points, series.n_train, series.noise_std, series.seed)
+    n_val = validation_size(series.n_train, config.seq_length, config.val_fraction)
+    windows = forecaster_windows(signal["y"].to_numpy(), series.n_train, config.seq_length, n_val)
+    model, result = train_forecaster(windows, config, show_progress=False)
+    metrics, _ = forecaster_metrics(model, windows, signal["clean"].to_numpy()[series.n_train:])
+    return {**metrics, "seconds": result.seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    args = parser.parse_args()
+    params = load_params(args.params)
+    default = params.forecaster
+    configs = {
+        "course": dataclasses.replace(default, **COURSE),
+        "default": default,
+        "long_window": dataclasses.replace(default, **LONG_WINDOW),
+    }
+    print(f"signal: {params.series.n_points} points, {params.series.n_train} train, noise std "
+          f"{params.series.noise_std}; seeds {args.seeds}")
+    header = (f"{'config':<12} {'window':>6} {'test MSE mean ± sd':>22} {'train s':>8} {'/ linear AR':>12} "
+              f"{'/ noise floor':>14} {'/ persistence':>14}")
+    print(header)
+    print("-" * len(header))
+    for name, config in configs.items():
+        rows = [run(config, params.series, seed) for seed in args.seeds]
+        mse = [r["test_mse"] for r in rows]
+        mean = statistics.mean(mse)
+        sd = statistics.stdev(mse) if len(mse) > 1 else 0.0
+        linear = statistics.mean(r["linear_ar_mse"] for r in rows)
+        floor = statistics.mean(r["noise_floor_mse"] for r in rows)
+        persistence = statistics.mean(r["persistence_mse"] for r in rows)
+        seconds = statistics.mean(r["seconds"] for r in rows)
+        print(f"{name:<12} {config.seq_length:>6} {mean:>13.5f} ± {sd:.5f} {seconds:>8.1f} {mean / linear:>12.3f} "
+              f"{mean / floor:>14.3f} {mean / persistence:>14.3f}")
+        print(f"{'':<12} {'':>6} baselines on the same targets: linear AR {linear:.5f}, noise floor {floor:.5f}, "
+              f"persistence {persistence:.5f}")
+
+
+if __name__ == "__main__":
+    main()

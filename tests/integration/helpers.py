@@ -1,0 +1,110 @@
+"""Integration helpers: a temporary git copy of the repository with tiny params, and the real dvc and python.
+
+Nothing is mocked: stages run through the real `dvc repro`, MLflow writes to a real SQLite store or server.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# A tiny corpus the tests make themselves: varied enough for a vocabulary, small enough for seconds of training.
+TINY_TEXT = (
+    "Мой дядя самых честных правил, когда не в шутку занемог, он уважать себя заставил и лучше выдумать не мог. "
+    "Ёжик в тумане: ёлка, мёд, её. The quick brown fox jumps over the lazy dog; 0123456789? "
+) * 12
+
+TINY_PARAMS: dict[str, Any] = {
+    "series": {"n_points": 400, "n_train": 200},
+    "ar": {"length": 200},
+    "forecaster": {"seq_length": 8, "hidden_size": 4, "epochs": 2, "batch_size": 16},
+    "forecast": {"horizon": 20},
+    "corpus": {"source": "file", "path": "texts/tiny.txt", "train_fraction": 0.8, "val_fraction": 0.1,
+               "test_fraction": 0.1},
+    "charrnn": {"hidden_size": 16, "embedding_dim": 8, "seq_length": 16, "batch_size": 8, "epochs": 2},
+    "charrnn_eval": {"ngram_order": 3},
+    "generate": {"n_chars": 30},
+    "tracking": {"enabled": False},
+}
+
+
+def deep_update(base: dict, changes: dict) -> dict:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "true"
+    env.update(extra)
+    return env
+
+
+class RepoCopy:
+    """A temporary git repository holding the project's tracked and untracked-but-not-ignored files."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root = root
+        self.env = env
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess:
+        result = subprocess.run(list(args), cwd=self.root, env=self.env, capture_output=True, text=True,
+                                timeout=timeout, **kwargs)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def dvc(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        return self.run(str(BIN / "dvc"), *args, check=check, timeout=timeout)
+
+    def repro(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.dvc("repro", *args, check=check)
+
+    def params(self) -> dict:
+        return yaml.safe_load((self.root / "params.yaml").read_text(encoding="utf-8"))
+
+    def set_params(self, changes: dict) -> None:
+        params = deep_update(self.params(), changes)
+        (self.root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
+                                               encoding="utf-8")
+
+    def commit(self, message: str = "test") -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-qm", message, "--allow-empty")
+
+    @staticmethod
+    def ran_stages(repro_output: str) -> set[str]:
+        return {line.split("'")[1] for line in repro_output.splitlines() if line.startswith("Running stage '")}
+
+
+def make_copy(dest: Path, params: dict | None = None, env: dict[str, str] | None = None) -> RepoCopy:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = REPO / name
+        if source.is_file() and not name.startswith("dvc.lock"):
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (dest / "texts").mkdir(exist_ok=True)
+    (dest / "texts" / "tiny.txt").write_text(TINY_TEXT, encoding="utf-8")
+    copy = RepoCopy(dest, env or subprocess_env())
+    copy.set_params(deep_update(yaml.safe_load(yaml.safe_dump(TINY_PARAMS)), params or {}))
+    copy.run("git", "init", "-q", "-b", "main")
+    copy.run("git", "config", "user.email", "test@rnnpipe.local")
+    copy.run("git", "config", "user.name", "rnnpipe tests")
+    copy.commit("initial")
+    return copy

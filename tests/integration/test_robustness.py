@@ -1,0 +1,130 @@
+"""Bad input, bad params, interruption and bit-for-bit reruns, through the real `dvc repro`."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from tests.integration.helpers import BIN, RepoCopy, make_copy
+
+pytestmark = pytest.mark.slow
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"forecaster": {"lr": 0}}, "forecaster.lr = 0 is invalid: allowed is a number > 0"),
+    ({"charrnn": {"hidden_size": 0}}, "charrnn.hidden_size = 0 is invalid"),
+    ({"generate": {"temperature": -1}}, "generate.temperature = -1 is invalid"),
+    ({"forecaster": {"seq_length": 200}}, "forecaster.seq_length = 200 is invalid"),
+    ({"corpus": {"test_fraction": 0.3}}, "add up to 1.2"),
+    ({"forecaster": {"lrr": 0.1}}, "unknown key 'forecaster.lrr'"),
+    ({"forecaster": {"epochs": "many"}}, "forecaster.epochs = 'many' is invalid"),
+])
+def test_bad_params_stop_the_pipeline_before_any_output(tmp_path, changes, expected):
+    copy = make_copy(tmp_path / "repo", changes)
+    result = copy.repro(check=False)
+    assert result.returncode != 0
+    errors = error_lines(result)
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    produced = [p for folder in ("data", "models", "metrics", "plots", "samples")
+                for p in (copy.root / folder).rglob("*") if p.is_file() and p.name != ".gitignore"]
+    assert produced == []
+
+
+def write(copy: RepoCopy, name: str, data: bytes) -> None:
+    (copy.root / "texts" / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("name, data, expected", [
+    ("empty.txt", b"", "corpus file is empty"),
+    ("symbols.txt", "!!! --- ### «»\n".encode() * 50, "nothing is left of the corpus"),
+    ("cp1251.txt", "мой дядя".encode("cp1251"), "not valid UTF-8: byte 0xec at offset 0"),
+    ("late.txt", "мой дядя самых ".encode() * 10 + b"\xff", "at offset 270"),
+    ("binary.bin", b"\x7fELF\x02\x01\x01\x00\x00\x00" * 100, "looks binary (NUL byte at offset 7)"),
+])
+def test_bad_corpus_files_give_one_line_errors_and_no_corpus(tmp_path, name, data, expected):
+    copy = make_copy(tmp_path / "repo", {"corpus": {"path": f"texts/{name}"}})
+    write(copy, name, data)
+    result = copy.repro("prepare_corpus", check=False)
+    assert result.returncode != 0
+    errors = error_lines(result)
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert not (copy.root / "data/corpus/train.txt").exists()
+
+
+def test_missing_corpus_path_and_empty_folder_are_named(tmp_path):
+    copy = make_copy(tmp_path / "repo", {"corpus": {"source": "dir", "path": "texts/empty_dir"}})
+    (copy.root / "texts/empty_dir").mkdir()
+    (copy.root / "texts/empty_dir/notes.md").write_text("not a .txt")
+    result = copy.repro("prepare_corpus", check=False)
+    assert result.returncode != 0 and "corpus folder has no .txt files: texts/empty_dir" in result.stderr
+
+    copy.set_params({"corpus": {"source": "file", "path": "texts/missing.txt"}})
+    result = copy.repro("prepare_corpus", check=False)
+    assert result.returncode != 0 and "texts/missing.txt" in result.stderr
+
+
+def test_corpus_shorter_than_one_training_window_is_a_clear_error(tmp_path):
+    copy = make_copy(tmp_path / "repo", {"charrnn": {"seq_length": 200, "batch_size": 64}})
+    result = copy.repro("train_charrnn", check=False)
+    assert result.returncode != 0
+    errors = error_lines(result)
+    assert len(errors) == 1 and "need at least" in errors[0] and "charrnn.seq_length = 200" in errors[0]
+    assert not (copy.root / "models/charrnn/model.pt").exists()
+
+
+def test_prompt_outside_the_vocabulary_names_the_characters(tmp_path):
+    copy = make_copy(tmp_path / "repo", {"generate": {"prompt": "мой дядя! №"}})
+    result = copy.repro("generate_text", check=False)
+    assert result.returncode != 0
+    errors = error_lines(result)
+    assert len(errors) == 1 and "outside the vocabulary: '!№'" in errors[0]
+    assert not (copy.root / "samples/text.json").exists()
+    assert (copy.root / "models/charrnn/model.pt").exists()  # earlier stages completed and stay
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_killed_training_leaves_nothing_partial_and_the_next_repro_completes(tmp_path, sig):
+    # Enough epochs that training is surely still running when the signal arrives.
+    copy = make_copy(tmp_path / "repo", {"charrnn": {"epochs": 400}})
+    log = open(tmp_path / "repro.log", "w")
+    process = subprocess.Popen([str(BIN / "dvc"), "repro", "train_charrnn"], cwd=copy.root, env=copy.env,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while "charrnn epoch 2/" not in (tmp_path / "repro.log").read_text(errors="replace"):
+        assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "repro.log").read_text()
+        time.sleep(0.2)
+    os.killpg(process.pid, sig)  # the whole group, as Ctrl-C in a terminal (or an OOM kill) would
+    process.wait(timeout=60)
+    log.close()
+    assert process.returncode != 0
+    assert not (copy.root / "models/charrnn/model.pt").exists()
+    assert "train_charrnn" in copy.dvc("status").stdout  # DVC recorded nothing for the killed stage
+
+    copy.set_params({"charrnn": {"epochs": 2}})
+    result = copy.repro()
+    assert "train_charrnn" in RepoCopy.ran_stages(result.stdout)
+    assert "up to date" in copy.dvc("status").stdout
+    leftovers = [p for p in copy.root.rglob("*.tmp") if ".dvc" not in p.parts]
+    assert leftovers == []
+
+
+def lock_hashes(copy: RepoCopy) -> dict[str, str]:
+    lock = yaml.safe_load((copy.root / "dvc.lock").read_text())
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+
+
+def test_two_clones_from_scratch_produce_identical_outputs(pipeline_run, tmp_path):
+    first, _ = pipeline_run
+    second = make_copy(tmp_path / "repo")
+    second.repro()
+    first_hashes, second_hashes = lock_hashes(first), lock_hashes(second)
+    assert len(first_hashes) >= 20
+    assert first_hashes == second_hashes

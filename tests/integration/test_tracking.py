@@ -1,0 +1,172 @@
+"""MLflow tracking against a real `mlflow server` process and the default SQLite store."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from rnnpipe.io import file_digest, load_checkpoint
+from rnnpipe.models import LogitsOnly, build_model
+from rnnpipe.tracking import MODEL_TAG
+from tests.integration.helpers import BIN, RepoCopy, make_copy, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(root / "server.log", "w")
+    process = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root}/server.db",
+         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"mlflow server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def tracked_pipeline(mlflow_server, tmp_path_factory):
+    copy = make_copy(tmp_path_factory.mktemp("tracked") / "repo", {"tracking": {"enabled": True}},
+                     env=subprocess_env(MLFLOW_TRACKING_URI=mlflow_server))
+    copy.repro()
+    return copy, MlflowClient(mlflow_server)
+
+
+def only_run(client: MlflowClient, experiment: str):
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"experiment {experiment} missing"
+    runs = client.search_runs([found.experiment_id])
+    return runs
+
+
+def test_each_training_stage_makes_one_run_with_every_param_and_per_epoch_metrics(tracked_pipeline):
+    copy, client = tracked_pipeline
+    params = copy.params()
+    for kind, stage in (("forecaster", "train_forecaster"), ("charrnn", "train_charrnn")):
+        runs = only_run(client, f"rnnpipe-{kind}")
+        assert len(runs) == 1, kind
+        run = runs[0]
+        expected = {f"{kind}.{k}": str(v) for k, v in params[kind].items()}
+        assert {k: v for k, v in run.data.params.items() if k.startswith(f"{kind}.")} == expected
+        for metric in ("train_loss", "val_loss"):
+            history = client.get_metric_history(run.info.run_id, metric)
+            assert [m.step for m in history] == list(range(1, params[kind]["epochs"] + 1)), (kind, metric)
+        assert run.data.tags["dvc_stage"] == stage
+        assert run.data.tags["git_commit"] != "unknown"
+        assert run.data.tags[MODEL_TAG] == file_digest(copy.root / f"models/{kind}/model.pt")
+        assert any(k.startswith("data_md5.") for k in run.data.tags)
+
+
+def test_evaluation_and_samples_attach_to_the_model_run(tracked_pipeline):
+    copy, client = tracked_pipeline
+    forecaster = only_run(client, "rnnpipe-forecaster")[0]
+    evaluated = json.loads((copy.root / "metrics/forecaster.json").read_text())
+    assert forecaster.data.metrics["test_mse"] == pytest.approx(evaluated["test_mse"])
+    assert "forecast_mse_vs_clean" in forecaster.data.metrics
+    artifacts = {a.path for d in ("plots", "samples", "metrics")
+                 for a in client.list_artifacts(forecaster.info.run_id, d)}
+    assert {"plots/loss.png", "plots/predictions.png", "samples/forecast.png", "samples/forecast.csv"} <= artifacts
+
+    charrnn = only_run(client, "rnnpipe-charrnn")[0]
+    evaluated = json.loads((copy.root / "metrics/charrnn.json").read_text())
+    assert charrnn.data.metrics["test_bits_per_char"] == pytest.approx(evaluated["bits_per_char"])
+    samples = {a.path for a in client.list_artifacts(charrnn.info.run_id, "samples")}
+    assert "samples/text.md" in samples
+
+
+def test_logged_model_predicts_like_the_dvc_model(tracked_pipeline):
+    copy, client = tracked_pipeline
+    mlflow.set_tracking_uri(client.tracking_uri)
+    # The shapes of the logged input examples: torch.export traces the model at that shape.
+    for kind, example in (("forecaster", torch.linspace(-1, 1, 8 * 8).reshape(8, 8)),
+                          ("charrnn", torch.arange(32).remainder(10).reshape(1, 32))):
+        versions = client.search_model_versions(f"name='rnnpipe-{kind}'")
+        assert len(versions) == 1
+        config, state = load_checkpoint(copy.root / f"models/{kind}/model.pt")
+        local = build_model(config)
+        local.load_state_dict(state)
+        local.eval()
+        if kind == "charrnn":
+            local = LogitsOnly(local)
+        logged = mlflow.pytorch.load_model(f"models:/rnnpipe-{kind}/{versions[0].version}")
+        with torch.no_grad():
+            expected = local(example).numpy()
+            got = logged(example)
+        got = got.numpy() if hasattr(got, "numpy") else np.asarray(got)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_two_experiments_give_two_runs_with_the_same_metric_keys(tracked_pipeline):
+    copy, client = tracked_pipeline
+    copy.dvc("exp", "run", "-S", "forecaster.hidden_size=6")
+    runs = only_run(client, "rnnpipe-forecaster")
+    assert len(runs) == 2
+    assert {r.data.params["forecaster.hidden_size"] for r in runs} == {"4", "6"}
+    assert set(runs[0].data.metrics) == set(runs[1].data.metrics)
+    assert len(client.search_model_versions("name='rnnpipe-forecaster'")) == 2
+    assert len(only_run(client, "rnnpipe-charrnn")) == 1  # no char-RNN stage reran
+
+
+def test_default_store_is_sqlite_in_the_repo_with_absolute_artifact_root(tmp_path):
+    copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}})
+    copy.repro("train_forecaster")
+    database = copy.root / "mlflow.db"
+    assert database.is_file()
+    client = MlflowClient(f"sqlite:///{database}")
+    experiment = client.get_experiment_by_name("rnnpipe-forecaster")
+    assert experiment.artifact_location == (copy.root / "mlruns" / "rnnpipe-forecaster").as_uri()
+    run = client.search_runs([experiment.experiment_id])[0]
+    assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(copy.root / "mlruns")
+    assert "mlflow.db" in copy.run("git", "check-ignore", "mlflow.db").stdout
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("http://127.0.0.1:{port}", "is unreachable"),
+    ("ftp://example.invalid/x", "is not usable"),
+    ("sqlite:////nonexistent-folder-rnnpipe/mlflow.db", "is not usable"),
+])
+def test_unusable_tracking_stops_before_training_with_one_line(tmp_path, uri, message):
+    uri = uri.format(port=free_port())
+    copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}},
+                     env=subprocess_env(MLFLOW_TRACKING_URI=uri))
+    result = copy.repro("train_forecaster", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0] and uri in errors[0]
+    assert not (copy.root / "models/forecaster/model.pt").exists()
