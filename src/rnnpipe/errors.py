@@ -23,3 +23,7 @@ class TrackingError(RnnpipeError):
 
 class GenerationError(RnnpipeError):
     pass
+
+
+class TrainingError(RnnpipeError):
+    pass

@@ -219,12 +219,11 @@ def _cross_checks(p: Params) -> None:
         fail("series.x_max", s.x_max, f"a number > series.x_min ({s.x_min})")
     if s.n_train >= s.n_points:
         fail("series.n_train", s.n_train, f"an integer < series.n_points ({s.n_points})")
-    n_val = validation_size(s.n_train, f.seq_length, f.val_fraction)
-    n_fit = s.n_train - f.seq_length - n_val
-    if n_fit < 1 or n_val < 1:
+    if not _leaves_windows(s.n_train, f.seq_length, f.val_fraction):
+        longest = max((n for n in range(1, s.n_train) if _leaves_windows(s.n_train, n, f.val_fraction)), default=0)
         fail("forecaster.seq_length", f.seq_length,
              f"an integer that leaves training and validation windows in the {s.n_train}-point training part "
-             f"(at most {s.n_train - 3} here)")
+             f"(at most {longest} with val_fraction {f.val_fraction:g})")
     if p.forecast.horizon > s.n_points - s.n_train:
         fail("forecast.horizon", p.forecast.horizon, f"an integer <= the test part's length ({s.n_points - s.n_train})")
     c = p.corpus
@@ -232,6 +231,11 @@ def _cross_checks(p: Params) -> None:
     if abs(total - 1.0) > 1e-9:
         fail("corpus.test_fraction", c.test_fraction,
              f"fractions with train + val + test = 1 (they add up to {total:g})")
+
+
+def _leaves_windows(n_train: int, seq_length: int, val_fraction: float) -> bool:
+    n_val = validation_size(n_train, seq_length, val_fraction)
+    return n_val >= 1 and n_train - seq_length - n_val >= 1
 
 
 def validation_size(n_train: int, seq_length: int, val_fraction: float) -> int:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnpipe.errors import CorpusError
+from rnnpipe.errors import CorpusError, TrainingError
 
 
 @dataclass
@@ -93,6 +93,9 @@ def fit(
         if on_epoch is not None:
             on_epoch(row)
     result.seconds = time.perf_counter() - start
+    if result.best_state is None:
+        raise TrainingError(f"{desc}: the validation loss was never finite (training diverged); "
+                            "lower the learning rate")
     return result
 
 
