@@ -10,7 +10,7 @@ from rnnpipe.params import load_params
 
 def main(out_dir: str = "data/corpus", metrics_path: str = "metrics/corpus.json") -> None:
     c = load_params().corpus
-    raw, files = load_source(c.source, c.path, c.fortunes_files)
+    raw, files = load_source(c.source, c.path, c.fortunes_files, c.seed if c.shuffle_entries else None)
     cleaned = clean_text(raw)
     if not cleaned.text:
         raise CorpusError(f"nothing is left of the corpus at {c.path} after cleaning: it needs Cyrillic or "

@@ -250,3 +250,18 @@ def test_corpus_stats_counts_kept_and_removed():
     stats = corpus_stats(cleaned, raw_length=8, vocab=build_vocab(cleaned.text))
     assert stats == {"raw_chars": 8, "kept_chars": 5, "removed_chars": 3, "vocab_size": 5,
                      "top_removed": {"!": 2, "#": 1}}
+
+
+def test_fortunes_shuffle_is_seeded_and_keeps_every_entry(tmp_path):
+    from rnnpipe.corpus import load_source
+
+    entries = [f"цитата номер {i}" for i in range(30)]
+    (tmp_path / "quotes").write_text("\n%\n".join(entries) + "\n", encoding="utf-8")
+    in_order, _ = load_source("fortunes-ru", tmp_path, ["quotes"])
+    shuffled, _ = load_source("fortunes-ru", tmp_path, ["quotes"], shuffle_seed=0)
+    again, _ = load_source("fortunes-ru", tmp_path, ["quotes"], shuffle_seed=0)
+    other, _ = load_source("fortunes-ru", tmp_path, ["quotes"], shuffle_seed=1)
+    assert in_order == " ".join(entries)
+    assert shuffled == again and shuffled != in_order and other != shuffled
+    assert sorted(shuffled.split(" цитата")) != [] and sorted(e for e in entries) == sorted(
+        "цитата" + part if not part.startswith("цитата") else part for part in shuffled.split(" цитата"))

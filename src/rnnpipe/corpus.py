@@ -6,6 +6,7 @@ Text is lowercased; every run of whitespace becomes one space.
 """
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -66,8 +67,14 @@ def text_files_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.txt") if p.is_file())
 
 
-def load_source(source: str, path: str | Path, fortunes_files: Sequence[str] = ()) -> tuple[str, list[str]]:
-    """Raw text of a corpus source and the files it came from (relative names, for the record)."""
+def load_source(source: str, path: str | Path, fortunes_files: Sequence[str] = (),
+                shuffle_seed: int | None = None) -> tuple[str, list[str]]:
+    """Raw text of a corpus source and the files it came from (relative names, for the record).
+
+    fortunes-ru with shuffle_seed: the quotes are independent, so they are put in a seeded random order before
+    the contiguous split; otherwise the test split would be the last topic file alone. Files and folders of
+    your own text keep their order (a novel is not shuffled).
+    """
     path = Path(path)
     if source == "fortunes-ru":
         if not path.is_dir():
@@ -81,6 +88,8 @@ def load_source(source: str, path: str | Path, fortunes_files: Sequence[str] = (
                 raise CorpusError(f"corpus.fortunes_files: {name!r} is not in {path}; available: "
                                   f"{', '.join(available[:40])}{' ...' if len(available) > 40 else ''}")
             texts.extend(parse_fortunes(read_text_file(file)))
+        if shuffle_seed is not None:
+            random.Random(shuffle_seed).shuffle(texts)
         return " ".join(texts), list(fortunes_files)
     if source == "file":
         return read_text_file(path), [path.name]

@@ -87,6 +87,8 @@ class CorpusParams:
     source: str = _one_of("fortunes-ru", "file", "dir")
     path: str = _spec("a non-empty path", lambda v: bool(v.strip()))
     fortunes_files: list[str] = _spec("a non-empty list of file names", lambda v: len(v) > 0)
+    shuffle_entries: bool = _spec("true or false")
+    seed: int = SEED
     train_fraction: float = _fraction()
     val_fraction: float = _fraction()
     test_fraction: float = _fraction()

@@ -1,0 +1,38 @@
+"""Three queued `dvc exp run` variants run by `dvc queue start -j 2`, all tracked in the one SQLite store."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.integration.helpers import make_copy, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_parallel_queue_completes_with_three_mlflow_runs(tmp_path):
+    # One torch thread per worker: two workers with two threads each oversubscribe two cores badly.
+    copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}}, env=subprocess_env(RNNPIPE_THREADS="1"))
+    for hidden in (3, 5, 7):
+        copy.dvc("exp", "run", "--queue", "-S", f"forecaster.hidden_size={hidden}", "-n", f"hidden-{hidden}")
+    copy.dvc("queue", "start", "-j", "2")
+    deadline = time.monotonic() + 900
+    while True:
+        status = copy.dvc("queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(3)
+    copy.dvc("queue", "stop", check=False)
+    assert status.count("Success") == 3, status
+    logs = "\n".join(copy.dvc("queue", "logs", f"hidden-{h}", check=False).stdout for h in (3, 5, 7))
+    assert "database is locked" not in logs
+
+    client = MlflowClient(f"sqlite:///{copy.root / 'mlflow.db'}")  # the main repo's store, not a temp copy's
+    experiment = client.get_experiment_by_name("rnnpipe-forecaster")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.params["forecaster.hidden_size"] for r in runs) == ["3", "5", "7"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert {r.data.tags["dvc_exp_name"] for r in runs} == {"hidden-3", "hidden-5", "hidden-7"}
+    assert all("test_mse" in r.data.metrics for r in runs)  # evaluation attached to each model's run
