@@ -173,3 +173,14 @@ def test_missing_checkpoint_is_named(tmp_path):
     path = tmp_path / "models" / "missing.pt"
     message = str(pytest.raises(CheckpointError, load_checkpoint, path).value)
     assert "not found" in message and str(path) in message
+
+
+def test_identical_checkpoints_are_byte_identical_whatever_the_path(tmp_path):
+    import torch
+
+    from rnnpipe.io import file_digest, save_checkpoint
+
+    state = torch.nn.GRU(2, 3).state_dict()
+    save_checkpoint(tmp_path / "a" / "model.pt", {"kind": "x"}, state)
+    save_checkpoint(tmp_path / "b" / "other.pt", {"kind": "x"}, state)
+    assert file_digest(tmp_path / "a" / "model.pt") == file_digest(tmp_path / "b" / "other.pt")

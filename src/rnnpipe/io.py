@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -85,8 +86,11 @@ def tree_digest(path: str | Path, algorithm: str = "md5") -> str:
 
 def save_checkpoint(path: str | Path, config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> None:
     """A checkpoint is plain data (a config of str/int/float/list and tensors): loadable with weights_only=True."""
-    with atomic_path(path) as tmp:
-        torch.save({"config": config, "state_dict": state_dict}, tmp)
+    # Serialise in memory: torch.save names the zip's records after the file, and the temporary file's name is
+    # random, which would make identical weights hash differently.
+    buffer = io.BytesIO()
+    torch.save({"config": config, "state_dict": state_dict}, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

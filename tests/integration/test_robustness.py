@@ -72,11 +72,11 @@ def test_missing_corpus_path_and_empty_folder_are_named(tmp_path):
 
 
 def test_corpus_shorter_than_one_training_window_is_a_clear_error(tmp_path):
-    copy = make_copy(tmp_path / "repo", {"charrnn": {"seq_length": 200, "batch_size": 64}})
+    copy = make_copy(tmp_path / "repo", {"charrnn": {"seq_length": 3000}})
     result = copy.repro("train_charrnn", check=False)
     assert result.returncode != 0
     errors = error_lines(result)
-    assert len(errors) == 1 and "need at least" in errors[0] and "charrnn.seq_length = 200" in errors[0]
+    assert len(errors) == 1 and "need at least" in errors[0] and "charrnn.seq_length = 3000" in errors[0]
     assert not (copy.root / "models/charrnn/model.pt").exists()
 
 
