@@ -99,7 +99,14 @@ class Tracker:
 
         mlflow.set_tracking_uri(self.uri)
         self.mlflow = mlflow
-        self.client = mlflow.MlflowClient(self.uri)
+        # Opening a SQLite store runs MLflow's schema migrations: two queue workers doing that at once corrupt
+        # the version table, so the first open happens under the lock.
+        with self._store_lock():
+            try:
+                self.client = mlflow.MlflowClient(self.uri)
+                self.client.search_experiments(max_results=1)
+            except Exception as exc:  # MlflowException, SQLAlchemy and HTTP errors alike
+                raise TrackingError(f"MLflow store {self.uri} is not usable: {_first_line(exc)}") from None
 
     # -- setup -----------------------------------------------------------------------------------------------
 
