@@ -6,8 +6,8 @@ import torch
 from rnnpipe.cli import configure_determinism, run_stage
 from rnnpipe.corpus import encode
 from rnnpipe.evaluate import baseline_metrics, char_losses, char_metrics
-from rnnpipe.io import file_digest, load_checkpoint, read_json, write_json
-from rnnpipe.models import build_model
+from rnnpipe.io import file_digest, read_json, write_json
+from rnnpipe.models import load_model
 from rnnpipe.params import load_params
 from rnnpipe.tracking import Tracker
 
@@ -19,9 +19,7 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
     params = load_params()
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
-    config, state = load_checkpoint(model_path)
-    model = build_model(config)
-    model.load_state_dict(state)
+    config, model = load_model(model_path)
     vocab = config["vocab"]
     train, val, test = (encode(open(f"{corpus_dir}/{name}.txt", encoding="utf-8").read(), vocab)
                         for name in ("train", "val", "test"))

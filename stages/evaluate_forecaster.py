@@ -5,8 +5,8 @@ import pandas as pd
 
 from rnnpipe.cli import configure_determinism, run_stage
 from rnnpipe.evaluate import forecaster_metrics
-from rnnpipe.io import file_digest, load_checkpoint, save_figure, write_csv, write_json
-from rnnpipe.models import build_model
+from rnnpipe.io import file_digest, save_figure, write_csv, write_json
+from rnnpipe.models import load_model
 from rnnpipe.params import load_params
 from rnnpipe.plots import close, predictions_figure
 from rnnpipe.series import forecaster_windows
@@ -18,10 +18,7 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     params = load_params()
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
-    config, state = load_checkpoint(model_path)
-    model = build_model(config)
-    model.load_state_dict(state)
-    model.eval()
+    config, model = load_model(model_path)
     signal = pd.read_csv(signal_path)
     n_train = int((signal["split"] == "train").sum())
     windows = forecaster_windows(signal["y"].to_numpy(), n_train, config["seq_length"], config["n_val"])

@@ -6,8 +6,8 @@ import pandas as pd
 from rnnpipe.cli import configure_determinism, run_stage
 from rnnpipe.evaluate import mse
 from rnnpipe.generate import recursive_forecast
-from rnnpipe.io import file_digest, load_checkpoint, save_figure, write_csv, write_json
-from rnnpipe.models import build_model
+from rnnpipe.io import file_digest, save_figure, write_csv, write_json
+from rnnpipe.models import load_model
 from rnnpipe.params import load_params
 from rnnpipe.plots import close, predictions_figure
 from rnnpipe.tracking import Tracker
@@ -19,14 +19,12 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     horizon = params.forecast.horizon
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
-    config, state = load_checkpoint(model_path)
-    model = build_model(config)
-    model.load_state_dict(state)
+    config, model = load_model(model_path)
     signal = pd.read_csv(signal_path)
     n_train = int((signal["split"] == "train").sum())
     history = signal["y"].to_numpy()[n_train - config["seq_length"]:n_train]
     future = signal.iloc[n_train:n_train + horizon]
-    forecast = recursive_forecast(model.eval(), history, horizon)
+    forecast = recursive_forecast(model, history, horizon)
     frame = pd.DataFrame({"step": range(1, horizon + 1), "x": future["x"].to_numpy(), "forecast": forecast,
                           "y": future["y"].to_numpy(), "clean": future["clean"].to_numpy()})
     write_csv(f"{out_dir}/forecast.csv", frame)

@@ -3,8 +3,8 @@ import sys
 
 from rnnpipe.cli import configure_determinism, run_stage
 from rnnpipe.generate import check_prompt, generate_text
-from rnnpipe.io import file_digest, load_checkpoint, write_json, write_text
-from rnnpipe.models import build_model
+from rnnpipe.io import file_digest, write_json, write_text
+from rnnpipe.models import load_model
 from rnnpipe.params import load_params
 from rnnpipe.tracking import Tracker
 
@@ -12,12 +12,10 @@ from rnnpipe.tracking import Tracker
 def main(model_path: str = "models/charrnn/model.pt", out_dir: str = "samples") -> None:
     params = load_params()
     g = params.generate
-    config, state = load_checkpoint(model_path)
+    config, model = load_model(model_path)
     check_prompt(g.prompt, config["vocab"])  # before anything else: a bad prompt is a one-line error
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(g.seed)
-    model = build_model(config)
-    model.load_state_dict(state)
     settings = [{"method": "greedy"},
                 {"method": "temperature", "temperature": g.temperature},
                 {"method": "top_k", "temperature": g.temperature, "top_k": g.top_k}]

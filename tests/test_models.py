@@ -13,8 +13,11 @@ from rnnpipe.models import (
     ManyToOne,
     build_model,
     detach_state,
+    load_model,
     make_rnn,
 )
+from rnnpipe.errors import CheckpointError
+from rnnpipe.io import save_checkpoint
 
 torch.set_num_threads(1)
 CELLS = ["rnn", "gru", "lstm"]
@@ -168,6 +171,27 @@ def test_build_model_rebuilds_a_charrnn_from_its_config():
 def test_build_model_rejects_an_unknown_kind():
     with pytest.raises(ValueError, match="unknown model kind 'gpt'"):
         build_model({"kind": "gpt", "arch": {}})
+
+
+def test_load_model_round_trips_a_checkpoint_in_eval_mode(tmp_path):
+    torch.manual_seed(9)
+    model = CharRNN(11, hidden_size=8, cell="gru", input="one_hot", dropout=0.0)
+    config = {"kind": "charrnn", "arch": dict(model.config), "vocab": list("abcdefghijk")}
+    save_checkpoint(tmp_path / "m.pt", config, model.state_dict())
+    loaded_config, loaded = load_model(tmp_path / "m.pt")
+    assert loaded_config == config and not loaded.training
+    ids = torch.randint(11, (2, 5))
+    torch.testing.assert_close(loaded(ids)[0], model.eval()(ids)[0], rtol=0, atol=0)
+
+
+def test_load_model_names_the_file_when_weights_do_not_fit_the_config(tmp_path):
+    model = Forecaster(cell="gru", hidden_size=7)
+    wrong = {"kind": "forecaster", "arch": {**model.config, "hidden_size": 9}}
+    save_checkpoint(tmp_path / "m.pt", wrong, model.state_dict())
+    message = str(pytest.raises(CheckpointError, load_model, tmp_path / "m.pt").value)
+    assert "m.pt does not match its model config" in message and "\n" not in message
+    save_checkpoint(tmp_path / "k.pt", {"kind": "gpt", "arch": {}}, model.state_dict())
+    assert "unknown model kind 'gpt'" in str(pytest.raises(CheckpointError, load_model, tmp_path / "k.pt").value)
 
 
 def test_logits_only_returns_just_the_logits_tensor():

@@ -16,6 +16,7 @@ from rnnpipe.train import (
     check_trainable,
     fit,
     make_optimizer,
+    make_scheduler,
     tbptt_batches,
     train_charrnn,
     train_forecaster,
@@ -140,8 +141,8 @@ def test_fit_clips_gradients_and_steps_the_scheduler():
 # --- the forecaster -----------------------------------------------------------------------------------------------
 
 def forecaster_params(**overrides) -> ForecasterParams:
-    values = dict(seq_length=6, cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02, batch_size=16,
-                  epochs=3, val_fraction=0.2, seed=0)
+    values = dict(seq_length=6, cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
+                  lr_schedule="constant", batch_size=16, epochs=3, val_fraction=0.2, seed=0)
     values.update(overrides)
     return ForecasterParams(**values)
 
@@ -178,6 +179,28 @@ def test_train_forecaster_lowers_the_loss_and_returns_the_best_weights(sine_wind
     with torch.no_grad():
         val = nn.functional.mse_loss(model(sine_windows["x_val"]), sine_windows["y_val"]).item()
     assert val == pytest.approx(result.best_val_loss, rel=1e-5)
+
+
+def test_make_scheduler_cosine_ends_at_a_twentieth_of_the_lr_and_constant_is_none():
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    assert make_scheduler("constant", optimizer, 0.02, 4) is None
+    scheduler = make_scheduler("cosine", optimizer, 0.02, 4)
+    rates = []
+    for _ in range(4):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()  # no gradients: a no-op, but the scheduler expects a step before its own
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.02) and rates == sorted(rates, reverse=True)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="lr_schedule = 'step'"):
+        make_scheduler("step", optimizer, 0.02, 4)
+
+
+def test_train_forecaster_cosine_schedule_changes_the_training(sine_windows):
+    constant, _ = train_forecaster(sine_windows, forecaster_params(), show_progress=False)
+    cosine, _ = train_forecaster(sine_windows, forecaster_params(lr_schedule="cosine"), show_progress=False)
+    assert not state_dicts_equal(constant, cosine)
 
 
 # --- the char-RNN -------------------------------------------------------------------------------------------------

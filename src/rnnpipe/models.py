@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rnnpipe.errors import CheckpointError
+
 CELL_TYPES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 State = Any  # a tensor for RNN/GRU, a (h, c) tuple for LSTM
 
@@ -130,3 +132,17 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     if kind == "charrnn":
         return CharRNN(**arch)
     raise ValueError(f"unknown model kind {kind!r}: allowed is forecaster or charrnn")
+
+
+def load_model(path: Any) -> tuple[dict[str, Any], nn.Module]:
+    """Checkpoint → (config, model in eval mode); loaded with weights_only, so no pickled code runs."""
+    from rnnpipe.io import load_checkpoint
+
+    config, state = load_checkpoint(path)
+    try:
+        model = build_model(config)
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} does not match its model config: {reason[:300]}") from None
+    return config, model.eval()

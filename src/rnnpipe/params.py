@@ -71,6 +71,7 @@ class ForecasterParams:
     num_layers: int = _at_least(1)
     optimizer: str = _one_of("adam", "rmsprop")
     lr: float = _positive()
+    lr_schedule: str = _one_of("constant", "cosine")
     batch_size: int = _at_least(1)
     epochs: int = _at_least(1)
     val_fraction: float = _fraction()

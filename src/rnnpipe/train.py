@@ -38,6 +38,16 @@ def make_optimizer(name: str, parameters: Iterable[nn.Parameter], lr: float) -> 
     raise ValueError(f"optimizer = {name!r}: allowed is adam or rmsprop")
 
 
+def make_scheduler(schedule: str, optimizer: torch.optim.Optimizer, lr: float, epochs: int) -> Optional[Any]:
+    """Per-epoch learning-rate schedule. cosine: from lr down to lr/20 at the last epoch, so the last epochs
+    fine-tune instead of bouncing around the minimum at the full step size."""
+    if schedule == "constant":
+        return None
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=lr / 20)
+    raise ValueError(f"lr_schedule = {schedule!r}: allowed is constant or cosine")
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -116,6 +126,7 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: Any, on_epoch: Optiona
     torch.manual_seed(p.seed)
     model = Forecaster(cell=p.cell, hidden_size=p.hidden_size, num_layers=p.num_layers)
     optimizer = make_optimizer(p.optimizer, model.parameters(), p.lr)
+    scheduler = make_scheduler(p.lr_schedule, optimizer, p.lr, p.epochs)
     shuffle = torch.Generator().manual_seed(p.seed)
     x_fit, y_fit = windows["x_fit"], windows["y_fit"]
 
@@ -129,7 +140,7 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: Any, on_epoch: Optiona
         return nn.functional.mse_loss(model(windows["x_val"]), windows["y_val"]).item()
 
     result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, on_epoch=on_epoch,
-                 desc="forecaster", show_progress=show_progress)
+                 desc="forecaster", show_progress=show_progress, scheduler=scheduler)
     model.load_state_dict(result.best_state)
     return model.eval(), result
 
@@ -183,9 +194,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: in
     model = CharRNN(vocab_size, hidden_size=p.hidden_size, num_layers=p.num_layers, cell=p.cell, input=p.input,
                     embedding_dim=p.embedding_dim, dropout=p.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
-    # cosine: the learning rate falls from lr to lr/20 over the epochs; the last epochs fine-tune.
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=p.epochs, eta_min=p.lr / 20)
-                 if p.lr_schedule == "cosine" else None)
+    scheduler = make_scheduler(p.lr_schedule, optimizer, p.lr, p.epochs)
     order = torch.Generator().manual_seed(p.seed)
     many_to_many = p.mode == "many_to_many"
     carried: dict[str, Any] = {"state": None}
