@@ -92,6 +92,18 @@ def test_forecaster_maps_windows_to_one_value_each(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_forecaster_forward_steps_predicts_after_every_prefix(cell):
+    torch.manual_seed(4)
+    model = Forecaster(cell=cell, hidden_size=5, num_layers=2).eval()
+    window = torch.randn(3, 7)
+    steps = model.forward_steps(window)
+    assert steps.shape == (3, 7)
+    torch.testing.assert_close(steps[:, -1], model(window), rtol=1e-6, atol=1e-6)
+    # step t sees values 0..t only: it is the many-to-one prediction from that prefix
+    torch.testing.assert_close(steps[:, 3], model(window[:, :4]), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("encoding", ["embedding", "one_hot"])
 def test_charrnn_gives_logits_over_the_vocabulary_for_every_position(cell, encoding):
     torch.manual_seed(4)

@@ -237,6 +237,15 @@ def test_forecaster_seq_length_limit_stated_in_the_message_is_the_real_limit(raw
     error_for(raw, setter("forecaster", "seq_length", stated + 1))
 
 
+def test_forecaster_targets_per_window_cannot_exceed_the_window(raw):
+    raw["forecaster"]["seq_length"] = 12
+    message = error_for(copy.deepcopy(raw), setter("forecaster", "targets_per_window", 13))
+    assert "forecaster.targets_per_window = 13" in message and "from 1 to forecaster.seq_length (12)" in message
+    assert "forecaster.targets_per_window = 0" in error_for(copy.deepcopy(raw), setter("forecaster", "targets_per_window", 0))
+    raw["forecaster"]["targets_per_window"] = 12
+    assert parse_params(raw).forecaster.targets_per_window == 12
+
+
 def test_forecast_horizon_longer_than_the_test_part_is_refused(raw):
     raw["series"].update(n_points=2000, n_train=1000)
     message = error_for(copy.deepcopy(raw), setter("forecast", "horizon", 1001))

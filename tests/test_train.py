@@ -141,7 +141,7 @@ def test_fit_clips_gradients_and_steps_the_scheduler():
 # --- the forecaster -----------------------------------------------------------------------------------------------
 
 def forecaster_params(**overrides) -> ForecasterParams:
-    values = dict(seq_length=6, cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
+    values = dict(seq_length=6, targets_per_window=1, cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
                   lr_schedule="constant", batch_size=16, epochs=3, val_fraction=0.2, seed=0)
     values.update(overrides)
     return ForecasterParams(**values)
@@ -179,6 +179,18 @@ def test_train_forecaster_lowers_the_loss_and_returns_the_best_weights(sine_wind
     with torch.no_grad():
         val = nn.functional.mse_loss(model(sine_windows["x_val"]), sine_windows["y_val"]).item()
     assert val == pytest.approx(result.best_val_loss, rel=1e-5)
+
+
+def test_train_forecaster_scoring_several_steps_per_window_trains_differently_but_predicts_many_to_one(
+        sine_windows):
+    last, _ = train_forecaster(sine_windows, forecaster_params(), show_progress=False)
+    steps, result = train_forecaster(sine_windows, forecaster_params(targets_per_window=6), show_progress=False)
+    again, _ = train_forecaster(sine_windows, forecaster_params(targets_per_window=6), show_progress=False)
+    assert not state_dicts_equal(last, steps) and state_dicts_equal(steps, again)
+    with torch.no_grad():  # validation is still the last step's MSE against the window's next value
+        val = nn.functional.mse_loss(steps(sine_windows["x_val"]), sine_windows["y_val"]).item()
+    assert val == pytest.approx(result.best_val_loss, rel=1e-5)
+    assert result.history[-1].train_loss < result.history[0].train_loss
 
 
 def test_make_scheduler_cosine_ends_at_a_twentieth_of_the_lr_and_constant_is_none():

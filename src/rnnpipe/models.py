@@ -49,6 +49,11 @@ class ManyToOne(nn.Module):
         # For a unidirectional batch_first RNN, out[:, -1] is exactly h_n[-1]: the last layer's final state.
         return self.head(self.activation(out[:, -1]))
 
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, output]: the head applied after every step; the last step is what forward() returns."""
+        out, _ = self.rnn(x)
+        return self.head(self.activation(out))
+
 
 class ManyToMany(nn.Module):
     """x [B, T, input] → ([B, T, output], state): every step's output goes through the head."""
@@ -76,6 +81,10 @@ class Forecaster(nn.Module):
 
     def forward(self, window: torch.Tensor) -> torch.Tensor:
         return self.net(window.unsqueeze(-1)).squeeze(-1)
+
+    def forward_steps(self, window: torch.Tensor) -> torch.Tensor:
+        """[B, T]: after each step t, the prediction of value t+1 from values 0..t (training only)."""
+        return self.net.forward_steps(window.unsqueeze(-1)).squeeze(-1)
 
 
 class OneHot(nn.Module):

@@ -66,6 +66,7 @@ class ARParams:
 @dataclass(frozen=True)
 class ForecasterParams:
     seq_length: int = _at_least(1)
+    targets_per_window: int = _at_least(1)
     cell: str = _one_of(*CELLS)
     hidden_size: int = _at_least(1)
     num_layers: int = _at_least(1)
@@ -227,6 +228,9 @@ def _cross_checks(p: Params) -> None:
         fail("forecaster.seq_length", f.seq_length,
              f"an integer that leaves training and validation windows in the {s.n_train}-point training part "
              f"(at most {longest} with val_fraction {f.val_fraction:g})")
+    if f.targets_per_window > f.seq_length:
+        fail("forecaster.targets_per_window", f.targets_per_window,
+             f"an integer from 1 to forecaster.seq_length ({f.seq_length})")
     if p.forecast.horizon > s.n_points - s.n_train:
         fail("forecast.horizon", p.forecast.horizon, f"an integer <= the test part's length ({s.n_points - s.n_train})")
     c = p.corpus

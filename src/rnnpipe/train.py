@@ -133,8 +133,17 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: Any, on_epoch: Optiona
     def epoch_batches(epoch: int) -> list[torch.Tensor]:
         return list(torch.randperm(len(y_fit), generator=shuffle).split(p.batch_size))
 
+    # targets_per_window > 1: the last m steps of each window are all scored (step t predicts value t+1, which
+    # the window itself holds, or the window's target after the last step). Prediction is still many-to-one:
+    # validation, evaluation and forecasts read the last step only.
+    m = p.targets_per_window
+    next_values = torch.cat([x_fit[:, 1:], y_fit.unsqueeze(1)], dim=1)[:, -m:] if m > 1 else None
+
     def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
-        return nn.functional.mse_loss(model(x_fit[idx]), y_fit[idx]), len(idx)
+        if next_values is None:
+            return nn.functional.mse_loss(model(x_fit[idx]), y_fit[idx]), len(idx)
+        predictions = model.forward_steps(x_fit[idx])[:, -m:]
+        return nn.functional.mse_loss(predictions, next_values[idx]), len(idx)
 
     def validate() -> float:
         return nn.functional.mse_loss(model(windows["x_val"]), windows["y_val"]).item()
