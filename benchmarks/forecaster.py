@@ -1,12 +1,13 @@
 """Forecaster benchmark: the course configuration against the project's defaults, on the same 5 seeds.
 
-    python benchmarks/forecaster.py [--seeds 0 1 2 3 4]
+    python benchmarks/forecaster.py [--seeds 0 1 2 3 4] [--configs course default long_window]
 
 For each configuration and seed: train on the default signal (params.yaml `series`), evaluate on all test targets,
 and print test MSE mean ± sd, training seconds, and the ratios to the baselines measured on the same targets.
 Configurations: `course` (RNN hidden 5, RMSprop 1e-3, batch 8, 5 epochs, window 10), `default` (params.yaml
 `forecaster`), and `long_window` (params.yaml `forecaster` with LONG_WINDOW's values below: window 200, 2-layer
 LSTM, the last 190 steps of each window scored; the README shows the matching `dvc exp run` command).
+Last, a k-nearest-neighbour regression over the training windows as a yardstick (no training).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import dataclasses
 import statistics
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -44,10 +47,24 @@ def run(config, series, seed: int) -> dict:
     return {**metrics, "seconds": result.seconds}
 
 
+def knn_reference(y: np.ndarray, n_train: int, window: int, neighbours: int) -> float:
+    """Test MSE of a k-nearest-neighbour regression: each test window's prediction is the mean next value of the
+    `neighbours` training windows closest to it (Euclidean). Not a model we ship: a yardstick for how much a
+    nonlinear predictor can gain over the linear AR on this signal."""
+    train_x = np.stack([y[i - window:i] for i in range(window, n_train)])
+    train_y = y[window:n_train]
+    test_x = np.stack([y[i - window:i] for i in range(n_train, len(y))])
+    distances = (test_x ** 2).sum(1)[:, None] - 2 * test_x @ train_x.T + (train_x ** 2).sum(1)[None, :]
+    nearest = np.argsort(distances, axis=1)[:, :neighbours]
+    return float(np.mean((train_y[nearest].mean(1) - y[n_train:]) ** 2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--configs", nargs="+", choices=["course", "default", "long_window"],
+                        default=["course", "default", "long_window"], help="which configurations to train")
     args = parser.parse_args()
     params = load_params(args.params)
     default = params.forecaster
@@ -63,6 +80,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for name, config in configs.items():
+        if name not in args.configs:
+            continue
         rows = [run(config, params.series, seed) for seed in args.seeds]
         mse = [r["test_mse"] for r in rows]
         mean = statistics.mean(mse)
@@ -75,6 +94,15 @@ def main() -> None:
               f"{mean / floor:>14.3f} {mean / persistence:>14.3f}")
         print(f"{'':<12} {'':>6} baselines on the same targets: linear AR {linear:.5f}, noise floor {floor:.5f}, "
               f"persistence {persistence:.5f}")
+    s = params.series
+    signal = noisy_signal(s.x_min, s.x_max, s.n_points, s.n_train, s.noise_std, s.seed)
+    y, clean = signal["y"].to_numpy(), signal["clean"].to_numpy()
+    floor = float(np.mean((clean[s.n_train:] - y[s.n_train:]) ** 2))
+    print("\nreference, no training: k-nearest-neighbour regression over all training windows")
+    for window in (40, 200):
+        for neighbours in (10, 20):
+            mse = knn_reference(y, s.n_train, window, neighbours)
+            print(f"  window {window:>3}, {neighbours} neighbours: test MSE {mse:.5f} = {mse / floor:.3f} x noise floor")
 
 
 if __name__ == "__main__":
