@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from rnnpipe.cli import configure_determinism  # noqa: E402
-from rnnpipe.evaluate import forecaster_metrics  # noqa: E402
+from rnnpipe.evaluate import forecaster_metrics, mse  # noqa: E402
 from rnnpipe.params import load_params, validation_size  # noqa: E402
 from rnnpipe.series import forecaster_windows, noisy_signal  # noqa: E402
 from rnnpipe.train import train_forecaster  # noqa: E402
@@ -56,7 +56,7 @@ def knn_reference(y: np.ndarray, n_train: int, window: int, neighbours: int) -> 
     test_x = np.stack([y[i - window:i] for i in range(n_train, len(y))])
     distances = (test_x ** 2).sum(1)[:, None] - 2 * test_x @ train_x.T + (train_x ** 2).sum(1)[None, :]
     nearest = np.argsort(distances, axis=1)[:, :neighbours]
-    return float(np.mean((train_y[nearest].mean(1) - y[n_train:]) ** 2))
+    return mse(train_y[nearest].mean(1), y[n_train:])
 
 
 def main() -> None:
@@ -83,9 +83,9 @@ def main() -> None:
         if name not in args.configs:
             continue
         rows = [run(config, params.series, seed) for seed in args.seeds]
-        mse = [r["test_mse"] for r in rows]
-        mean = statistics.mean(mse)
-        sd = statistics.stdev(mse) if len(mse) > 1 else 0.0
+        test_mse = [r["test_mse"] for r in rows]
+        mean = statistics.mean(test_mse)
+        sd = statistics.stdev(test_mse) if len(test_mse) > 1 else 0.0
         linear = statistics.mean(r["linear_ar_mse"] for r in rows)
         floor = statistics.mean(r["noise_floor_mse"] for r in rows)
         persistence = statistics.mean(r["persistence_mse"] for r in rows)
@@ -97,12 +97,13 @@ def main() -> None:
     s = params.series
     signal = noisy_signal(s.x_min, s.x_max, s.n_points, s.n_train, s.noise_std, s.seed)
     y, clean = signal["y"].to_numpy(), signal["clean"].to_numpy()
-    floor = float(np.mean((clean[s.n_train:] - y[s.n_train:]) ** 2))
+    floor = mse(clean[s.n_train:], y[s.n_train:])
     print("\nreference, no training: k-nearest-neighbour regression over all training windows")
     for window in (40, 200):
         for neighbours in (10, 20):
-            mse = knn_reference(y, s.n_train, window, neighbours)
-            print(f"  window {window:>3}, {neighbours} neighbours: test MSE {mse:.5f} = {mse / floor:.3f} x noise floor")
+            knn_mse = knn_reference(y, s.n_train, window, neighbours)
+            print(f"  window {window:>3}, {neighbours} neighbours: test MSE {knn_mse:.5f} = {knn_mse / floor:.3f} "
+                  "x noise floor")
 
 
 if __name__ == "__main__":
