@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import torch
 
-from rnnpipe.errors import CheckpointError
+from rnnpipe.errors import CheckpointError, first_line
 
 
 @contextlib.contextmanager
@@ -101,8 +101,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"refusing to load checkpoint {path}: {reason[:300]}") from None
+        raise CheckpointError(f"refusing to load checkpoint {path}: {first_line(exc)}") from None
     if not isinstance(payload, dict) or set(payload) != {"config", "state_dict"}:
         raise CheckpointError(f"refusing to load checkpoint {path}: not an rnnpipe checkpoint (config + state_dict)")
     return payload["config"], payload["state_dict"]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rnnpipe.errors import CheckpointError
+from rnnpipe.errors import CheckpointError, first_line
 
 CELL_TYPES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 State = Any  # a tensor for RNN/GRU, a (h, c) tuple for LSTM
@@ -152,6 +152,5 @@ def load_model(path: Any) -> tuple[dict[str, Any], nn.Module]:
         model = build_model(config)
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} does not match its model config: {reason[:300]}") from None
+        raise CheckpointError(f"checkpoint {path} does not match its model config: {first_line(exc)}") from None
     return config, model.eval()

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from rnnpipe.errors import TrackingError
+from rnnpipe.errors import TrackingError, first_line
 
 EXPERIMENTS = {"forecaster": "rnnpipe-forecaster", "charrnn": "rnnpipe-charrnn"}
 REGISTERED_MODELS = {"forecaster": "rnnpipe-forecaster", "charrnn": "rnnpipe-charrnn"}
@@ -106,7 +106,7 @@ class Tracker:
                 self.client = mlflow.MlflowClient(self.uri)
                 self.client.search_experiments(max_results=1)
             except Exception as exc:  # MlflowException, SQLAlchemy and HTTP errors alike
-                raise TrackingError(f"MLflow store {self.uri} is not usable: {_first_line(exc)}") from None
+                raise TrackingError(f"MLflow store {self.uri} is not usable: {first_line(exc)}") from None
 
     # -- setup -----------------------------------------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class Tracker:
                 return self.client.create_experiment(name, artifact_location=artifact_location(name, self.root)
                                                      if self.uri.startswith("sqlite:") else None)
             except Exception as exc:  # MlflowException, SQLAlchemy and HTTP errors alike
-                raise TrackingError(f"MLflow store {self.uri} is not usable: {_first_line(exc)}") from None
+                raise TrackingError(f"MLflow store {self.uri} is not usable: {first_line(exc)}") from None
 
     # -- runs ------------------------------------------------------------------------------------------------
 
@@ -220,11 +220,6 @@ class Tracker:
         mlflow.pytorch.log_model(model, name="model", input_example=input_example,
                                  signature=infer_signature(input_example, output), pip_requirements=requirements,
                                  registered_model_name=REGISTERED_MODELS[kind])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def init_store(uri: Optional[str] = None) -> None:
