@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -21,14 +19,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from rnnpipe.charrnn.corpus import encode, prepare_corpus
+from rnnpipe.charrnn.evaluate import held_out_metrics
+from rnnpipe.charrnn.train import train_charrnn
+from rnnpipe.core.params import CharRNNParams, load_params
+from rnnpipe.core.runtime import configure_determinism
 
-from rnnpipe.cli import configure_determinism  # noqa: E402
-from rnnpipe.corpus import build_vocab, clean_text, encode, load_source, split_text  # noqa: E402
-from rnnpipe.evaluate import baseline_metrics, char_losses, char_metrics  # noqa: E402
-from rnnpipe.params import load_params  # noqa: E402
-from rnnpipe.train import train_charrnn  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- the course implementation, as written there ----------------------------------------------------------------
@@ -76,9 +73,10 @@ def course_targets_per_second(text: str, vocab: list[str], seconds: float) -> fl
     return targets / (time.perf_counter() - start)
 
 
-def project_targets_per_second(train_ids, val_ids, vocab_size: int, base, **changes) -> float:
-    p = dataclasses.replace(base, **changes)
-    _, result = train_charrnn(train_ids, val_ids, vocab_size, p, show_progress=False)
+def project_targets_per_second(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: list[str], base: CharRNNParams,
+                               **changes) -> float:
+    p = base.model_copy(update=changes)
+    _, result = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
     # FitResult.seconds includes the per-epoch validation: the ratio is conservative.
     return result.targets_seen / result.seconds
 
@@ -91,21 +89,20 @@ def main() -> None:
     params = load_params(ROOT / "params.yaml")
     c = params.corpus
     configure_determinism(0)
-    raw, _ = load_source(c.source, c.path, c.fortunes_files, c.seed if c.shuffle_entries else None)
-    text = clean_text(raw).text
-    vocab = build_vocab(text)
-    train, val, test = split_text(text, c.train_fraction, c.val_fraction)
+    corpus = prepare_corpus(c)
+    vocab, (train, val, test) = corpus.vocab, corpus.splits.values()
     train_ids, val_ids, test_ids = (encode(t, vocab) for t in (train, val, test))
-    print(f"corpus: {len(text):,} characters, vocabulary {len(vocab)}, split {len(train):,}/{len(val):,}/{len(test):,}")
+    print(f"corpus: {corpus.stats['kept_chars']:,} characters, vocabulary {len(vocab)}, "
+          f"split {len(train):,}/{len(val):,}/{len(test):,}")
 
     print("\n(a) training throughput at the course model size (RNN hidden 64, one-hot input)")
     course = course_targets_per_second(train, vocab, args.seconds)
     size = dict(cell="rnn", input="one_hot", hidden_size=64, num_layers=1, dropout=0.0, grad_clip=0.0,
                 lr=1e-3, lr_schedule="constant", epochs=1, seed=0)
     sample = train_ids[:200_000]  # one epoch over 200 K characters per measurement
-    m2o = project_targets_per_second(sample, val_ids[:5000], len(vocab), params.charrnn, mode="many_to_one",
+    m2o = project_targets_per_second(sample, val_ids[:5000], vocab, params.charrnn, mode="many_to_one",
                                      seq_length=10, batch_size=8, **size)
-    m2m = project_targets_per_second(sample, val_ids[:5000], len(vocab), params.charrnn, mode="many_to_many",
+    m2m = project_targets_per_second(sample, val_ids[:5000], vocab, params.charrnn, mode="many_to_many",
                                      seq_length=params.charrnn.seq_length, batch_size=params.charrnn.batch_size,
                                      **size)
     print(f"{'implementation':<58} {'targets/s':>12} {'ratio':>8}")
@@ -118,15 +115,14 @@ def main() -> None:
         return
     p = params.charrnn
     print(f"\n(b) default config ({p.cell} {p.hidden_size}, {p.mode}, {p.epochs} epochs): held-out bits/char")
-    model, result = train_charrnn(train_ids, val_ids, len(vocab), p, show_progress=False)
-    context = torch.cat([train_ids, val_ids])[-200:]
-    metrics = char_metrics(*char_losses(model, context, test_ids, p.mode, p.seq_length))
-    baselines = baseline_metrics(train_ids, context, test_ids, len(vocab), params.charrnn_eval.ngram_order)
+    model, result = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    metrics = held_out_metrics(model, p.mode, p.seq_length, train_ids, val_ids, test_ids, len(vocab),
+                               params.charrnn_eval.ngram_order)
     print(f"{'model':<36} {'bits/char':>10}")
     print(f"{'char-RNN (default config)':<36} {metrics['bits_per_char']:>10.3f}   "
           f"training {result.seconds:.0f}s, best epoch {result.best_epoch}")
-    print(f"{'Kneser-Ney ' + str(baselines['ngram_order']) + '-gram':<36} {baselines['ngram_bits_per_char']:>10.3f}")
-    print(f"{'unigram (add-one)':<36} {baselines['unigram_bits_per_char']:>10.3f}")
+    print(f"{'Kneser-Ney ' + str(metrics['ngram_order']) + '-gram':<36} {metrics['ngram_bits_per_char']:>10.3f}")
+    print(f"{'unigram (add-one)':<36} {metrics['unigram_bits_per_char']:>10.3f}")
 
 
 if __name__ == "__main__":

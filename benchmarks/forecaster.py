@@ -12,21 +12,19 @@ Last, a k-nearest-neighbour regression over the training windows as a yardstick 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from rnnpipe.core.params import load_params, validation_size
+from rnnpipe.core.runtime import configure_determinism
+from rnnpipe.forecaster.evaluate import forecaster_metrics, mse
+from rnnpipe.forecaster.train import train_forecaster
+from rnnpipe.forecaster.windows import forecaster_windows
+from rnnpipe.series.signal import noisy_signal
 
-from rnnpipe.cli import configure_determinism  # noqa: E402
-from rnnpipe.evaluate import forecaster_metrics, mse  # noqa: E402
-from rnnpipe.params import load_params, validation_size  # noqa: E402
-from rnnpipe.series import forecaster_windows, noisy_signal  # noqa: E402
-from rnnpipe.train import train_forecaster  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 COURSE = {"cell": "rnn", "hidden_size": 5, "num_layers": 1, "optimizer": "rmsprop", "lr": 1e-3, "batch_size": 8,
           "epochs": 5, "seq_length": 10, "targets_per_window": 1, "lr_schedule": "constant"}
@@ -37,7 +35,7 @@ LONG_WINDOW = {"seq_length": 200, "targets_per_window": 190, "cell": "lstm", "nu
 
 
 def run(config, series, seed: int) -> dict:
-    config = dataclasses.replace(config, seed=seed)
+    config = config.model_copy(update={"seed": seed})
     configure_determinism(seed)
     signal = noisy_signal(series.x_min, series.x_max, series.n_points, series.n_train, series.noise_std, series.seed)
     n_val = validation_size(series.n_train, config.seq_length, config.val_fraction)
@@ -69,9 +67,9 @@ def main() -> None:
     params = load_params(args.params)
     default = params.forecaster
     configs = {
-        "course": dataclasses.replace(default, **COURSE),
+        "course": default.model_copy(update=COURSE),
         "default": default,
-        "long_window": dataclasses.replace(default, **LONG_WINDOW),
+        "long_window": default.model_copy(update=LONG_WINDOW),
     }
     print(f"signal: {params.series.n_points} points, {params.series.n_train} train, noise std "
           f"{params.series.noise_std}; seeds {args.seeds}")

@@ -3,14 +3,16 @@ import sys
 
 import pandas as pd
 
-from rnnpipe.cli import configure_determinism, run_stage
-from rnnpipe.evaluate import forecaster_metrics
-from rnnpipe.io import file_digest, save_figure, write_csv, write_json
-from rnnpipe.models import load_model
-from rnnpipe.params import load_params
-from rnnpipe.plots import close, predictions_figure
-from rnnpipe.series import forecaster_windows
-from rnnpipe.tracking import Tracker
+from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
+from rnnpipe.core.params import load_params
+from rnnpipe.core.plots import close
+from rnnpipe.core.runtime import configure_determinism
+from rnnpipe.core.stage import run_stage
+from rnnpipe.core.tracking import Tracker
+from rnnpipe.forecaster.evaluate import forecaster_metrics, prediction_table
+from rnnpipe.forecaster.model import load_forecaster
+from rnnpipe.forecaster.plots import predictions_figure
+from rnnpipe.forecaster.windows import forecaster_windows
 
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
@@ -18,15 +20,14 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     params = load_params()
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
-    config, model = load_model(model_path)
+    config, model = load_forecaster(model_path)
     signal = pd.read_csv(signal_path)
     n_train = int((signal["split"] == "train").sum())
-    windows = forecaster_windows(signal["y"].to_numpy(), n_train, config["seq_length"], config["n_val"])
+    windows = forecaster_windows(signal["y"].to_numpy(), n_train, config.seq_length, config.n_val)
     test = signal.iloc[n_train:]
     metrics, series = forecaster_metrics(model, windows, test["clean"].to_numpy())
     write_json(metrics_path, metrics)
-    frame = pd.DataFrame({"x": test["x"].to_numpy(), "y": series["target"], "clean": test["clean"].to_numpy(),
-                          "rnn": series["prediction"], "linear_ar": series["linear_ar"]})
+    frame = prediction_table(test, series)
     write_csv(f"{plots_dir}/predictions.csv", frame)
     fig = predictions_figure(frame["x"], frame["y"], frame["clean"],
                              {"RNN": frame["rnn"], "linear AR": frame["linear_ar"]},

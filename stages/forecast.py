@@ -3,14 +3,15 @@ import sys
 
 import pandas as pd
 
-from rnnpipe.cli import configure_determinism, run_stage
-from rnnpipe.evaluate import mse
-from rnnpipe.generate import recursive_forecast
-from rnnpipe.io import file_digest, save_figure, write_csv, write_json
-from rnnpipe.models import load_model
-from rnnpipe.params import load_params
-from rnnpipe.plots import close, predictions_figure
-from rnnpipe.tracking import Tracker
+from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
+from rnnpipe.core.params import load_params
+from rnnpipe.core.plots import close
+from rnnpipe.core.runtime import configure_determinism
+from rnnpipe.core.stage import run_stage
+from rnnpipe.core.tracking import Tracker
+from rnnpipe.forecaster.forecast import forecast_metrics, forecast_table, recursive_forecast
+from rnnpipe.forecaster.model import load_forecaster
+from rnnpipe.forecaster.plots import predictions_figure
 
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
@@ -19,20 +20,13 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     horizon = params.forecast.horizon
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
-    config, model = load_model(model_path)
+    config, model = load_forecaster(model_path)
     signal = pd.read_csv(signal_path)
     n_train = int((signal["split"] == "train").sum())
-    history = signal["y"].to_numpy()[n_train - config["seq_length"]:n_train]
-    future = signal.iloc[n_train:n_train + horizon]
-    forecast = recursive_forecast(model, history, horizon)
-    frame = pd.DataFrame({"step": range(1, horizon + 1), "x": future["x"].to_numpy(), "forecast": forecast,
-                          "y": future["y"].to_numpy(), "clean": future["clean"].to_numpy()})
+    history = signal["y"].to_numpy()[n_train - config.seq_length:n_train]
+    frame = forecast_table(signal.iloc[n_train:n_train + horizon], recursive_forecast(model, history, horizon))
     write_csv(f"{out_dir}/forecast.csv", frame)
-    metrics = {"horizon": horizon, "mse_vs_noisy": mse(forecast, frame["y"]),
-               "mse_vs_clean": mse(forecast, frame["clean"])}
-    for steps in (10, 50):
-        if steps <= horizon:
-            metrics[f"mse_vs_clean_first_{steps}"] = mse(forecast[:steps], frame["clean"][:steps])
+    metrics = forecast_metrics(frame)
     write_json(metrics_path, metrics)
     fig = predictions_figure(frame["x"], frame["y"], frame["clean"], {"recursive forecast": frame["forecast"]},
                              f"{horizon}-step recursive forecast from the end of the training part")

@@ -1,15 +1,18 @@
 """Stage train_charrnn: char-RNN on the cleaned corpus → models/charrnn/, loss plots."""
 import sys
 
-from rnnpipe.cli import configure_determinism, history_frame, log_epoch, run_stage
-from rnnpipe.corpus import encode
-from rnnpipe.evaluate import LOG2E
-from rnnpipe.io import file_digest, read_json, save_checkpoint, save_figure, write_csv, write_json
-from rnnpipe.models import LogitsOnly
-from rnnpipe.params import as_flat_dict, load_params
-from rnnpipe.plots import close, loss_figure
-from rnnpipe.tracking import MODEL_TAG, Tracker
-from rnnpipe.train import train_charrnn
+from rnnpipe.charrnn.corpus import read_splits
+from rnnpipe.charrnn.evaluate import history_in_bits
+from rnnpipe.charrnn.model import LogitsOnly
+from rnnpipe.charrnn.train import train_charrnn, training_summary
+from rnnpipe.core.checkpoint import save_model
+from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, write_json
+from rnnpipe.core.params import as_flat_dict, load_params
+from rnnpipe.core.plots import close, loss_figure
+from rnnpipe.core.runtime import configure_determinism
+from rnnpipe.core.stage import run_stage
+from rnnpipe.core.tracking import MODEL_TAG, Tracker
+from rnnpipe.core.training import history_frame
 
 
 def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
@@ -19,23 +22,18 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # fails fast, before any training
     configure_determinism(p.seed)
     vocab = read_json(f"{corpus_dir}/vocab.json")["vocab"]
-    train_ids, val_ids = (encode(open(f"{corpus_dir}/{name}.txt", encoding="utf-8").read(), vocab)
-                          for name in ("train", "val"))
+    train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)
     data_tags = {f"data_md5.{name}": file_digest(f"{corpus_dir}/{name}.txt", "md5") for name in ("train", "val")}
 
     with tracker.training_run("charrnn", as_flat_dict(p, "charrnn"), data_tags):
-        model, result = train_charrnn(train_ids, val_ids, len(vocab), p, on_epoch=log_epoch(tracker))
-        config = {"kind": "charrnn", "arch": model.config, "mode": p.mode, "seq_length": p.seq_length,
-                  "vocab": vocab}
-        save_checkpoint(model_path, config, model.state_dict())
-        history = history_frame(result.history)
-        history[["train_loss", "val_loss"]] *= LOG2E  # nats → bits per character
+        model, result = train_charrnn(train_ids, val_ids, vocab, p, on_epoch=tracker.epoch_logger())
+        save_model(model_path, model.config, model)
+        history = history_in_bits(history_frame(result.history))
         write_csv(f"{plots_dir}/loss.csv", history)
         fig = loss_figure(history, f"char-RNN ({p.cell}, hidden {p.hidden_size}, {p.mode})", "bits per char")
         save_figure(f"{plots_dir}/loss.png", fig)
         close(fig)
-        summary = {"best_epoch": result.best_epoch, "best_val_bits_per_char": result.best_val_loss * LOG2E,
-                   "train_chars": len(train_ids), "vocab_size": len(vocab)}
+        summary = training_summary(result, len(train_ids), len(vocab))
         write_json(metrics_path, summary)
 
         tracker.set_tags({MODEL_TAG: file_digest(model_path)})

@@ -4,13 +4,16 @@ import sys
 import numpy as np
 import pandas as pd
 
-from rnnpipe.cli import configure_determinism, history_frame, log_epoch, run_stage
-from rnnpipe.io import file_digest, save_checkpoint, save_figure, write_csv, write_json
-from rnnpipe.params import as_flat_dict, load_params, validation_size
-from rnnpipe.plots import close, loss_figure
-from rnnpipe.series import forecaster_windows
-from rnnpipe.tracking import MODEL_TAG, Tracker
-from rnnpipe.train import train_forecaster
+from rnnpipe.core.checkpoint import save_model
+from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
+from rnnpipe.core.params import as_flat_dict, load_params, validation_size
+from rnnpipe.core.plots import close, loss_figure
+from rnnpipe.core.runtime import configure_determinism
+from rnnpipe.core.stage import run_stage
+from rnnpipe.core.tracking import MODEL_TAG, Tracker
+from rnnpipe.core.training import history_frame
+from rnnpipe.forecaster.train import train_forecaster, training_summary
+from rnnpipe.forecaster.windows import forecaster_windows
 
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
@@ -21,21 +24,19 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     configure_determinism(f.seed)
     signal = pd.read_csv(signal_path)
     n_train = int((signal["split"] == "train").sum())
-    n_val = validation_size(n_train, f.seq_length, f.val_fraction)
-    windows = forecaster_windows(signal["y"].to_numpy(), n_train, f.seq_length, n_val)
+    windows = forecaster_windows(signal["y"].to_numpy(), n_train, f.seq_length,
+                                 validation_size(n_train, f.seq_length, f.val_fraction))
 
     with tracker.training_run("forecaster", as_flat_dict(f, "forecaster"),
                               {"data_md5.signal": file_digest(signal_path, "md5")}):
-        model, result = train_forecaster(windows, f, on_epoch=log_epoch(tracker))
-        config = {"kind": "forecaster", "arch": model.config, "seq_length": f.seq_length, "n_val": n_val}
-        save_checkpoint(model_path, config, model.state_dict())
+        model, result = train_forecaster(windows, f, on_epoch=tracker.epoch_logger())
+        save_model(model_path, model.config, model)
         history = history_frame(result.history)
         write_csv(f"{plots_dir}/loss.csv", history)
         fig = loss_figure(history, f"forecaster ({f.cell}, hidden {f.hidden_size})", "MSE")
         save_figure(f"{plots_dir}/loss.png", fig)
         close(fig)
-        summary = {"best_epoch": result.best_epoch, "best_val_mse": result.best_val_loss,
-                   "fit_targets": len(windows["y_fit"]), "val_targets": n_val}
+        summary = training_summary(result, windows)
         write_json(metrics_path, summary)
 
         tracker.set_tags({MODEL_TAG: file_digest(model_path)})

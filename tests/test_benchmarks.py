@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # trains a model in a subprocess
 
 
 def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstick():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rnnpipe.io import load_checkpoint
+from rnnpipe.core.io import load_checkpoint
 
 from tests.integration.helpers import RepoCopy
 
@@ -106,3 +106,20 @@ def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, tmp_pat
 
     copy.set_params({"tracking": {"uri": "http://127.0.0.1:9"}})  # tracking settings are not dependencies
     assert RepoCopy.ran_stages(copy.repro().stdout) == set()
+
+
+def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run, tmp_path):
+    source, _ = pipeline_run
+    copy = RepoCopy(tmp_path / "repo", source.env)
+    shutil.copytree(source.root, copy.root, symlinks=True)
+
+    def touch(module: str) -> set[str]:
+        with open(copy.root / "src/rnnpipe" / module, "a", encoding="utf-8") as handle:
+            handle.write("\n# a line added by the test\n")
+        return RepoCopy.ran_stages(copy.repro().stdout)
+
+    assert touch("charrnn/model.py") == {"prepare_corpus", "train_charrnn", "evaluate_charrnn", "generate_text"}
+    assert touch("forecaster/model.py") == {"train_forecaster", "evaluate_forecaster", "forecast"}
+    # the series code reruns its stage; its outputs are the same bytes, so nothing downstream reruns
+    assert touch("series/signal.py") == {"prepare_series"}
+    assert touch("core/io.py") == ALL_STAGES  # the shared core is every stage's dep

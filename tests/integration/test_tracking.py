@@ -14,9 +14,10 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from rnnpipe.io import file_digest, load_checkpoint
-from rnnpipe.models import LogitsOnly, build_model
-from rnnpipe.tracking import MODEL_TAG
+from rnnpipe.charrnn.model import LogitsOnly, load_charrnn
+from rnnpipe.core.io import file_digest
+from rnnpipe.core.tracking import MODEL_TAG
+from rnnpipe.forecaster.model import load_forecaster
 from tests.integration.helpers import BIN, RepoCopy, make_copy, subprocess_env
 
 pytestmark = pytest.mark.slow
@@ -118,10 +119,8 @@ def test_logged_model_predicts_like_the_dvc_model(tracked_pipeline):
                           ("charrnn", torch.arange(32).remainder(10).reshape(1, 32))):
         versions = client.search_model_versions(f"name='rnnpipe-{kind}'")
         assert len(versions) == 1
-        config, state = load_checkpoint(copy.root / f"models/{kind}/model.pt")
-        local = build_model(config)
-        local.load_state_dict(state)
-        local.eval()
+        load = load_forecaster if kind == "forecaster" else load_charrnn
+        _, local = load(copy.root / f"models/{kind}/model.pt")
         if kind == "charrnn":
             local = LogitsOnly(local)
         logged = mlflow.pytorch.load_model(f"models:/rnnpipe-{kind}/{versions[0].version}")

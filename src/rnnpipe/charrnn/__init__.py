@@ -1,0 +1,1 @@
+"""The char-RNN: corpus cleaning, a recurrent next-character model, its evaluation and text generation."""

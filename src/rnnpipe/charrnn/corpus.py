@@ -1,0 +1,183 @@
+"""Corpus sources, cleaning, vocabulary, encoding and splits.
+
+Cleaning keeps what the course meant to keep, correctly: Cyrillic letters including ё/Ё (the course's `А-я`
+range drops them), Latin letters (its `A-z` range also lets in ``[\\]^_` ``), digits, `.,?;:` and space.
+Text is lowercased; every run of whitespace becomes one space.
+"""
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from rnnpipe.core.errors import CorpusError
+from rnnpipe.core.params import CorpusParams, CorpusSource
+
+CYRILLIC = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+LATIN = "abcdefghijklmnopqrstuvwxyz"
+DIGITS = "0123456789"
+PUNCTUATION = ".,?;: "
+ALLOWED = frozenset(CYRILLIC + LATIN + DIGITS + PUNCTUATION)
+_WHITESPACE = re.compile(r"\s+")
+_SPACES = re.compile(r" {2,}")
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
+
+def read_text_file(path: str | Path) -> str:
+    """Strict UTF-8: a bad byte is an error naming its offset, never silently replaced."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"corpus path not found: {path}")
+    if not path.is_file():
+        raise CorpusError(f"corpus path is not a file: {path}")
+    data = path.read_bytes()
+    if not data.strip():
+        raise CorpusError(f"corpus file is empty: {path}")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(f"corpus file looks binary (NUL byte at offset {nul}): {path}; "
+                          "allowed are UTF-8 text files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"corpus file is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                          f"in {path}; convert it to UTF-8 (e.g. iconv -f cp1251 -t utf-8)") from None
+
+
+def parse_fortunes(text: str) -> list[str]:
+    """Entries of a fortune file: separated by lines holding only `%`; `-- author` attribution lines dropped."""
+    entries, lines = [], []
+    for line in text.splitlines() + ["%"]:
+        if line.strip() == "%":
+            entry = "\n".join(lines).strip()
+            if entry:
+                entries.append(entry)
+            lines = []
+        elif not (line[:1].isspace() and line.lstrip().startswith("--")):
+            lines.append(line)
+    return entries
+
+
+def text_files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.txt") if p.is_file())
+
+
+def load_source(source: CorpusSource, path: str | Path, fortunes_files: Sequence[str] = (),
+                shuffle_seed: int | None = None) -> tuple[str, list[str]]:
+    """Raw text of a corpus source and the files it came from (relative names, for the record).
+
+    fortunes-ru with shuffle_seed: the quotes are independent, so they are put in a seeded random order before
+    the contiguous split; otherwise the test split would be the last topic file alone. Files and folders of
+    your own text keep their order (a novel is not shuffled).
+    """
+    path = Path(path)
+    if source == "fortunes-ru":
+        if not path.is_dir():
+            raise CorpusError(f"fortunes-ru folder not found: {path}; install it with `apt-get install -y "
+                              "fortunes-ru` (as root) or set corpus.source to file or dir with your own text")
+        texts = []
+        for name in fortunes_files:
+            file = path / name
+            if not file.is_file():
+                available = sorted(p.name for p in path.iterdir() if p.is_file() and "." not in p.name)
+                raise CorpusError(f"corpus.fortunes_files: {name!r} is not in {path}; available: "
+                                  f"{', '.join(available[:40])}{' ...' if len(available) > 40 else ''}")
+            texts.extend(parse_fortunes(read_text_file(file)))
+        if shuffle_seed is not None:
+            random.Random(shuffle_seed).shuffle(texts)
+        return " ".join(texts), list(fortunes_files)
+    if source == "file":
+        return read_text_file(path), [path.name]
+    if source == "dir":
+        if not path.is_dir():
+            raise CorpusError(f"corpus folder not found: {path}")
+        files = text_files_in(path)
+        if not files:
+            raise CorpusError(f"corpus folder has no .txt files: {path}")
+        return " ".join(read_text_file(f) for f in files), [str(f.relative_to(path)) for f in files]
+    raise CorpusError(f"corpus.source = {source!r}: allowed is fortunes-ru, file or dir")
+
+
+# --- cleaning ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CleanedText:
+    text: str
+    removed: Counter  # symbol → how many times it was dropped (whitespace excluded: it becomes a space)
+
+
+def clean_text(raw: str) -> CleanedText:
+    lowered = _WHITESPACE.sub(" ", raw.replace("\ufeff", "").lower())
+    removed = Counter(ch for ch in lowered if ch not in ALLOWED)
+    kept = "".join(ch for ch in lowered if ch in ALLOWED)
+    return CleanedText(_SPACES.sub(" ", kept).strip(), removed)
+
+
+# --- vocabulary, encoding, splits -------------------------------------------------------------------------------
+
+def build_vocab(text: str) -> list[str]:
+    return sorted(set(text))
+
+
+def encode(text: str, vocab: Sequence[str]) -> torch.Tensor:
+    index = {ch: i for i, ch in enumerate(vocab)}
+    missing = sorted(set(text) - set(index))
+    if missing:
+        raise CorpusError(f"characters not in the vocabulary: {''.join(missing)!r}")
+    return torch.tensor([index[ch] for ch in text], dtype=torch.long)
+
+
+def split_text(text: str, train_fraction: float, val_fraction: float) -> tuple[str, str, str]:
+    """Contiguous train | val | test split by fraction (test takes the rest)."""
+    n = len(text)
+    train_end = int(round(n * train_fraction))
+    val_end = int(round(n * (train_fraction + val_fraction)))
+    return text[:train_end], text[train_end:val_end], text[val_end:]
+
+
+def corpus_stats(cleaned: CleanedText, raw_length: int, vocab: Sequence[str], top: int = 15) -> dict:
+    return {
+        "raw_chars": raw_length,
+        "kept_chars": len(cleaned.text),
+        "removed_chars": sum(cleaned.removed.values()),
+        "vocab_size": len(vocab),
+        "top_removed": {ch: n for ch, n in sorted(cleaned.removed.items(), key=lambda kv: (-kv[1], kv[0]))[:top]},
+    }
+
+
+# --- what prepare_corpus writes, and how later stages read it back ----------------------------------------------
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    splits: dict[str, str]   # train, val, test
+    vocab: list[str]
+    files: list[str]         # where the text came from (relative names)
+    stats: dict
+
+
+def prepare_corpus(c: CorpusParams) -> PreparedCorpus:
+    """Read the chosen source, clean it, split it; every way it can fail is one CorpusError line."""
+    raw, files = load_source(c.source, c.path, c.fortunes_files, c.seed if c.shuffle_entries else None)
+    cleaned = clean_text(raw)
+    if not cleaned.text:
+        raise CorpusError(f"nothing is left of the corpus at {c.path} after cleaning: it needs Cyrillic or "
+                          "Latin letters, digits or .,?;:")
+    vocab = build_vocab(cleaned.text)
+    train, val, test = split_text(cleaned.text, c.train_fraction, c.val_fraction)
+    if not val or not test:
+        raise CorpusError(f"the cleaned corpus has only {len(cleaned.text)} characters: too few for a "
+                          f"non-empty validation and test split")
+    stats = corpus_stats(cleaned, len(raw), vocab)
+    stats.update({"train_chars": len(train), "val_chars": len(val), "test_chars": len(test)})
+    return PreparedCorpus({"train": train, "val": val, "test": test}, vocab, files, stats)
+
+
+def read_splits(corpus_dir: str | Path, names: Sequence[str], vocab: Sequence[str]) -> list[torch.Tensor]:
+    """The named splits of a prepared corpus as id tensors."""
+    return [encode(Path(corpus_dir, f"{name}.txt").read_text(encoding="utf-8"), vocab) for name in names]

@@ -1,0 +1,97 @@
+"""The char-RNN's held-out bits/char, perplexity and accuracy, next to unigram and Kneser-Ney n-gram baselines."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from rnnpipe.core.params import CharMode
+
+LOG2E = 1.0 / math.log(2.0)  # nats → bits
+# Text before a scored split that warms up the recurrent state (and feeds the n-gram's contexts): validation in
+# training, the test in evaluation.
+CONTEXT_CHARS = 200
+
+
+@torch.no_grad()
+def char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, mode: CharMode, seq_length: int,
+                chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-target cross-entropy (nats) and top-1 hit for every character of `targets`.
+
+    `context` is the text just before `targets` (e.g. the end of the previous split), so even the first target
+    has history. many_to_many: one stream, state carried; many_to_one: the previous seq_length characters only,
+    exactly as the model was trained.
+    """
+    was_training = model.training
+    model.eval()
+    stream = torch.cat([context, targets]).long()
+    start = len(context)
+    losses, hits = [], []
+    if mode == "many_to_many":
+        if start < 1:
+            raise ValueError("char_losses needs at least one character of context")
+        state = None
+        # Inputs are stream[t-1] for each target t >= start; the context before that warms the state up.
+        if start > 1:
+            _, state = model(stream[:start - 1].unsqueeze(0), None)
+        for begin in range(start, len(stream), chunk):
+            end = min(begin + chunk, len(stream))
+            logits, state = model(stream[begin - 1:end - 1].unsqueeze(0), state)
+            _collect(logits[0], stream[begin:end], losses, hits)
+    elif mode == "many_to_one":
+        if start < seq_length:
+            raise ValueError(f"char_losses needs {seq_length} characters of context, got {start}")
+        positions = torch.arange(start, len(stream))
+        for part in positions.split(chunk):
+            windows = stream[part.unsqueeze(1) - seq_length + torch.arange(seq_length)]
+            logits, _ = model(windows)
+            _collect(logits[:, -1], stream[part], losses, hits)
+    else:
+        raise ValueError(f"mode = {mode!r}: allowed is many_to_many or many_to_one")
+    model.train(was_training)
+    return torch.cat(losses), torch.cat(hits)
+
+
+def _collect(logits: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
+    losses.append(nn.functional.cross_entropy(logits, targets, reduction="none"))
+    hits.append((logits.argmax(-1) == targets).float())
+
+
+def char_metrics(losses: torch.Tensor, hits: torch.Tensor) -> dict[str, float]:
+    bits = float(losses.double().mean()) * LOG2E
+    return {"bits_per_char": bits, "perplexity": 2.0 ** bits, "top1_accuracy": float(hits.double().mean()),
+            "n_test_chars": int(len(losses))}
+
+
+def baseline_metrics(train_ids: Sequence[int] | torch.Tensor, context_ids: Sequence[int] | torch.Tensor,
+                     test_ids: Sequence[int] | torch.Tensor, vocab_size: int, order: int) -> dict[str, float]:
+    """Unigram and Kneser-Ney n-gram bits/char on exactly the targets the RNN is scored on."""
+    from rnnpipe.charrnn.ngram import kneser_ney_bits_per_char, unigram_bits_per_char
+
+    train, context, test = (list(map(int, ids)) for ids in (train_ids, context_ids, test_ids))
+    return {
+        "unigram_bits_per_char": unigram_bits_per_char(train, test, vocab_size),
+        "ngram_order": order,
+        "ngram_bits_per_char": kneser_ney_bits_per_char(train, context + test, len(context), order,
+                                                                 vocab_size),
+    }
+
+
+def held_out_metrics(model: nn.Module, mode: CharMode, seq_length: int, train: torch.Tensor, val: torch.Tensor,
+                 test: torch.Tensor, vocab_size: int, ngram_order: int) -> dict[str, float]:
+    """metrics/charrnn.json: the model and both baselines on every test character, each with the same context
+    (the end of train + val, at least the model's window)."""
+    context = torch.cat([train, val])[-max(CONTEXT_CHARS, seq_length):]
+    metrics = char_metrics(*char_losses(model, context, test, mode, seq_length))
+    metrics.update(baseline_metrics(train, context, test, vocab_size, ngram_order))
+    metrics["bits_per_char_minus_ngram"] = metrics["bits_per_char"] - metrics["ngram_bits_per_char"]
+    return metrics
+
+
+def history_in_bits(history: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
+    """The per-epoch loss table with cross-entropy in bits per character instead of nats."""
+    history = history.copy()
+    history[["train_loss", "val_loss"]] *= LOG2E
+    return history

@@ -1,0 +1,104 @@
+"""Training the char-RNN: many-to-many with truncated BPTT (state carried across batches), or the course's
+many-to-one windows; cross-entropy in nats, the best validation epoch kept."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch import nn
+
+from rnnpipe.charrnn.evaluate import CONTEXT_CHARS, LOG2E, char_losses
+from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
+from rnnpipe.core.errors import CorpusError
+from rnnpipe.core.params import CharRNNParams
+from rnnpipe.core.recurrent import detach_state
+from rnnpipe.core.training import EpochResult, FitResult, fit, make_scheduler
+
+
+def tbptt_batches(ids: torch.Tensor, batch_size: int, seq_length: int, offset: int = 0
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Cut the corpus into batch_size parallel streams and those into seq_length chunks (views, no copies).
+
+    Row b of consecutive chunks continues the same text, so the recurrent state can be carried across batches.
+    """
+    n = (len(ids) - 1 - offset) // batch_size
+    if n < 1:
+        raise ValueError(f"{len(ids)} characters cannot fill {batch_size} streams: use a smaller batch_size")
+    inputs = ids[offset:offset + n * batch_size].view(batch_size, n)
+    targets = ids[offset + 1:offset + 1 + n * batch_size].view(batch_size, n)
+    return [(inputs[:, i:i + seq_length], targets[:, i:i + seq_length]) for i in range(0, n, seq_length)]
+
+
+def window_starts(n_ids: int, seq_length: int) -> int:
+    """How many (seq_length previous chars → next char) windows a text of n_ids characters holds."""
+    return max(0, n_ids - seq_length)
+
+
+def window_batch(ids: torch.Tensor, starts: torch.Tensor, seq_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather windows by tensor indexing: inputs [B, seq_length], targets [B]."""
+    return ids[starts.unsqueeze(1) + torch.arange(seq_length)], ids[starts + seq_length]
+
+
+def check_trainable(n_train: int, n_val: int, p: CharRNNParams) -> None:
+    """A corpus too short for one batch of training windows is a user error, reported before any training."""
+    needed = p.seq_length + (p.batch_size if p.mode == "many_to_many" else 1) + 1
+    if n_train < needed:
+        raise CorpusError(f"the corpus training split has {n_train} characters: charrnn.seq_length = "
+                          f"{p.seq_length} and batch_size = {p.batch_size} need at least {needed} "
+                          "(use a longer text or smaller values)")
+    if n_val < 1:
+        raise CorpusError("the corpus validation split is empty: use a longer text or a larger "
+                          "corpus.val_fraction")
+
+
+def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequence[str], p: CharRNNParams,
+                  on_epoch: Optional[Callable[[EpochResult], None]] = None,
+                  show_progress: bool = True) -> tuple[CharRNN, FitResult]:
+    """Char-RNN trained many-to-many (truncated BPTT, state carried) or many-to-one (the course's windows)."""
+    check_trainable(len(train_ids), len(val_ids), p)
+    torch.manual_seed(p.seed)
+    model = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_size=p.hidden_size, num_layers=p.num_layers,
+                                  cell=p.cell, input=p.input, embedding_dim=p.embedding_dim, dropout=p.dropout,
+                                  mode=p.mode, seq_length=p.seq_length, vocab=list(vocab)))
+    vocab_size = len(vocab)
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
+    scheduler = make_scheduler(p.lr_schedule, optimizer, p.lr, p.epochs)
+    order = torch.Generator().manual_seed(p.seed)
+    many_to_many = p.mode == "many_to_many"
+    carried: dict[str, Any] = {"state": None}
+    n_windows = window_starts(len(train_ids), p.seq_length)
+
+    def epoch_batches(epoch: int) -> list[Any]:
+        if many_to_many:
+            carried["state"] = None
+            # A fresh chunk phase each epoch, so chunk boundaries fall in different places.
+            offset = int(torch.randint(p.seq_length, (1,), generator=order)) if epoch > 1 else 0
+            return tbptt_batches(train_ids, p.batch_size, p.seq_length, offset)
+        return list(torch.randperm(n_windows, generator=order).split(p.batch_size))
+
+    def batch_loss(batch: Any) -> tuple[torch.Tensor, int]:
+        if many_to_many:
+            inputs, targets = batch
+            logits, state = model(inputs, carried["state"])
+            carried["state"] = detach_state(state)
+            return nn.functional.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1)), targets.numel()
+        inputs, targets = window_batch(train_ids, batch, p.seq_length)
+        logits, _ = model(inputs)
+        return nn.functional.cross_entropy(logits[:, -1], targets), len(targets)
+
+    def validate() -> float:
+        # Validation text follows the training text: its first characters get their context from there.
+        context = train_ids[-p.seq_length:] if not many_to_many else train_ids[-CONTEXT_CHARS:]
+        losses, _ = char_losses(model, context, val_ids, p.mode, p.seq_length)
+        return losses.mean().item()
+
+    result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, grad_clip=p.grad_clip,
+                 on_epoch=on_epoch, desc="charrnn", show_progress=show_progress, scheduler=scheduler)
+    model.load_state_dict(result.best_state)
+    return model.eval(), result
+
+
+def training_summary(result: FitResult, n_train: int, vocab_size: int) -> dict[str, Any]:
+    """metrics/charrnn_train.json: deterministic figures only (no timings), in bits per character."""
+    return {"best_epoch": result.best_epoch, "best_val_bits_per_char": result.best_val_loss * LOG2E,
+            "train_chars": n_train, "vocab_size": vocab_size}

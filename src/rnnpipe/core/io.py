@@ -1,0 +1,100 @@
+"""I/O at the edges: atomic writes, safe checkpoint loading, hashing.
+
+Every output is written to a temporary file in the destination folder and renamed into place, so a stage killed
+mid-way (SIGINT or SIGKILL) never leaves a half-written file that DVC could cache.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from rnnpipe.core.errors import CheckpointError, first_line
+
+if TYPE_CHECKING:
+    import torch
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Deterministic JSON: sorted keys, fixed indentation, UTF-8 kept readable."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_csv(path: str | Path, frame: Any) -> None:
+    """pandas DataFrame → CSV with a fixed float format, so reruns are byte-identical."""
+    write_text(path, frame.to_csv(index=False, float_format="%.8g", lineterminator="\n"))
+
+
+def save_figure(path: str | Path, figure: Any) -> None:
+    # No Software/date metadata: the PNG bytes depend only on what is drawn.
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | Path, config: dict[str, Any], state_dict: dict[str, "torch.Tensor"]) -> None:
+    """A checkpoint is plain data (a config of str/int/float/list and tensors): loadable with weights_only=True."""
+    import torch
+
+    # Serialise in memory: torch.save names the zip's records after the file, and the temporary file's name is
+    # random, which would make identical weights hash differently.
+    buffer = io.BytesIO()
+    torch.save({"config": config, "state_dict": state_dict}, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, "torch.Tensor"]]:
+    """Load a checkpoint without running pickled code: anything but tensors and plain data is refused."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        raise CheckpointError(f"refusing to load checkpoint {path}: {first_line(exc)}") from None
+    if not isinstance(payload, dict) or set(payload) != {"config", "state_dict"}:
+        raise CheckpointError(f"refusing to load checkpoint {path}: not an rnnpipe checkpoint (config + state_dict)")
+    return payload["config"], payload["state_dict"]

@@ -1,0 +1,125 @@
+"""One training loop for every model: progress bar, per-epoch callback, best-on-validation weights; optimizers and
+learning-rate schedules by name."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from rnnpipe.core.errors import TrainingError
+from rnnpipe.core.params import Optimizer, Schedule
+
+
+@dataclass
+class EpochResult:
+    epoch: int          # 1-based
+    train_loss: float   # mean over the epoch's training targets
+    val_loss: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    history: list[EpochResult] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = float("inf")
+    best_state: Optional[dict[str, torch.Tensor]] = None
+    targets_seen: int = 0
+    seconds: float = 0.0
+
+
+def make_optimizer(name: Optimizer, parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=lr)
+    raise ValueError(f"optimizer = {name!r}: allowed is adam or rmsprop")
+
+
+def make_scheduler(schedule: Schedule, optimizer: torch.optim.Optimizer, lr: float, epochs: int) -> Optional[Any]:
+    """Per-epoch learning-rate schedule. cosine: from lr down to lr/20 at the last epoch, so the last epochs
+    fine-tune instead of bouncing around the minimum at the full step size."""
+    if schedule == "constant":
+        return None
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=lr / 20)
+    raise ValueError(f"lr_schedule = {schedule!r}: allowed is constant or cosine")
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch_batches: Callable[[int], Iterable[Any]],
+    batch_loss: Callable[[Any], tuple[torch.Tensor, int]],
+    validate: Callable[[], float],
+    epochs: int,
+    grad_clip: float = 0.0,
+    on_epoch: Optional[Callable[[EpochResult], None]] = None,
+    desc: str = "train",
+    show_progress: bool = True,
+    scheduler: Optional[Any] = None,
+) -> FitResult:
+    """Train for `epochs`, keep the weights of the epoch with the lowest validation loss.
+
+    epoch_batches(epoch) yields the batches of one epoch (it owns shuffling and any state carried between
+    batches); batch_loss(batch) returns the mean loss over the batch's targets and their count.
+    """
+    result = FitResult()
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        epoch_start = time.perf_counter()
+        model.train()
+        total, count = 0.0, 0
+        batches = epoch_batches(epoch)
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch}/{epochs}", total=_length(batches), leave=False,
+                   mininterval=0.5, disable=not show_progress, dynamic_ncols=True)
+        for batch in bar:
+            loss, n = batch_loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            total += loss.item() * n
+            count += n
+            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+        bar.close()
+        if scheduler is not None:
+            scheduler.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(validate())
+        row = EpochResult(epoch, total / max(count, 1), val_loss, time.perf_counter() - epoch_start)
+        result.history.append(row)
+        result.targets_seen += count
+        if val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val_loss, epoch
+            result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if show_progress:
+            tqdm.write(f"{desc} epoch {epoch}/{epochs}: train loss {row.train_loss:.4f}, val loss {val_loss:.4f}"
+                       f"{' (best)' if result.best_epoch == epoch else ''}, {row.seconds:.1f}s")
+        if on_epoch is not None:
+            on_epoch(row)
+    result.seconds = time.perf_counter() - start
+    if result.best_state is None:
+        raise TrainingError(f"{desc}: the validation loss was never finite (training diverged); "
+                            "lower the learning rate")
+    return result
+
+
+def _length(batches: Iterable[Any]) -> Optional[int]:
+    try:
+        return len(batches)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def history_frame(history: list[EpochResult]) -> "pandas.DataFrame":  # noqa: F821
+    """Per-epoch losses as a table for plots/ (no timings: DVC outputs stay deterministic)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss} for r in history])

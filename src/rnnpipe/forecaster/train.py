@@ -1,0 +1,54 @@
+"""Training the forecaster: MSE on shuffled windows, the best validation epoch kept."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from rnnpipe.core.params import ForecasterParams
+from rnnpipe.core.training import EpochResult, FitResult, fit, make_optimizer, make_scheduler
+from rnnpipe.forecaster.model import Forecaster, ForecasterConfig
+
+
+def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
+                     on_epoch: Optional[Callable[[EpochResult], None]] = None,
+                     show_progress: bool = True) -> tuple[Forecaster, FitResult]:
+    """Many-to-one forecaster on windows from rnnpipe.forecaster.windows; MSE loss, shuffled batches."""
+    torch.manual_seed(p.seed)
+    config = ForecasterConfig(cell=p.cell, hidden_size=p.hidden_size, num_layers=p.num_layers,
+                              seq_length=p.seq_length, n_val=len(windows["y_val"]))
+    model = Forecaster(config)
+    optimizer = make_optimizer(p.optimizer, model.parameters(), p.lr)
+    scheduler = make_scheduler(p.lr_schedule, optimizer, p.lr, p.epochs)
+    shuffle = torch.Generator().manual_seed(p.seed)
+    x_fit, y_fit = windows["x_fit"], windows["y_fit"]
+
+    def epoch_batches(epoch: int) -> list[torch.Tensor]:
+        return list(torch.randperm(len(y_fit), generator=shuffle).split(p.batch_size))
+
+    # targets_per_window > 1: the last m steps of each window are all scored (step t predicts value t+1, which
+    # the window itself holds, or the window's target after the last step). Prediction is still many-to-one:
+    # validation, evaluation and forecasts read the last step only.
+    m = p.targets_per_window
+    next_values = torch.cat([x_fit[:, 1:], y_fit.unsqueeze(1)], dim=1)[:, -m:] if m > 1 else None
+
+    def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+        if next_values is None:
+            return nn.functional.mse_loss(model(x_fit[idx]), y_fit[idx]), len(idx)
+        predictions = model.forward_steps(x_fit[idx])[:, -m:]
+        return nn.functional.mse_loss(predictions, next_values[idx]), len(idx)
+
+    def validate() -> float:
+        return nn.functional.mse_loss(model(windows["x_val"]), windows["y_val"]).item()
+
+    result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, on_epoch=on_epoch,
+                 desc="forecaster", show_progress=show_progress, scheduler=scheduler)
+    model.load_state_dict(result.best_state)
+    return model.eval(), result
+
+
+def training_summary(result: FitResult, windows: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """metrics/forecaster_train.json: deterministic figures only (no timings)."""
+    return {"best_epoch": result.best_epoch, "best_val_mse": result.best_val_loss,
+            "fit_targets": len(windows["y_fit"]), "val_targets": len(windows["y_val"])}

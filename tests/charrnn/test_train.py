@@ -1,0 +1,148 @@
+"""Tests for char-RNN training and its batching (rnnpipe.charrnn.train)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from rnnpipe.charrnn.corpus import build_vocab, encode
+from rnnpipe.charrnn.train import check_trainable, tbptt_batches, train_charrnn, window_batch, window_starts
+from rnnpipe.core.errors import CorpusError
+from rnnpipe.core.params import CharRNNParams
+
+torch.set_num_threads(1)
+
+
+def test_tbptt_rows_continue_the_same_text_across_chunks():
+    ids = torch.arange(103)
+    batches = tbptt_batches(ids, batch_size=4, seq_length=5)
+    n = (103 - 1) // 4  # 25 characters per stream
+    assert len(batches) == 5 and all(x.shape == (4, 5) for x, _ in batches)
+    rows = torch.cat([x for x, _ in batches], dim=1)
+    for b in range(4):
+        assert torch.equal(rows[b], ids[b * n:(b + 1) * n])
+
+
+def test_tbptt_targets_are_the_inputs_shifted_by_one():
+    ids = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6])
+    batches = tbptt_batches(ids, batch_size=2, seq_length=3)
+    assert [x.shape for x, _ in batches] == [y.shape for _, y in batches]
+    inputs = torch.cat([x for x, _ in batches], dim=1)
+    targets = torch.cat([y for _, y in batches], dim=1)
+    assert torch.equal(inputs, ids[:20].view(2, 10)) and torch.equal(targets, ids[1:21].view(2, 10))
+
+
+def test_tbptt_last_chunk_is_shorter_when_the_stream_does_not_divide():
+    batches = tbptt_batches(torch.arange(23), batch_size=2, seq_length=4)  # 11 per stream: 4 + 4 + 3
+    assert [x.shape[1] for x, _ in batches] == [4, 4, 3]
+
+
+def test_tbptt_offset_shifts_the_streams():
+    ids = torch.arange(100)
+    batches = tbptt_batches(ids, batch_size=3, seq_length=4, offset=2)
+    n = (100 - 1 - 2) // 3  # 32 per stream
+    inputs = torch.cat([x for x, _ in batches], dim=1)
+    targets = torch.cat([y for _, y in batches], dim=1)
+    for b in range(3):
+        assert torch.equal(inputs[b], ids[2 + b * n:2 + (b + 1) * n])
+        assert torch.equal(targets[b], ids[3 + b * n:3 + (b + 1) * n])
+
+
+def test_tbptt_refuses_text_too_short_for_the_streams():
+    with pytest.raises(ValueError, match="4 characters cannot fill 4 streams"):
+        tbptt_batches(torch.arange(4), batch_size=4, seq_length=2)
+    assert len(tbptt_batches(torch.arange(5), batch_size=4, seq_length=2)) == 1
+
+
+def test_window_batch_gathers_the_windows_and_next_chars():
+    ids = torch.arange(100, 150)
+    inputs, targets = window_batch(ids, torch.tensor([0, 5, 40]), seq_length=3)
+    assert torch.equal(inputs, torch.tensor([[100, 101, 102], [105, 106, 107], [140, 141, 142]]))
+    assert torch.equal(targets, torch.tensor([103, 108, 143]))
+
+
+def test_window_starts_counts_windows():
+    assert window_starts(50, 10) == 40
+    assert window_starts(5, 10) == 0
+
+
+def state_dicts_equal(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+TEXT = "мой дядя самых честных правил. " * 16  # 496 characters of an easily learned cycle
+
+
+def charrnn_params(**overrides) -> CharRNNParams:
+    values = dict(mode="many_to_many", cell="gru", input="embedding", embedding_dim=8, hidden_size=24, num_layers=1,
+                  dropout=0.0, seq_length=10, batch_size=4, lr=0.02, lr_schedule="cosine", grad_clip=1.0, epochs=2,
+                  seed=0)
+    values.update(overrides)
+    return CharRNNParams(**values)
+
+
+@pytest.fixture(scope="module")
+def corpus_ids() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    vocab = build_vocab(TEXT)
+    ids = encode(TEXT, vocab)
+    return ids[:430], ids[430:], vocab
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"mode": "many_to_one", "input": "one_hot", "cell": "rnn", "batch_size": 32, "lr_schedule": "constant"},
+    {"cell": "lstm", "num_layers": 2, "dropout": 0.2},
+], ids=["many_to_many-gru", "many_to_one-rnn-one_hot", "many_to_many-lstm-dropout"])
+def test_train_charrnn_is_bit_for_bit_deterministic_for_a_seed(corpus_ids, overrides):
+    train_ids, val_ids, vocab = corpus_ids
+    p = charrnn_params(**overrides)
+    first, r1 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    second, r2 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    assert state_dicts_equal(first, second)
+    assert [h.train_loss for h in r1.history] == [h.train_loss for h in r2.history]
+    other, _ = train_charrnn(train_ids, val_ids, vocab, charrnn_params(**{**overrides, "seed": 1}),
+                             show_progress=False)
+    assert not state_dicts_equal(first, other)
+
+
+@pytest.mark.parametrize("mode", ["many_to_many", "many_to_one"])
+def test_train_charrnn_lowers_the_loss_on_a_repeating_text(corpus_ids, mode):
+    train_ids, val_ids, vocab = corpus_ids
+    p = charrnn_params(mode=mode, batch_size=4 if mode == "many_to_many" else 16)
+    model, result = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    assert result.history[1].train_loss < result.history[0].train_loss
+    assert result.history[1].val_loss < result.history[0].val_loss
+    assert result.best_epoch == 2
+    assert not model.training
+    if mode == "many_to_one":  # every window once per epoch
+        assert result.targets_seen == 2 * (len(train_ids) - 10)
+    else:  # epoch 1 from offset 0, epoch 2 from a random offset in [0, seq_length)
+        first = (len(train_ids) - 1) // 4 * 4
+        assert first + (len(train_ids) - 1 - 9) // 4 * 4 <= result.targets_seen <= 2 * first
+
+
+def test_check_trainable_refuses_a_corpus_too_short_for_one_batch():
+    p = SimpleNamespace(seq_length=10, batch_size=4, mode="many_to_many")
+    with pytest.raises(CorpusError) as info:
+        check_trainable(14, 5, p)
+    message = str(info.value)
+    assert "14 characters" in message and "at least 15" in message and "\n" not in message
+    check_trainable(15, 5, p)
+    one = SimpleNamespace(seq_length=10, batch_size=64, mode="many_to_one")
+    with pytest.raises(CorpusError, match="at least 12"):
+        check_trainable(11, 5, one)
+    check_trainable(12, 5, one)
+
+
+def test_check_trainable_refuses_an_empty_validation_split():
+    with pytest.raises(CorpusError, match="validation split is empty"):
+        check_trainable(1000, 0, SimpleNamespace(seq_length=10, batch_size=4, mode="many_to_many"))
+
+
+def test_train_charrnn_refuses_a_too_short_corpus(corpus_ids):
+    train_ids, val_ids, vocab = corpus_ids
+    with pytest.raises(CorpusError, match="training split has 14 characters"):
+        train_charrnn(train_ids[:14], val_ids, vocab, charrnn_params(), show_progress=False)

@@ -1,0 +1,293 @@
+"""Tests for the params.yaml schema (rnnpipe.core.params): the repo's file parses, every bad value is one clear line."""
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from rnnpipe.core.errors import ParamsError
+from rnnpipe.core.params import Params, load_params, parse_params
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+
+
+@pytest.fixture(scope="module")
+def repo_raw() -> dict[str, Any]:
+    with open(REPO_PARAMS, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture
+def raw(repo_raw: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(repo_raw)
+
+
+def error_for(raw: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> str:
+    change(raw)
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    message = str(info.value)
+    assert "\n" not in message and message.strip() == message, f"not one line: {message!r}"
+    return message
+
+
+def setter(section: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(raw: dict[str, Any]) -> None:
+        raw[section][key] = value
+    return change
+
+
+# --- the repo's params.yaml ---------------------------------------------------------------------------------------
+
+def test_repo_params_yaml_parses_into_typed_sections(repo_raw):
+    p = parse_params(copy.deepcopy(repo_raw))
+    assert isinstance(p, Params)
+    assert p.model_dump() == repo_raw
+    assert isinstance(p.series.x_min, float) and isinstance(p.series.x_max, float)
+    assert isinstance(p.forecaster.seq_length, int) and not isinstance(p.forecaster.seq_length, bool)
+    assert isinstance(p.forecaster.lr, float) and isinstance(p.charrnn.lr, float)
+    assert all(isinstance(s, float) for s in p.ar.sigma_2d)
+
+
+def test_load_params_reads_the_repo_file(repo_raw):
+    assert load_params(REPO_PARAMS).model_dump() == repo_raw
+
+
+def test_int_accepted_where_a_float_is_expected_and_converted(raw):
+    raw["forecaster"]["lr"] = 1
+    p = parse_params(raw)
+    assert p.forecaster.lr == 1.0 and isinstance(p.forecaster.lr, float)
+
+
+def test_null_tracking_uri_and_string_tracking_uri_are_accepted(raw):
+    raw["tracking"]["uri"] = None
+    assert parse_params(copy.deepcopy(raw)).tracking.uri is None
+    raw["tracking"]["uri"] = "http://127.0.0.1:5000"
+    assert parse_params(raw).tracking.uri == "http://127.0.0.1:5000"
+
+
+# --- unknown and missing keys -------------------------------------------------------------------------------------
+
+def test_unknown_top_level_key_is_named_with_the_allowed_keys(raw):
+    message = error_for(raw, lambda r: r.__setitem__("forecastr", {"horizon": 5}))
+    assert "'forecastr'" in message
+    assert "allowed" in message and "forecaster" in message and "series" in message
+
+
+def test_unknown_nested_key_is_named_with_its_section_and_the_allowed_keys(raw):
+    message = error_for(raw, setter("forecaster", "lrr", 0.1))
+    assert "'forecaster.lrr'" in message
+    assert "allowed" in message and "lr" in message.split("allowed", 1)[1]
+    assert "hidden_size" in message
+
+
+def test_missing_key_is_named(raw):
+    message = error_for(raw, lambda r: r["forecaster"].pop("lr"))
+    assert "missing" in message and "'forecaster.lr'" in message
+
+
+def test_missing_section_is_named(raw):
+    message = error_for(raw, lambda r: r.pop("charrnn_eval"))
+    assert "missing" in message and "'charrnn_eval'" in message
+
+
+def test_section_that_is_not_a_mapping_is_refused(raw):
+    message = error_for(raw, lambda r: r.__setitem__("series", [1, 2]))
+    assert "series" in message and "[1, 2]" in message and "mapping" in message
+
+
+def test_empty_document_is_refused():
+    with pytest.raises(ParamsError) as info:
+        parse_params(None)
+    assert "\n" not in str(info.value) and "mapping" in str(info.value)
+
+
+# --- wrong types --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, shown", [("32", "'32'"), (True, "True"), (32.0, "32.0"), (None, "None"), ([32], "[32]")])
+def test_wrong_type_for_an_int_names_key_value_and_allowed(raw, value, shown):
+    message = error_for(raw, setter("forecaster", "hidden_size", value))
+    assert f"forecaster.hidden_size = {shown}" in message
+    assert "allowed is an integer >= 1" in message
+
+
+@pytest.mark.parametrize("value, shown", [("0.003", "'0.003'"), ("1e-3", "'1e-3'"), (False, "False")])
+def test_wrong_type_for_a_float_names_key_value_and_allowed(raw, value, shown):
+    message = error_for(raw, setter("charrnn", "lr", value))
+    assert f"charrnn.lr = {shown}" in message and "allowed is a number > 0" in message
+
+
+def test_nan_is_not_a_valid_number(raw):
+    message = error_for(raw, setter("forecaster", "lr", math.nan))
+    assert "forecaster.lr = nan" in message and "allowed" in message
+
+
+def test_string_for_a_bool_is_refused(raw):
+    message = error_for(raw, setter("tracking", "enabled", "yes"))
+    assert "tracking.enabled = 'yes'" in message and "true or false" in message
+
+
+@pytest.mark.parametrize("value, shown", [(5, "5"), (["sqlite:///x.db"], "['sqlite:///x.db']"), (True, "True")])
+def test_tracking_uri_of_wrong_type_is_refused(raw, value, shown):
+    message = error_for(raw, setter("tracking", "uri", value))
+    assert f"tracking.uri = {shown}" in message and "null or a tracking URI" in message
+
+
+# --- out-of-range values ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("section", ["forecaster", "charrnn"])
+@pytest.mark.parametrize("value", [0, 0.0, -0.001])
+def test_learning_rate_must_be_positive(raw, section, value):
+    message = error_for(raw, setter(section, "lr", value))
+    assert f"{section}.lr = {value!r}" in message and "allowed is a number > 0" in message
+
+
+@pytest.mark.parametrize("section", ["forecaster", "charrnn"])
+def test_hidden_size_zero_is_refused(raw, section):
+    message = error_for(raw, setter(section, "hidden_size", 0))
+    assert f"{section}.hidden_size = 0" in message and "allowed is an integer >= 1" in message
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -0.5])
+def test_temperature_must_be_positive(raw, value):
+    message = error_for(raw, setter("generate", "temperature", value))
+    assert f"generate.temperature = {value!r}" in message and "allowed is a number > 0" in message
+
+
+@pytest.mark.parametrize("section", ["forecaster", "charrnn"])
+def test_cell_must_be_rnn_gru_or_lstm(raw, section):
+    message = error_for(raw, setter(section, "cell", "transformer"))
+    assert f"{section}.cell = 'transformer'" in message and "one of rnn, gru, lstm" in message
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_every_cell_is_accepted(raw, cell):
+    raw["forecaster"]["cell"] = cell
+    raw["charrnn"]["cell"] = cell
+    p = parse_params(raw)
+    assert p.forecaster.cell == cell and p.charrnn.cell == cell
+
+
+@pytest.mark.parametrize("value", [1, 1.0, -1, 1.5])
+def test_ar_r_1d_must_be_inside_minus_one_one(raw, value):
+    message = error_for(raw, setter("ar", "r_1d", value))
+    assert f"ar.r_1d = {value!r}" in message and "(-1, 1)" in message
+
+
+@pytest.mark.parametrize("value", [[0.1], [0.1, 0.15, 0.2], []])
+def test_sigma_2d_of_wrong_length_is_refused(raw, value):
+    message = error_for(raw, setter("ar", "sigma_2d", value))
+    assert f"ar.sigma_2d = {value!r}" in message and "a list of 2 numbers > 0" in message
+
+
+def test_sigma_2d_element_of_wrong_type_names_the_element(raw):
+    message = error_for(raw, setter("ar", "sigma_2d", [0.1, "big"]))
+    assert "ar.sigma_2d[1] = 'big'" in message and "allowed" in message
+
+
+def test_r_2d_outside_the_unit_interval_is_refused(raw):
+    message = error_for(raw, setter("ar", "r_2d", [0.9, 1.0]))
+    assert "ar.r_2d = [0.9, 1.0]" in message and "(-1, 1)" in message
+
+
+def test_h0_must_be_stationary_or_course(raw):
+    message = error_for(raw, setter("ar", "h0", "zero"))
+    assert "ar.h0 = 'zero'" in message and "one of stationary, course" in message
+
+
+# --- cross checks -------------------------------------------------------------------------------------------------
+
+def test_x_max_not_above_x_min_is_refused(raw):
+    raw["series"]["x_min"] = 5.0
+    message = error_for(raw, setter("series", "x_max", 5.0))
+    assert "series.x_max = 5.0" in message and "series.x_min (5.0)" in message and "allowed" in message
+
+
+@pytest.mark.parametrize("n_train", [2000, 2500])
+def test_n_train_must_be_below_n_points(raw, n_train):
+    raw["series"]["n_points"] = 2000
+    message = error_for(raw, setter("series", "n_train", n_train))
+    assert f"series.n_train = {n_train}" in message and "series.n_points (2000)" in message
+
+
+@pytest.mark.parametrize("seq_length", [1000, 1001, 5000])
+def test_forecaster_seq_length_must_leave_windows_in_the_training_part(raw, seq_length):
+    raw["series"].update(n_points=2000, n_train=1000)
+    message = error_for(raw, setter("forecaster", "seq_length", seq_length))
+    assert f"forecaster.seq_length = {seq_length}" in message and "1000-point training part" in message
+
+
+@pytest.mark.parametrize("val_fraction", [0.2, 0.5, 0.9])
+def test_forecaster_seq_length_limit_stated_in_the_message_is_the_real_limit(raw, val_fraction):
+    """The message says 'at most N here': N itself must be accepted and N + 1 refused."""
+    raw["series"].update(n_points=2000, n_train=100)
+    raw["forecast"]["horizon"] = 10
+    raw["forecaster"]["val_fraction"] = val_fraction
+    message = error_for(copy.deepcopy(raw), setter("forecaster", "seq_length", 100))
+    stated = int(re.search(r"at most (\d+)", message).group(1))
+    at_limit = copy.deepcopy(raw)
+    at_limit["forecaster"]["seq_length"] = stated
+    assert parse_params(at_limit).forecaster.seq_length == stated
+    error_for(raw, setter("forecaster", "seq_length", stated + 1))
+
+
+def test_forecaster_targets_per_window_cannot_exceed_the_window(raw):
+    raw["forecaster"]["seq_length"] = 12
+    message = error_for(copy.deepcopy(raw), setter("forecaster", "targets_per_window", 13))
+    assert "forecaster.targets_per_window = 13" in message and "from 1 to forecaster.seq_length (12)" in message
+    assert "forecaster.targets_per_window = 0" in error_for(copy.deepcopy(raw), setter("forecaster", "targets_per_window", 0))
+    raw["forecaster"]["targets_per_window"] = 12
+    assert parse_params(raw).forecaster.targets_per_window == 12
+
+
+def test_forecast_horizon_longer_than_the_test_part_is_refused(raw):
+    raw["series"].update(n_points=2000, n_train=1000)
+    message = error_for(copy.deepcopy(raw), setter("forecast", "horizon", 1001))
+    assert "forecast.horizon = 1001" in message and "(1000)" in message
+    raw["forecast"]["horizon"] = 1000
+    assert parse_params(raw).forecast.horizon == 1000
+
+
+def test_corpus_fractions_must_add_up_to_one(raw):
+    raw["corpus"].update(train_fraction=0.8, val_fraction=0.05)
+    message = error_for(raw, setter("corpus", "test_fraction", 0.05))
+    assert "corpus.test_fraction = 0.05" in message and "add up to 0.9" in message
+
+
+def test_corpus_fractions_adding_up_to_one_are_accepted(raw):
+    raw["corpus"].update(train_fraction=0.7, val_fraction=0.2, test_fraction=0.1)
+    c = parse_params(raw).corpus
+    assert (c.train_fraction, c.val_fraction, c.test_fraction) == (0.7, 0.2, 0.1)
+
+
+# --- load_params --------------------------------------------------------------------------------------------------
+
+def test_load_params_missing_file_names_it(tmp_path):
+    missing = tmp_path / "nope" / "params.yaml"
+    with pytest.raises(ParamsError) as info:
+        load_params(missing)
+    assert str(missing) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["series: [unclosed\n  x_min: 1\n", "a: b: c\n", "key: 'open\n", "\tseries: 1\n"])
+def test_load_params_invalid_yaml_is_one_line_params_error(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    message = str(info.value)
+    assert "not valid YAML" in message and "\n" not in message
+
+
+def test_load_params_validates_the_content(tmp_path, repo_raw):
+    bad = copy.deepcopy(repo_raw)
+    bad["generate"]["top_k"] = 0
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ParamsError, match=r"generate\.top_k = 0 is invalid"):
+        load_params(path)
