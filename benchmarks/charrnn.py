@@ -1,128 +1,166 @@
-"""Char-RNN benchmark on the default corpus (params.yaml `corpus`), in one run:
+"""Char-RNN benchmark on the default corpus (params.yaml `corpus`); every figure is measured in this one run.
 
-(a) training targets per second: the course implementation (a Dataset that builds one-hot rows in a Python loop
-    per sample, many-to-one windows of 10 chars, DataLoader batch 8, nn.RNN hidden 64 + Linear, Adam 1e-3) against
-    the project's trainer at the same model size (RNN hidden 64, one-hot input), in its course-compatible
-    many_to_one mode and in its default many_to_many mode → the ratios;
-(b) held-out bits/char of the default config (params.yaml `charrnn`, trained here from scratch) against the
-    unigram and Kneser-Ney n-gram baselines on the same test targets. Skip it with --skip-default.
+    python benchmarks/charrnn.py [--parts course numerics default] [--seconds 20] [--chars 200000]
 
-    python benchmarks/charrnn.py [--seconds 20] [--skip-default]
+course    training targets/s: the course implementation (a Dataset that builds one-hot rows in a Python loop per
+          sample, many-to-one windows of 10 chars, DataLoader batch 8, nn.RNN hidden 64 + Linear, Adam 1e-3) against
+          the project's trainer at the same model size, in its many_to_one and many_to_many modes.
+numerics  training targets/s of the default char-RNN (params.yaml `charrnn`, one epoch over --chars characters)
+          with the pinned numerics (params.yaml `runtime`), next to the unpinned default of this machine and next
+          to an AVX2 machine's own unpinned default (emulated here by capping each library at AVX2). Each runs in
+          its own process: the settings apply when torch loads.
+default   held-out bits/char of the default config, trained from scratch (minutes), against the unigram and
+          Kneser-Ney n-gram baselines on the same test targets.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-
-from rnnpipe.charrnn.corpus import encode, prepare_corpus
-from rnnpipe.charrnn.evaluate import held_out_metrics
-from rnnpipe.charrnn.train import train_charrnn
-from rnnpipe.core.params import CharRNNParams, load_params
-from rnnpipe.core.runtime import configure_determinism
-
 ROOT = Path(__file__).resolve().parents[1]
+# How a process is set up, per --measure mode: "pinned" is the pipeline's own runtime.pin; the others are what
+# runs without it, here or on a machine whose CPU stops at AVX2.
+UNPINNED = {
+    "native": {},
+    "avx2-machine": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
+NUMERIC_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
+                     "NPY_ENABLE_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
 
 
-# --- the course implementation, as written there ----------------------------------------------------------------
+def start(mode: str):
+    """Set up this process's numerics for `mode` (before torch loads) and return the params."""
+    from rnnpipe.core.params import load_params
+    from rnnpipe.core.runtime import pin
 
-class CourseDataset(Dataset):
-    def __init__(self, text: str, vocab: list[str], seq_length: int = 10):
-        self.text, self.vocab, self.seq_length = text, vocab, seq_length
-        self.char_to_idx = {ch: i for i, ch in enumerate(vocab)}
-
-    def __len__(self) -> int:
-        return len(self.text) - self.seq_length
-
-    def __getitem__(self, idx: int):
-        x = torch.zeros(self.seq_length, len(self.vocab))
-        for i, ch in enumerate(self.text[idx:idx + self.seq_length]):  # one-hot row by row
-            x[i, self.char_to_idx[ch]] = 1
-        return x, self.char_to_idx[self.text[idx + self.seq_length]]
+    params = load_params(ROOT / "params.yaml")
+    if mode == "pinned":
+        pin(params.runtime)
+    else:
+        for name in NUMERIC_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ.update(UNPINNED[mode])
+    return params
 
 
-class CourseModel(nn.Module):
-    def __init__(self, vocab_size: int, hidden_size: int = 64):
-        super().__init__()
-        self.rnn = nn.RNN(vocab_size, hidden_size, batch_first=True)
-        self.fc = nn.Linear(hidden_size, vocab_size)
+def load_corpus(params):
+    from rnnpipe.charrnn.corpus import encode, prepare_corpus
 
-    def forward(self, x):
-        _, h = self.rnn(x)
-        return self.fc(h[-1])
+    corpus = prepare_corpus(params.corpus)
+    ids = [encode(corpus.splits[name], corpus.vocab) for name in ("train", "val", "test")]
+    return corpus, ids
 
 
-def course_targets_per_second(text: str, vocab: list[str], seconds: float) -> float:
-    torch.manual_seed(0)
-    model = CourseModel(len(vocab))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = DataLoader(CourseDataset(text, vocab), batch_size=8, shuffle=True)
-    start, targets = time.perf_counter(), 0
-    for x, y in loader:
-        loss = nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        targets += len(y)
-        if time.perf_counter() - start > seconds:
-            break
-    return targets / (time.perf_counter() - start)
+def project_targets_per_second(train_ids, val_ids, vocab, base, **changes) -> float:
+    from rnnpipe.charrnn.train import train_charrnn
 
-
-def project_targets_per_second(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: list[str], base: CharRNNParams,
-                               **changes) -> float:
-    p = base.model_copy(update=changes)
-    _, result = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
-    # FitResult.seconds includes the per-epoch validation: the ratio is conservative.
+    _, result = train_charrnn(train_ids, val_ids, vocab, base.model_copy(update=changes), show_progress=False)
+    # FitResult.seconds includes the per-epoch validation: the figure is conservative.
     return result.targets_seen / result.seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="char-RNN throughput and held-out bits/char")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
-    parser.add_argument("--skip-default", action="store_true", help="skip (b), the default-config training")
-    args = parser.parse_args()
-    params = load_params(ROOT / "params.yaml")
-    c = params.corpus
-    configure_determinism(0)
-    corpus = prepare_corpus(c)
-    vocab, (train, val, test) = corpus.vocab, corpus.splits.values()
-    train_ids, val_ids, test_ids = (encode(t, vocab) for t in (train, val, test))
-    print(f"corpus: {corpus.stats['kept_chars']:,} characters, vocabulary {len(vocab)}, "
-          f"split {len(train):,}/{len(val):,}/{len(test):,}")
+def measure(mode: str, chars: int) -> None:
+    """Child process: one epoch of the default char-RNN over `chars` characters; prints one JSON line."""
+    params = start(mode)
+    import torch
 
-    print("\n(a) training throughput at the course model size (RNN hidden 64, one-hot input)")
-    course = course_targets_per_second(train, vocab, args.seconds)
+    from rnnpipe.core.runtime import configure_determinism
+
+    configure_determinism(0)
+    corpus, (train_ids, val_ids, _) = load_corpus(params)
+    rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, params.charrnn, epochs=1)
+    print(json.dumps({"mode": mode, "targets_per_second": rate, "threads": torch.get_num_threads(),
+                      "aten": torch.backends.cpu.get_cpu_capability(), "onednn": torch.backends.mkldnn.enabled}))
+
+
+def in_child(mode: str, chars: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--measure", mode, "--chars", str(chars)], capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def part_course(params, corpus, ids, seconds: float) -> None:
+    train_ids, val_ids, _ = ids
+    from course_charrnn import course_targets_per_second  # benchmarks/, beside this script
+
+    print("\ncourse: training throughput at the course model size (RNN hidden 64, one-hot input)")
+    course = course_targets_per_second(corpus.splits["train"], corpus.vocab, seconds)
     size = dict(cell="rnn", input="one_hot", hidden_size=64, num_layers=1, dropout=0.0, grad_clip=0.0,
                 lr=1e-3, lr_schedule="constant", epochs=1, seed=0)
     sample = train_ids[:200_000]  # one epoch over 200 K characters per measurement
-    m2o = project_targets_per_second(sample, val_ids[:5000], vocab, params.charrnn, mode="many_to_one",
-                                     seq_length=10, batch_size=8, **size)
-    m2m = project_targets_per_second(sample, val_ids[:5000], vocab, params.charrnn, mode="many_to_many",
-                                     seq_length=params.charrnn.seq_length, batch_size=params.charrnn.batch_size,
-                                     **size)
+    p = params.charrnn
+    m2o = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, mode="many_to_one", seq_length=10,
+                                     batch_size=8, **size)
+    m2m = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, mode="many_to_many",
+                                     seq_length=p.seq_length, batch_size=p.batch_size, **size)
     print(f"{'implementation':<58} {'targets/s':>12} {'ratio':>8}")
     print(f"{'course: per-sample one-hot Dataset, many-to-one, batch 8':<58} {course:>12,.0f} {1:>8.1f}")
     print(f"{'project, many_to_one, batch 8 (tensor-gathered windows)':<58} {m2o:>12,.0f} {m2o / course:>8.1f}")
-    label = f"project, many_to_many, batch {params.charrnn.batch_size}, BPTT {params.charrnn.seq_length}"
+    label = f"project, many_to_many, batch {p.batch_size}, BPTT {p.seq_length}"
     print(f"{label:<58} {m2m:>12,.0f} {m2m / course:>8.1f}")
 
-    if args.skip_default:
-        return
+
+def part_numerics(params, chars: int) -> None:
     p = params.charrnn
-    print(f"\n(b) default config ({p.cell} {p.hidden_size}, {p.mode}, {p.epochs} epochs): held-out bits/char")
-    model, result = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
-    metrics = held_out_metrics(model, p.mode, p.seq_length, train_ids, val_ids, test_ids, len(vocab),
+    print(f"\nnumerics: training throughput of the default char-RNN ({p.cell} {p.hidden_size}, batch {p.batch_size}, "
+          f"BPTT {p.seq_length}), one epoch over {chars:,} characters, each setting in its own process")
+    rows = {mode: in_child(mode, chars) for mode in ("native", "avx2-machine", "pinned")}
+    pinned = rows["pinned"]["targets_per_second"]
+    labels = {"native": "unpinned, this machine's default", "avx2-machine": "unpinned, an AVX2 machine's default",
+              "pinned": f"pinned (runtime.isa: {params.runtime.isa})"}
+    print(f"{'setting':<40} {'ATen':>7} {'oneDNN':>7} {'threads':>8} {'targets/s':>11} {'pinned costs':>13}")
+    for mode, row in rows.items():
+        cost = 1 - pinned / row["targets_per_second"]
+        print(f"{labels[mode]:<40} {row['aten']:>7} {'on' if row['onednn'] else 'off':>7} {row['threads']:>8} "
+              f"{row['targets_per_second']:>11,.0f} {'' if mode == 'pinned' else f'{cost:.0%}':>13}")
+
+
+def part_default(params, corpus, ids) -> None:
+    from rnnpipe.charrnn.evaluate import held_out_metrics
+    from rnnpipe.charrnn.train import train_charrnn
+
+    train_ids, val_ids, test_ids = ids
+    p = params.charrnn
+    print(f"\ndefault: config ({p.cell} {p.hidden_size}, {p.mode}, {p.epochs} epochs): held-out bits/char")
+    model, result = train_charrnn(train_ids, val_ids, corpus.vocab, p, show_progress=False)
+    metrics = held_out_metrics(model, p.mode, p.seq_length, train_ids, val_ids, test_ids, len(corpus.vocab),
                                params.charrnn_eval.ngram_order)
     print(f"{'model':<36} {'bits/char':>10}")
     print(f"{'char-RNN (default config)':<36} {metrics['bits_per_char']:>10.3f}   "
           f"training {result.seconds:.0f}s, best epoch {result.best_epoch}")
     print(f"{'Kneser-Ney ' + str(metrics['ngram_order']) + '-gram':<36} {metrics['ngram_bits_per_char']:>10.3f}")
     print(f"{'unigram (add-one)':<36} {metrics['unigram_bits_per_char']:>10.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="char-RNN throughput, numerics cost and held-out bits/char")
+    parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "default"],
+                        default=["course", "numerics", "default"])
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
+    parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
+    parser.add_argument("--measure", choices=["pinned", *UNPINNED], help=argparse.SUPPRESS)  # the child's mode
+    args = parser.parse_args()
+    if args.measure:
+        measure(args.measure, args.chars)
+        return
+    params = start("pinned")
+    from rnnpipe.core.runtime import configure_determinism
+
+    configure_determinism(0)
+    corpus, ids = load_corpus(params)
+    print(f"corpus: {corpus.stats['kept_chars']:,} characters, vocabulary {len(corpus.vocab)}, "
+          f"split {corpus.stats['train_chars']:,}/{corpus.stats['val_chars']:,}/{corpus.stats['test_chars']:,}")
+    if "course" in args.parts:
+        part_course(params, corpus, ids, args.seconds)
+    if "numerics" in args.parts:
+        part_numerics(params, args.chars)
+    if "default" in args.parts:
+        part_default(params, corpus, ids)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,18 @@ import argparse
 import statistics
 from pathlib import Path
 
-import numpy as np
-
-from rnnpipe.core.params import load_params, validation_size
-from rnnpipe.core.runtime import configure_determinism
-from rnnpipe.forecaster.evaluate import forecaster_metrics, mse
-from rnnpipe.forecaster.train import train_forecaster
-from rnnpipe.forecaster.windows import forecaster_windows
-from rnnpipe.series.signal import noisy_signal
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = pin_numerics(ROOT / "params.yaml")  # the pipeline's numerics, before torch and numpy load
+
+import numpy as np  # noqa: E402
+
+from rnnpipe.core.params import validation_size  # noqa: E402
+from rnnpipe.forecaster.evaluate import forecaster_metrics, mse  # noqa: E402
+from rnnpipe.forecaster.train import train_forecaster  # noqa: E402
+from rnnpipe.forecaster.windows import forecaster_windows  # noqa: E402
+from rnnpipe.series.signal import noisy_signal  # noqa: E402
 
 COURSE = {"cell": "rnn", "hidden_size": 5, "num_layers": 1, "optimizer": "rmsprop", "lr": 1e-3, "batch_size": 8,
           "epochs": 5, "seq_length": 10, "targets_per_window": 1, "lr_schedule": "constant"}
@@ -60,11 +62,10 @@ def knn_reference(y: np.ndarray, n_train: int, window: int, neighbours: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--configs", nargs="+", choices=["course", "default", "long_window"],
                         default=["course", "default", "long_window"], help="which configurations to train")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = PARAMS
     default = params.forecaster
     configs = {
         "course": default.model_copy(update=COURSE),

@@ -1,25 +1,26 @@
 """Stage evaluate_charrnn: held-out bits/char, perplexity, accuracy against unigram and n-gram baselines."""
 import sys
 
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 from rnnpipe.charrnn.corpus import read_splits
 from rnnpipe.charrnn.evaluate import held_out_metrics
 from rnnpipe.charrnn.model import load_charrnn
 from rnnpipe.core.io import file_digest, write_json
-from rnnpipe.core.params import load_params
-from rnnpipe.core.runtime import configure_determinism
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 
 
 def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
          metrics_path: str = "metrics/charrnn.json") -> None:
-    params = load_params()
-    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
+    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
     configure_determinism(0)
     config, model = load_charrnn(model_path)
     train, val, test = read_splits(corpus_dir, ("train", "val", "test"), config.vocab)
     metrics = held_out_metrics(model, config.mode, config.seq_length, train, val, test, config.vocab_size,
-                               params.charrnn_eval.ngram_order)
+                               PARAMS.charrnn_eval.ngram_order)
     write_json(metrics_path, metrics)
 
     with tracker.model_run("charrnn", file_digest(model_path)):

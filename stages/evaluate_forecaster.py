@@ -1,12 +1,14 @@
 """Stage evaluate_forecaster: test MSE against persistence, linear AR and the noise floor → metrics, plots."""
 import sys
 
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 import pandas as pd
 
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
-from rnnpipe.core.params import load_params
 from rnnpipe.core.plots import close
-from rnnpipe.core.runtime import configure_determinism
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 from rnnpipe.forecaster.evaluate import forecaster_metrics, prediction_table
@@ -17,8 +19,7 @@ from rnnpipe.forecaster.windows import forecaster_windows
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
          metrics_path: str = "metrics/forecaster.json", plots_dir: str = "plots/forecaster") -> None:
-    params = load_params()
-    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
+    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
     configure_determinism(0)
     config, model = load_forecaster(model_path)
     signal = pd.read_csv(signal_path)

@@ -1,12 +1,14 @@
 """Stage forecast: recursive multi-step forecast from the end of the training part → samples/forecast.*."""
 import sys
 
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 import pandas as pd
 
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
-from rnnpipe.core.params import load_params
 from rnnpipe.core.plots import close
-from rnnpipe.core.runtime import configure_determinism
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 from rnnpipe.forecaster.forecast import forecast_metrics, forecast_table, recursive_forecast
@@ -16,9 +18,8 @@ from rnnpipe.forecaster.plots import predictions_figure
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
          out_dir: str = "samples", metrics_path: str = "metrics/forecast.json") -> None:
-    params = load_params()
-    horizon = params.forecast.horizon
-    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
+    horizon = PARAMS.forecast.horizon
+    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
     configure_determinism(0)
     config, model = load_forecaster(model_path)
     signal = pd.read_csv(signal_path)

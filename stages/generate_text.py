@@ -1,21 +1,22 @@
 """Stage generate_text: continue the prompt by greedy, temperature and top-k decoding → samples/text.*."""
 import sys
 
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 from rnnpipe.charrnn.generate import check_prompt, generate_samples, samples_markdown
 from rnnpipe.charrnn.model import load_charrnn
 from rnnpipe.core.io import file_digest, write_json, write_text
-from rnnpipe.core.params import load_params
-from rnnpipe.core.runtime import configure_determinism
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 
 
 def main(model_path: str = "models/charrnn/model.pt", out_dir: str = "samples") -> None:
-    params = load_params()
-    g = params.generate
+    g = PARAMS.generate
     config, model = load_charrnn(model_path)
     check_prompt(g.prompt, config.vocab)  # before anything else: a bad prompt is a one-line error
-    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
+    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
     configure_determinism(g.seed)
     samples = generate_samples(model, config, g)
     write_json(f"{out_dir}/text.json", {"prompt": g.prompt, "n_chars": g.n_chars, "samples": samples})

@@ -1,14 +1,17 @@
 """Stage prepare_corpus: read the chosen source, clean it, split it → data/corpus/, metrics/corpus.json."""
 import sys
 
+from rnnpipe.core.runtime import pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 from rnnpipe.charrnn.corpus import prepare_corpus
 from rnnpipe.core.io import write_json, write_text
-from rnnpipe.core.params import load_params
 from rnnpipe.core.stage import run_stage
 
 
 def main(out_dir: str = "data/corpus", metrics_path: str = "metrics/corpus.json") -> None:
-    c = load_params().corpus
+    c = PARAMS.corpus
     corpus = prepare_corpus(c)
     for name, part in corpus.splits.items():
         write_text(f"{out_dir}/{name}.txt", part)

@@ -1,10 +1,12 @@
 """Stage prepare_series: the noisy signal and the AR(1) processes → data/series/, metrics, plots."""
 import sys
 
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 from rnnpipe.core.io import save_figure, write_csv, write_json
-from rnnpipe.core.params import load_params
 from rnnpipe.core.plots import close
-from rnnpipe.core.runtime import configure_determinism
 from rnnpipe.core.stage import run_stage
 from rnnpipe.series.build import build_series
 from rnnpipe.series.plots import series_figure
@@ -12,9 +14,8 @@ from rnnpipe.series.plots import series_figure
 
 def main(out_dir: str = "data/series", metrics_path: str = "metrics/series.json",
          plot_path: str = "plots/series/series.png") -> None:
-    p = load_params()
-    configure_determinism(p.series.seed)
-    series = build_series(p.series, p.ar)
+    configure_determinism(PARAMS.series.seed)
+    series = build_series(PARAMS.series, PARAMS.ar)
     write_csv(f"{out_dir}/signal.csv", series.signal)
     write_csv(f"{out_dir}/ar1.csv", series.ar1)
     write_csv(f"{out_dir}/ar2.csv", series.ar2)
@@ -22,8 +23,8 @@ def main(out_dir: str = "data/series", metrics_path: str = "metrics/series.json"
     fig = series_figure(series.signal, series.ar1, series.ar2)
     save_figure(plot_path, fig)
     close(fig)
-    print(f"series: {p.series.n_points} signal points ({p.series.n_train} train), AR(1) 1-D and 2-D with "
-          f"{p.ar.length} steps")
+    print(f"series: {PARAMS.series.n_points} signal points ({PARAMS.series.n_train} train), AR(1) 1-D and 2-D with "
+          f"{PARAMS.ar.length} steps")
 
 
 if __name__ == "__main__":

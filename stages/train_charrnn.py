@@ -1,15 +1,18 @@
 """Stage train_charrnn: char-RNN on the cleaned corpus → models/charrnn/, loss plots."""
 import sys
 
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 from rnnpipe.charrnn.corpus import read_splits
 from rnnpipe.charrnn.evaluate import history_in_bits
 from rnnpipe.charrnn.model import LogitsOnly
 from rnnpipe.charrnn.train import train_charrnn, training_summary
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, write_json
-from rnnpipe.core.params import as_flat_dict, load_params
+from rnnpipe.core.params import as_flat_dict
 from rnnpipe.core.plots import close, loss_figure
-from rnnpipe.core.runtime import configure_determinism
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
@@ -17,9 +20,8 @@ from rnnpipe.core.training import history_frame
 
 def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
          plots_dir: str = "plots/charrnn", metrics_path: str = "metrics/charrnn_train.json") -> None:
-    params = load_params()
-    p = params.charrnn
-    tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # fails fast, before any training
+    p = PARAMS.charrnn
+    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # fails fast, before any training
     configure_determinism(p.seed)
     vocab = read_json(f"{corpus_dir}/vocab.json")["vocab"]
     train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)

@@ -1,14 +1,17 @@
 """Stage train_forecaster: many-to-one RNN on the training part of the signal → models/forecaster/, loss plots."""
 import sys
 
+from rnnpipe.core.runtime import configure_determinism, pin_numerics
+
+PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
+
 import numpy as np
 import pandas as pd
 
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
-from rnnpipe.core.params import as_flat_dict, load_params, validation_size
+from rnnpipe.core.params import as_flat_dict, validation_size
 from rnnpipe.core.plots import close, loss_figure
-from rnnpipe.core.runtime import configure_determinism
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
@@ -18,9 +21,8 @@ from rnnpipe.forecaster.windows import forecaster_windows
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
          plots_dir: str = "plots/forecaster", metrics_path: str = "metrics/forecaster_train.json") -> None:
-    params = load_params()
-    f = params.forecaster
-    tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # fails fast, before any training
+    f = PARAMS.forecaster
+    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # fails fast, before any training
     configure_determinism(f.seed)
     signal = pd.read_csv(signal_path)
     n_train = int((signal["split"] == "train").sum())

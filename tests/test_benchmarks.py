@@ -1,7 +1,6 @@
 """Smoke test for benchmarks/forecaster.py: the script runs end to end and prints its table and yardstick."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,8 @@ pytestmark = pytest.mark.slow  # trains a model in a subprocess
 
 
 def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstick():
-    env = {**os.environ, "RNNPIPE_THREADS": "1"}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "forecaster.py"), "--configs", "course",
-                           "--seeds", "0"], capture_output=True, text=True, env=env, timeout=300)
+                           "--seeds", "0"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     course = [line for line in lines if line.startswith("course")]

@@ -291,3 +291,23 @@ def test_load_params_validates_the_content(tmp_path, repo_raw):
     path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ParamsError, match=r"generate\.top_k = 0 is invalid"):
         load_params(path)
+
+
+# --- runtime ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["sse2", "AVX2", 2])
+def test_runtime_isa_is_one_of_the_levels(raw, value):
+    message = error_for(raw, setter("runtime", "isa", value))
+    assert f"runtime.isa = {value!r}" in message and "one of avx2, avx512, native" in message
+
+
+@pytest.mark.parametrize("value", [0, -2, "many", 1.5, True])
+def test_runtime_threads_is_auto_or_a_positive_integer(raw, value):
+    message = error_for(raw, setter("runtime", "threads", value))
+    assert f"runtime.threads = {value!r}" in message and "auto" in message and "integer >= 1" in message
+
+
+@pytest.mark.parametrize("value", ["auto", 1, 16])
+def test_runtime_threads_accepts_auto_and_counts(raw, value):
+    raw["runtime"]["threads"] = value
+    assert parse_params(raw).runtime.threads == value

@@ -6,14 +6,14 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.integration.helpers import make_copy, subprocess_env
+from tests.integration.helpers import make_copy
 
 pytestmark = pytest.mark.slow
 
 
 def test_parallel_queue_completes_with_three_mlflow_runs(tmp_path):
     # One torch thread per worker: two workers with two threads each oversubscribe two cores badly.
-    copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}}, env=subprocess_env(RNNPIPE_THREADS="1"))
+    copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}, "runtime": {"threads": 1}})
     for hidden in (3, 5, 7):
         copy.dvc("exp", "run", "--queue", "-S", f"forecaster.hidden_size={hidden}", "-n", f"hidden-{hidden}")
     copy.dvc("queue", "start", "-j", "2")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -59,9 +60,14 @@ def _collect(logits: torch.Tensor, targets: torch.Tensor, losses: list, hits: li
     hits.append((logits.argmax(-1) == targets).float())
 
 
+def mean_of(values: torch.Tensor) -> float:
+    """A float64 mean in numpy: one thread, so its bits do not depend on torch's thread count."""
+    return float(np.mean(values.detach().double().numpy()))
+
+
 def char_metrics(losses: torch.Tensor, hits: torch.Tensor) -> dict[str, float]:
-    bits = float(losses.double().mean()) * LOG2E
-    return {"bits_per_char": bits, "perplexity": 2.0 ** bits, "top1_accuracy": float(hits.double().mean()),
+    bits = mean_of(losses) * LOG2E
+    return {"bits_per_char": bits, "perplexity": 2.0 ** bits, "top1_accuracy": mean_of(hits),
             "n_test_chars": int(len(losses))}
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from rnnpipe.charrnn.evaluate import CONTEXT_CHARS, LOG2E, char_losses
+from rnnpipe.charrnn.evaluate import CONTEXT_CHARS, LOG2E, char_losses, mean_of
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.core.params import CharRNNParams
@@ -90,7 +90,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
         # Validation text follows the training text: its first characters get their context from there.
         context = train_ids[-p.seq_length:] if not many_to_many else train_ids[-CONTEXT_CHARS:]
         losses, _ = char_losses(model, context, val_ids, p.mode, p.seq_length)
-        return losses.mean().item()
+        return mean_of(losses)
 
     result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, grad_clip=p.grad_clip,
                  on_epoch=on_epoch, desc="charrnn", show_progress=show_progress, scheduler=scheduler)

@@ -22,6 +22,7 @@ CharMode = Literal["many_to_many", "many_to_one"]
 CharInput = Literal["embedding", "one_hot"]
 H0 = Literal["stationary", "course"]
 CorpusSource = Literal["fortunes-ru", "file", "dir"]
+Isa = Literal["avx2", "avx512", "native"]
 
 CELLS: tuple[str, ...] = get_args(Cell)
 
@@ -149,7 +150,14 @@ class TrackingParams(Section):
                                        "sqlite:////abs/mlflow.db")]
 
 
+class RuntimeParams(Section):
+    isa: one_of(Isa)
+    threads: Annotated[Literal["auto"] | Annotated[int, Field(ge=1)],
+                       Allowed("auto (every core this process may use) or an integer >= 1")]
+
+
 class Params(Section):
+    runtime: RuntimeParams
     series: SeriesParams
     ar: ARParams
     forecaster: ForecasterParams
@@ -213,9 +221,10 @@ def _field_of(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, Any]:
         if isinstance(part, int):
             key += f"[{part}]"
             continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            break  # past the last named field: what follows names a member of a union, not a key
         key = f"{key}.{part}" if key else str(part)
-        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
-        info = fields.get(part)
+        info = model.model_fields.get(part)
         model = info.annotation if info is not None else None
     return key, info
 

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import Callable, TypeVar
 
 from rnnpipe.core.errors import RnnpipeError
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(); a user error becomes `error: <message>` on stderr and exit code 1."""
+Result = TypeVar("Result")
+
+
+def run_stage(main: Callable[[], Result]) -> Result:
+    """Run a stage's main() and return what it returns; a user error becomes `error: <message>` on stderr and exit
+    code 1."""
     try:
-        main()
+        return main()
     except RnnpipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

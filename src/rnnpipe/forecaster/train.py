@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import torch
-from torch import nn
 
 from rnnpipe.core.params import ForecasterParams
+from rnnpipe.core.runtime import invariant_mean
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_optimizer, make_scheduler
 from rnnpipe.forecaster.model import Forecaster, ForecasterConfig
 
@@ -35,17 +35,22 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
 
     def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
         if next_values is None:
-            return nn.functional.mse_loss(model(x_fit[idx]), y_fit[idx]), len(idx)
+            return mse_loss(model(x_fit[idx]), y_fit[idx]), len(idx)
         predictions = model.forward_steps(x_fit[idx])[:, -m:]
-        return nn.functional.mse_loss(predictions, next_values[idx]), len(idx)
+        return mse_loss(predictions, next_values[idx]), len(idx)
 
     def validate() -> float:
-        return nn.functional.mse_loss(model(windows["x_val"]), windows["y_val"]).item()
+        return mse_loss(model(windows["x_val"]), windows["y_val"]).item()
 
     result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, on_epoch=on_epoch,
                  desc="forecaster", show_progress=show_progress, scheduler=scheduler)
     model.load_state_dict(result.best_state)
     return model.eval(), result
+
+
+def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error whose bits do not depend on the thread count (see rnnpipe.core.runtime)."""
+    return invariant_mean((prediction - target) ** 2)
 
 
 def training_summary(result: FitResult, windows: dict[str, torch.Tensor]) -> dict[str, Any]:
