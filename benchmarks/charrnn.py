@@ -1,6 +1,6 @@
 """Char-RNN benchmark on the default corpus (params.yaml `corpus`); every figure is measured in this one run.
 
-    python benchmarks/charrnn.py [--parts course numerics default] [--seconds 20] [--chars 200000]
+    python benchmarks/charrnn.py [--parts course numerics contention default] [--seconds 20] [--chars 200000]
 
 course    training targets/s: the course implementation (a Dataset that builds one-hot rows in a Python loop per
           sample, many-to-one windows of 10 chars, DataLoader batch 8, nn.RNN hidden 64 + Linear, Adam 1e-3) against
@@ -9,6 +9,10 @@ numerics  training targets/s of the default char-RNN (params.yaml `charrnn`, one
           with the pinned numerics (params.yaml `runtime`), next to the unpinned default of this machine and next
           to an AVX2 machine's own unpinned default (emulated here by capping each library at AVX2). Each runs in
           its own process: the settings apply when torch loads.
+contention
+          training targets/s of the default char-RNN with one CPU-bound process beside it (started here), next to
+          the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware).
+          Goal (issue 15): under contention at least half the quiet figure, at no cost on a quiet machine.
 default   held-out bits/char of the default config, trained from scratch (minutes), against the unigram and
           Kneser-Ney n-gram baselines on the same test targets.
 """
@@ -56,31 +60,37 @@ def load_corpus(params):
     return corpus, ids
 
 
-def project_targets_per_second(train_ids, val_ids, vocab, base, **changes) -> float:
+def project_targets_per_second(train_ids, val_ids, vocab, base, threads=None, **changes) -> float:
     from rnnpipe.charrnn.train import train_charrnn
 
-    _, result = train_charrnn(train_ids, val_ids, vocab, base.model_copy(update=changes), show_progress=False)
+    _, result = train_charrnn(train_ids, val_ids, vocab, base.model_copy(update=changes), show_progress=False,
+                              threads=threads)
     # FitResult.seconds includes the per-epoch validation: the figure is conservative.
     return result.targets_seen / result.seconds
 
 
-def measure(mode: str, chars: int) -> None:
+def measure(mode: str, chars: int, load_aware: bool) -> None:
     """Child process: one epoch of the default char-RNN over `chars` characters; prints one JSON line."""
     params = start(mode)
     import torch
 
-    from rnnpipe.core.runtime import configure_determinism
+    from rnnpipe.core.runtime import LoadAwareThreads, configure_determinism, max_threads
 
     configure_determinism(0)
     corpus, (train_ids, val_ids, _) = load_corpus(params)
-    rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, params.charrnn, epochs=1)
-    print(json.dumps({"mode": mode, "targets_per_second": rate, "threads": torch.get_num_threads(),
+    most = max_threads("auto")
+    policy = LoadAwareThreads(most) if load_aware else None
+    rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, params.charrnn, policy,
+                                      epochs=1)
+    print(json.dumps({"mode": mode, "targets_per_second": rate, "threads": most,
+                      "switches": policy.switches if policy else [],
                       "aten": torch.backends.cpu.get_cpu_capability(), "onednn": torch.backends.mkldnn.enabled}))
 
 
-def in_child(mode: str, chars: int) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--measure", mode, "--chars", str(chars)], capture_output=True,
-                          text=True, check=True)
+def in_child(mode: str, chars: int, load_aware: bool = False) -> dict:
+    command = [sys.executable, __file__, "--measure", mode, "--chars", str(chars)]
+    done = subprocess.run(command + (["--load-aware"] if load_aware else []), capture_output=True, text=True,
+                          check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -120,6 +130,30 @@ def part_numerics(params, chars: int) -> None:
               f"{row['targets_per_second']:>11,.0f} {'' if mode == 'pinned' else f'{cost:.0%}':>13}")
 
 
+def part_contention(params, chars: int) -> None:
+    p = params.charrnn
+    print(f"\ncontention: training throughput of the default char-RNN ({p.cell} {p.hidden_size}), one epoch over "
+          f"{chars:,} characters, quiet and beside one CPU-bound process this script starts")
+    rows = {}
+    for busy in (False, True):
+        competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        try:
+            for load_aware in (False, True):
+                rows[busy, load_aware] = in_child("pinned", chars, load_aware)
+        finally:
+            if competitor is not None:
+                competitor.kill()
+                competitor.wait()
+    print(f"{'threads':<44} {'quiet':>10} {'busy core':>10} {'busy / quiet':>13}")
+    for load_aware, label in ((False, "fixed at every core"), (True, "runtime.threads: auto (load-aware)")):
+        quiet, busy = (rows[b, load_aware]["targets_per_second"] for b in (False, True))
+        print(f"{label:<44} {quiet:>10,.0f} {busy:>10,.0f} {busy / quiet:>13.0%}")
+    fixed_quiet, aware_quiet = (rows[False, a]["targets_per_second"] for a in (False, True))
+    print(f"load-aware on a quiet machine: {aware_quiet / fixed_quiet:.0%} of the fixed threads' speed; "
+          f"busy, it used {rows[True, True]['switches'][-1][1] if rows[True, True]['switches'] else 'all'} "
+          f"thread(s) at the end ({len(rows[True, True]['switches'])} changes)")
+
+
 def part_default(params, corpus, ids) -> None:
     from rnnpipe.charrnn.evaluate import held_out_metrics
     from rnnpipe.charrnn.train import train_charrnn
@@ -139,14 +173,15 @@ def part_default(params, corpus, ids) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="char-RNN throughput, numerics cost and held-out bits/char")
-    parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "default"],
-                        default=["course", "numerics", "default"])
+    parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "contention", "default"],
+                        default=["course", "numerics", "contention", "default"])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
     parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
     parser.add_argument("--measure", choices=["pinned", *UNPINNED], help=argparse.SUPPRESS)  # the child's mode
+    parser.add_argument("--load-aware", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, args.chars)
+        measure(args.measure, args.chars, args.load_aware)
         return
     params = start("pinned")
     from rnnpipe.core.runtime import configure_determinism
@@ -159,6 +194,8 @@ def main() -> None:
         part_course(params, corpus, ids, args.seconds)
     if "numerics" in args.parts:
         part_numerics(params, args.chars)
+    if "contention" in args.parts:
+        part_contention(params, args.chars)
     if "default" in args.parts:
         part_default(params, corpus, ids)
 

@@ -1,7 +1,7 @@
 """Stage train_charrnn: char-RNN on the cleaned corpus → models/charrnn/, loss plots."""
 import sys
 
-from rnnpipe.core.runtime import configure_determinism, pin_numerics
+from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_policy
 
 PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
 
@@ -28,7 +28,8 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
     data_tags = {f"data_md5.{name}": file_digest(f"{corpus_dir}/{name}.txt", "md5") for name in ("train", "val")}
 
     with tracker.training_run("charrnn", as_flat_dict(p, "charrnn"), data_tags):
-        model, result = train_charrnn(train_ids, val_ids, vocab, p, on_epoch=tracker.epoch_logger())
+        model, result = train_charrnn(train_ids, val_ids, vocab, p, on_epoch=tracker.epoch_logger(),
+                                      threads=thread_policy(PARAMS.runtime))
         save_model(model_path, model.config, model)
         history = history_in_bits(history_frame(result.history))
         write_csv(f"{plots_dir}/loss.csv", history)

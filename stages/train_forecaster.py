@@ -1,7 +1,7 @@
 """Stage train_forecaster: many-to-one RNN on the training part of the signal → models/forecaster/, loss plots."""
 import sys
 
-from rnnpipe.core.runtime import configure_determinism, pin_numerics
+from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_policy
 
 PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
 
@@ -31,7 +31,8 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
 
     with tracker.training_run("forecaster", as_flat_dict(f, "forecaster"),
                               {"data_md5.signal": file_digest(signal_path, "md5")}):
-        model, result = train_forecaster(windows, f, on_epoch=tracker.epoch_logger())
+        model, result = train_forecaster(windows, f, on_epoch=tracker.epoch_logger(),
+                                         threads=thread_policy(PARAMS.runtime))
         save_model(model_path, model.config, model)
         history = history_frame(result.history)
         write_csv(f"{plots_dir}/loss.csv", history)

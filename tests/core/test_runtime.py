@@ -1,6 +1,8 @@
 """Tests for the numerics pin (rnnpipe.core.runtime): what each setting means, refusals, thread-count invariance."""
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from rnnpipe.core.params import RuntimeParams
 from rnnpipe.core.recurrent import detach_state
 from rnnpipe.core.runtime import (
     GRAIN_SIZE,
+    LoadAwareThreads,
     check_supported,
     cpu_flags,
     environment,
@@ -29,10 +32,10 @@ def test_avx2_pins_every_library_and_clears_what_would_override_it():
     assert env["MKL_ENABLE_INSTRUCTIONS"] is None and env["NPY_DISABLE_CPU_FEATURES"] is None
 
 
-def test_native_removes_every_instruction_set_setting():
+def test_native_leaves_the_instruction_set_settings_to_the_shell():
     env = environment(RuntimeParams(isa="native", threads=1))
-    assert all(env[name] is None for name in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
-                                                  "NPY_ENABLE_CPU_FEATURES", "OPENBLAS_CORETYPE"))
+    assert not {"ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "NPY_ENABLE_CPU_FEATURES"} & set(env)
+    assert env["OMP_NUM_THREADS"] == "1"
 
 
 def test_auto_threads_are_the_cores_this_process_may_use():
@@ -123,3 +126,75 @@ def forecaster_steps() -> bytes:
 def test_training_gives_the_same_weights_for_every_thread_count(steps):
     results = {t: run_with_threads(t, steps) for t in (1, 2, 3)}
     assert results[1] == results[2] == results[3]
+
+
+# --- load-aware threads -------------------------------------------------------------------------------------------
+
+class Machine:
+    """Seconds per target by thread count, quiet or with one busy process beside the training, with noise."""
+
+    QUIET = {1: 1.0, 2: 0.6}
+    BUSY = {1: 1.0, 2: 2.0}
+
+    def __init__(self, seed: int = 0):
+        self.busy = False
+        self.random = random.Random(seed)
+
+    def time(self, threads: int) -> float:
+        base = (self.BUSY if self.busy else self.QUIET)[threads]
+        return base * self.random.uniform(0.95, 1.05)
+
+
+def drive(policy: LoadAwareThreads, machine: Machine, batches: int) -> list[int]:
+    used = []
+    for _ in range(batches):
+        used.append(policy.current)
+        policy.after_batch(machine.time(policy.current) * 100, 100)
+    return used
+
+
+def make_policy() -> LoadAwareThreads:
+    return LoadAwareThreads(2, apply=lambda threads: None)
+
+
+def test_a_quiet_machine_tries_one_thread_fewer_once_and_keeps_every_thread():
+    policy = make_policy()
+    used = drive(policy, Machine(), 2000)
+    assert policy.switches == [(4, 1), (8, 2)]  # one trial at the start: 1 warm-up + 3 measured batches
+    assert used.count(1) == 4 and used[8:] == [2] * 1992
+
+
+def test_a_machine_busy_from_the_start_trains_on_fewer_threads():
+    policy, machine = make_policy(), Machine(4)
+    machine.busy = True
+    used = drive(policy, machine, 500)
+    assert used.count(1) > 0.85 * len(used)
+
+
+def test_a_busy_core_moves_training_to_fewer_threads_and_back_when_it_is_free():
+    policy, machine = make_policy(), Machine(1)
+    drive(policy, machine, 50)
+    machine.busy = True
+    used = drive(policy, machine, 400)
+    assert used[:3] == [2, 2, 2] and used.count(1) > 0.85 * len(used)
+    machine.busy = False
+    used = drive(policy, machine, 400)
+    assert used[-100:] == [2] * 100
+
+
+def test_trials_of_more_threads_under_load_become_rarer():
+    policy, machine = make_policy(), Machine(2)
+    machine.busy = True
+    drive(policy, machine, 3000)
+    ups = [batch for batch, threads in policy.switches if threads == 2]
+    gaps = [b - a for a, b in zip(ups, ups[1:])]
+    assert len(ups) >= 3 and gaps == sorted(gaps)
+
+
+def test_a_single_slow_batch_changes_nothing():
+    policy, machine = make_policy(), Machine(3)
+    drive(policy, machine, 20)
+    switches = list(policy.switches)
+    policy.after_batch(5.0 * 100, 100)  # a hiccup: one batch five times slower
+    drive(policy, machine, 20)
+    assert policy.switches == switches

@@ -15,13 +15,14 @@ from tests.integration.helpers import RepoCopy
 
 pytestmark = pytest.mark.slow
 
-ALL_STAGES = {"prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster", "forecast",
+ALL_STAGES = {"check_params", "prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster", "forecast",
               "train_charrnn", "evaluate_charrnn", "generate_text"}
 
 
 def declared_outputs(copy: RepoCopy) -> list[str]:
     stages = yaml.safe_load((copy.root / "dvc.yaml").read_text())["stages"]
-    return [path for stage in stages.values() for key in ("outs", "metrics") for path in stage.get(key, [])]
+    return [next(iter(entry)) if isinstance(entry, dict) else entry  # `- path: {cache: false}` or `- path`
+            for stage in stages.values() for key in ("outs", "metrics") for entry in stage.get(key, [])]
 
 
 def test_full_repro_runs_every_stage_and_writes_every_declared_output(pipeline_run):
@@ -95,17 +96,21 @@ def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, tmp_pat
     copy = RepoCopy(tmp_path / "repo", source.env)
     shutil.copytree(source.root, copy.root, symlinks=True)
 
+    # check_params validates every key first; its marker never changes, so only the param's own stages follow
     copy.set_params({"charrnn": {"hidden_size": 12}})
-    assert RepoCopy.ran_stages(copy.repro().stdout) == {"train_charrnn", "evaluate_charrnn", "generate_text"}
+    assert RepoCopy.ran_stages(copy.repro().stdout) == {"check_params", "train_charrnn", "evaluate_charrnn",
+                                                        "generate_text"}
 
     copy.set_params({"forecaster": {"hidden_size": 6}})
-    assert RepoCopy.ran_stages(copy.repro().stdout) == {"train_forecaster", "evaluate_forecaster", "forecast"}
+    assert RepoCopy.ran_stages(copy.repro().stdout) == {"check_params", "train_forecaster", "evaluate_forecaster",
+                                                        "forecast"}
 
     copy.set_params({"generate": {"temperature": 0.5}})
-    assert RepoCopy.ran_stages(copy.repro().stdout) == {"generate_text"}
+    assert RepoCopy.ran_stages(copy.repro().stdout) == {"check_params", "generate_text"}
 
-    copy.set_params({"tracking": {"uri": "http://127.0.0.1:9"}})  # tracking settings are not dependencies
-    assert RepoCopy.ran_stages(copy.repro().stdout) == set()
+    # tracking settings and the thread count change no output: nothing but the check reruns
+    copy.set_params({"tracking": {"uri": "http://127.0.0.1:9"}, "runtime": {"threads": 1}})
+    assert RepoCopy.ran_stages(copy.repro().stdout) == {"check_params"}
 
 
 def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run, tmp_path):

@@ -12,6 +12,7 @@ from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.core.params import CharRNNParams
 from rnnpipe.core.recurrent import detach_state
+from rnnpipe.core.runtime import LoadAwareThreads
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_scheduler
 
 
@@ -53,7 +54,8 @@ def check_trainable(n_train: int, n_val: int, p: CharRNNParams) -> None:
 
 def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequence[str], p: CharRNNParams,
                   on_epoch: Optional[Callable[[EpochResult], None]] = None,
-                  show_progress: bool = True) -> tuple[CharRNN, FitResult]:
+                  show_progress: bool = True, threads: Optional[LoadAwareThreads] = None
+                  ) -> tuple[CharRNN, FitResult]:
     """Char-RNN trained many-to-many (truncated BPTT, state carried) or many-to-one (the course's windows)."""
     check_trainable(len(train_ids), len(val_ids), p)
     torch.manual_seed(p.seed)
@@ -93,7 +95,8 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
         return mean_of(losses)
 
     result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, grad_clip=p.grad_clip,
-                 on_epoch=on_epoch, desc="charrnn", show_progress=show_progress, scheduler=scheduler)
+                 on_epoch=on_epoch, desc="charrnn", show_progress=show_progress, scheduler=scheduler,
+                 threads=threads)
     model.load_state_dict(result.best_state)
     return model.eval(), result
 

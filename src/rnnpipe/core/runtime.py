@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Callable, Literal, Optional
 
 from rnnpipe.core.errors import ParamsError
 from rnnpipe.core.params import Isa, Params, RuntimeParams, load_params
@@ -26,7 +26,7 @@ from rnnpipe.core.params import Isa, Params, RuntimeParams, load_params
 if TYPE_CHECKING:
     import torch
 
-# Per level, the setting of each library; with isa: native all of them are removed, so each library picks.
+# Per level, the setting of each library (isa: native sets none of them).
 ISA_SETTINGS: dict[str, dict[str, str]] = {
     "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "ONEDNN_MAX_CPU_ISA": "AVX2",
              "NPY_ENABLE_CPU_FEATURES": "X86_V3", "OPENBLAS_CORETYPE": "Haswell"},
@@ -57,11 +57,13 @@ def max_threads(threads: int | Literal["auto"]) -> int:
 
 
 def environment(runtime: RuntimeParams) -> dict[str, str | None]:
-    """The environment variables these settings mean (None: removed)."""
+    """The environment variables these settings mean (None: removed). With isa: native the instruction-set
+    variables are left as the shell set them: the libraries pick, or whatever you exported decides."""
     threads = str(max_threads(runtime.threads))
-    settings = ISA_SETTINGS.get(runtime.isa, {})
-    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": "1",
-            **{name: settings.get(name) for name in PINNED_VARIABLES}}
+    env: dict[str, str | None] = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": "1"}
+    if runtime.isa != "native":
+        env.update({name: ISA_SETTINGS[runtime.isa].get(name) for name in PINNED_VARIABLES})
+    return env
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
@@ -147,3 +149,91 @@ def invariant_mean(values: "torch.Tensor") -> "torch.Tensor":
     rows = -(-flat.numel() // 1024)
     padded = torch.nn.functional.pad(flat, (0, rows * 1024 - flat.numel()))
     return padded.view(rows, 1024).sum(dim=1).sum() / flat.numel()
+
+
+def thread_policy(runtime: RuntimeParams) -> Optional["LoadAwareThreads"]:
+    """threads: auto adapts to the machine's load while training; a fixed count stays fixed."""
+    return LoadAwareThreads(max_threads("auto")) if runtime.threads == "auto" else None
+
+
+class LoadAwareThreads:
+    """Chooses torch's thread count batch by batch, from the measured time per training target.
+
+    Threads that wait on each other at every time step stall when another program takes one of their cores: with
+    one busy process beside it, two threads train at a third of their quiet speed, one thread at more than half.
+    So it tries one thread fewer once at the start (the machine may be busy already), and again whenever batches
+    run `slowdown` times slower than the fastest seen at this count, and keeps it when faster; below the most, it
+    tries one more now and then, less often each time that loses. On a quiet machine that is one trial of a few
+    batches per training. Changing the count mid-training is allowed only because the results do not depend on it
+    (see the module docstring); nothing of it reaches an output.
+    """
+
+    def __init__(self, most: int, slowdown: float = 1.4, patience: int = 3, trial: int = 3, recheck: int = 40,
+                 apply: Optional[Callable[[int], None]] = None):
+        self.most = self.current = most
+        self.slowdown, self.patience, self.trial_length = slowdown, patience, trial
+        self.first_recheck = self.recheck = recheck
+        self.apply = apply
+        self.best: dict[int, float] = {}             # the fastest seconds per target seen at each count
+        self.recent: dict[int, list[float]] = {}     # the last few steady figures at each count
+        self.slow_batches = 0
+        self.since_change = 0
+        self.batches = 0
+        self.explored = most == 1
+        self.trial_from: Optional[int] = None
+        self.trial_times: list[float] = []
+        self.switches: list[tuple[int, int]] = []  # (batch, new count): for the log
+
+    def after_batch(self, seconds: float, targets: int) -> None:
+        self.batches += 1
+        self.since_change += 1
+        if targets <= 0 or self.since_change == 1:
+            return  # the first batch after a change pays for starting the new thread team: not a fair sample
+        per_target = seconds / targets
+        if self.trial_from is not None:
+            self.trial_times.append(per_target)
+            if len(self.trial_times) >= self.trial_length:
+                self._end_trial()
+            return
+        n = self.current
+        self.recent[n] = (self.recent.get(n, []) + [per_target])[-5:]
+        self.best[n] = min(self.best.get(n, per_target), per_target)
+        self.slow_batches = self.slow_batches + 1 if per_target > self.slowdown * self.best[n] else 0
+        if n > 1 and (self.slow_batches >= self.patience or not self.explored and self.since_change > self.patience):
+            self.explored = True
+            self._start_trial(n - 1)
+        elif n < self.most and self.since_change > self.recheck:
+            self._start_trial(n + 1)
+
+    def _set(self, threads: int) -> None:
+        if threads != self.current:
+            if self.apply is not None:
+                self.apply(threads)
+            else:
+                import torch
+
+                torch.set_num_threads(threads)
+            self.current = threads
+            self.switches.append((self.batches, threads))
+        self.since_change = 0
+
+    def _start_trial(self, threads: int) -> None:
+        self.trial_from, self.trial_times, self.slow_batches = self.current, [], 0
+        self._set(threads)
+
+    def _end_trial(self) -> None:
+        tried, start = self.current, self.trial_from
+        measured = _median(self.trial_times)  # medians: one noisy batch decides nothing
+        self.trial_from, self.trial_times = None, []
+        self.best[tried] = min(self.best.get(tried, measured), measured)
+        if measured < 0.9 * _median(self.recent.get(start, [float("inf")])):
+            self.recent[tried] = [measured]
+            self.recheck = self.first_recheck
+            return  # clearly faster: keep it
+        self._set(start)
+        if tried > start:
+            self.recheck = min(self.recheck * 2, 160)  # more threads lost again: look less often
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]

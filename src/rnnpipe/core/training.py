@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from rnnpipe.core.errors import TrainingError
 from rnnpipe.core.params import Optimizer, Schedule
+from rnnpipe.core.runtime import LoadAwareThreads
 
 
 @dataclass
@@ -62,11 +63,13 @@ def fit(
     desc: str = "train",
     show_progress: bool = True,
     scheduler: Optional[Any] = None,
+    threads: Optional[LoadAwareThreads] = None,
 ) -> FitResult:
     """Train for `epochs`, keep the weights of the epoch with the lowest validation loss.
 
     epoch_batches(epoch) yields the batches of one epoch (it owns shuffling and any state carried between
-    batches); batch_loss(batch) returns the mean loss over the batch's targets and their count.
+    batches); batch_loss(batch) returns the mean loss over the batch's targets and their count. threads, when
+    given, adapts torch's thread count to the machine's load after each batch; the results stay the same.
     """
     result = FitResult()
     start = time.perf_counter()
@@ -78,6 +81,7 @@ def fit(
         bar = tqdm(batches, desc=f"{desc} epoch {epoch}/{epochs}", total=_length(batches), leave=False,
                    mininterval=0.5, disable=not show_progress, dynamic_ncols=True)
         for batch in bar:
+            batch_start = time.perf_counter()
             loss, n = batch_loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -86,6 +90,8 @@ def fit(
             optimizer.step()
             total += loss.item() * n
             count += n
+            if threads is not None:
+                threads.after_batch(time.perf_counter() - batch_start, n)
             bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
         bar.close()
         if scheduler is not None:
@@ -101,7 +107,8 @@ def fit(
             result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if show_progress:
             tqdm.write(f"{desc} epoch {epoch}/{epochs}: train loss {row.train_loss:.4f}, val loss {val_loss:.4f}"
-                       f"{' (best)' if result.best_epoch == epoch else ''}, {row.seconds:.1f}s")
+                       f"{' (best)' if result.best_epoch == epoch else ''}, {row.seconds:.1f}s"
+                       f"{f', {threads.current} threads' if threads is not None else ''}")
         if on_epoch is not None:
             on_epoch(row)
     result.seconds = time.perf_counter() - start

@@ -6,14 +6,15 @@ from typing import Any, Callable, Optional
 import torch
 
 from rnnpipe.core.params import ForecasterParams
-from rnnpipe.core.runtime import invariant_mean
+from rnnpipe.core.runtime import LoadAwareThreads, invariant_mean
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_optimizer, make_scheduler
 from rnnpipe.forecaster.model import Forecaster, ForecasterConfig
 
 
 def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
                      on_epoch: Optional[Callable[[EpochResult], None]] = None,
-                     show_progress: bool = True) -> tuple[Forecaster, FitResult]:
+                     show_progress: bool = True, threads: Optional[LoadAwareThreads] = None
+                     ) -> tuple[Forecaster, FitResult]:
     """Many-to-one forecaster on windows from rnnpipe.forecaster.windows; MSE loss, shuffled batches."""
     torch.manual_seed(p.seed)
     config = ForecasterConfig(cell=p.cell, hidden_size=p.hidden_size, num_layers=p.num_layers,
@@ -43,7 +44,7 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
         return mse_loss(model(windows["x_val"]), windows["y_val"]).item()
 
     result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, on_epoch=on_epoch,
-                 desc="forecaster", show_progress=show_progress, scheduler=scheduler)
+                 desc="forecaster", show_progress=show_progress, scheduler=scheduler, threads=threads)
     model.load_state_dict(result.best_state)
     return model.eval(), result
 
