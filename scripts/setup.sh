@@ -25,12 +25,18 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
+# RNNPIPE_EXTRAS=team (comma-separated extras of pyproject.toml) adds optional extras, e.g. the team stack's.
+extras="${RNNPIPE_EXTRAS:-}"
+if ! [[ "$extras" =~ ^[a-z,]*$ ]]; then
+  echo "error: RNNPIPE_EXTRAS='$extras' is not a comma-separated list of extras (e.g. RNNPIPE_EXTRAS=team)" >&2
+  exit 1
+fi
 stamp=.venv/.rnnpipe-installed
-want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+want=$({ cat pyproject.toml constraints.txt; if [ -n "$extras" ]; then echo "extras=$extras"; fi; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing rnnpipe and its pinned dependencies into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   # PIP_CONSTRAINT may hold a machine-wide constraint file; ours are added to it, never replace it.
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test${extras:+,$extras}]"
   echo "$want" > "$stamp"
 fi

@@ -1,0 +1,662 @@
+"""The team stack on this machine: PostgreSQL, an S3 API server and `mlflow server` on both. Run it through
+scripts/team_services.sh (start | stop | status | env | check); `python scripts/team_services.py --help` says the same.
+
+- PostgreSQL: Debian's package (apt-get installs it when missing and we are root), our own cluster in
+  <team dir>/postgres, run as the `postgres` OS user when we are root, TCP on 127.0.0.1 only, password auth.
+- S3: moto's server (`python -m moto.server`), a real HTTP process speaking the S3 API on 127.0.0.1. It keeps
+  objects in memory: `stop` saves every object to <team dir>/s3/ and `start` uploads them again.
+- MLflow: `mlflow server --backend-store-uri postgresql+psycopg2://... --artifacts-destination s3://rnnpipe/mlartifacts
+  --serve-artifacts`. Only the server holds the database password and the S3 keys; clients need neither.
+
+Ports are picked free on the first start and kept in <team dir>/config.env (mode 600, with the passwords and keys).
+Every service we start has a PID file with the process's start time: `stop` signals only those processes.
+Every error is one line on stderr: `error: <what> ...: <what to do>`, exit code 1.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+BUCKET = "rnnpipe"
+# The remote committed in .dvc/config (url = s3://rnnpipe/dvcstore), made the default per clone: a committed default
+# S3 remote breaks `dvc checkout`, `dvc diff` and `dvc exp run` wherever dvc-s3 is not installed.
+DVC_REMOTE = "team"
+ARTIFACTS = f"s3://{BUCKET}/mlartifacts"
+DATABASE = ROLE = "mlflow"
+REGION = "us-east-1"
+SETUP_HINT = "run RNNPIPE_EXTRAS=team bash scripts/setup.sh (or pip install -c constraints.txt -e '.[team]')"
+
+
+class TeamError(Exception):
+    """One line for the user: what is wrong, with the value, and what to do."""
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- state ---------------------------------------------------------------------------------------------------------
+
+class State:
+    def __init__(self, root: Path):
+        self.root = root
+        self.config_file = root / "config.env"
+        self.pgdata = root / "postgres"
+        self.pg_log = root / "postgres.log"
+        self.s3_dir = root / "s3"
+        self.s3_pid = root / "s3.pid"
+        self.s3_log = root / "s3.log"
+        self.mlflow_pid = root / "mlflow.pid"
+        self.mlflow_log = root / "mlflow.log"
+        self.values: dict[str, str] = {}
+        if self.config_file.is_file():
+            for line in self.config_file.read_text().splitlines():
+                if "=" in line and not line.startswith("#"):
+                    key, value = line.split("=", 1)
+                    self.values[key.strip()] = value.strip()
+
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.config_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("# rnnpipe team stack: ports, passwords and S3 keys of this machine's services. Never commit.\n")
+            for key, value in sorted(self.values.items()):
+                handle.write(f"{key}={value}\n")
+        os.replace(tmp, self.config_file)
+
+    def get(self, key: str) -> str:
+        if key not in self.values:
+            raise TeamError(f"{self.config_file} has no {key}: run `bash scripts/team_services.sh start` first")
+        return self.values[key]
+
+    def port(self, key: str, taken: set[int]) -> int:
+        """The saved port if it is still free (or ours), else a new free one, saved."""
+        saved = int(self.values.get(key, 0) or 0)
+        if saved and saved not in taken and port_free(saved):
+            return saved
+        port = free_port(taken)
+        if saved:
+            say(f"note: port {saved} ({key}) is taken now; using {port}")
+        self.values[key] = str(port)
+        self.save()
+        return port
+
+    def secret(self, key: str) -> str:
+        if key not in self.values:
+            self.values[key] = secrets.token_hex(16)
+            self.save()
+        return self.values[key]
+
+    # What clients use.
+    def mlflow_uri(self) -> str:
+        return f"http://127.0.0.1:{self.get('MLFLOW_PORT')}"
+
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.get('S3_PORT')}"
+
+    def backend_uri(self) -> str:
+        # No password in the URI (it would show in `ps`): libpq reads PGPASSWORD from the server's environment.
+        return f"postgresql+psycopg2://{ROLE}@127.0.0.1:{self.get('PG_PORT')}/{DATABASE}"
+
+
+def team_dir() -> Path:
+    return Path(os.environ.get("RNNPIPE_TEAM_DIR") or REPO / ".team").resolve()
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """One start/stop at a time per team dir: two `start`s at once still give one set of services."""
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)  # the postgres OS user must reach its data folder inside
+    with open(root / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# -- processes -----------------------------------------------------------------------------------------------------
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As the servers bind: a port whose old connections sit in TIME_WAIT is free for them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(taken: set[int]) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in taken:
+            return port
+
+
+def start_time(pid: int) -> Optional[str]:
+    """The kernel's start time of a live process (field 22 of /proc/PID/stat), None if gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def read_pidfile(path: Path) -> Optional[int]:
+    """The PID in a file we wrote, if that very process (same start time) still runs."""
+    try:
+        pid_text, started = path.read_text().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    return pid if start_time(pid) == started else None
+
+
+def write_pidfile(path: Path, pid: int) -> None:
+    path.write_text(f"{pid} {start_time(pid)}\n")
+
+
+def spawn(command: list[str], log: Path, env: dict[str, str], pidfile: Path) -> subprocess.Popen:
+    """Start a daemon in its own session (its PID is its process group: `stop` signals the group)."""
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=env, cwd=REPO, start_new_session=True)
+    write_pidfile(pidfile, process.pid)
+    return process
+
+
+def stop_group(pidfile: Path, name: str, timeout: float = 30) -> bool:
+    pid = read_pidfile(pidfile)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if start_time(pid) is None and not group_alive(pid):
+                pidfile.unlink(missing_ok=True)
+                return True
+            time.sleep(0.2)
+    raise TeamError(f"{name} (pid {pid}) did not stop after SIGKILL: check `ps -g {pid}`")
+
+
+def group_alive(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                return True
+    return False
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def log_reason(log: Path) -> str:
+    """The most telling line of a failed daemon's log."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    for needle in ("password authentication failed", "No module named", "Address already in use",
+                   "could not connect", "Connection refused", "OperationalError", "Error", "error"):
+        for line in reversed(lines[-200:]):
+            if needle in line:
+                return line[:300]
+    return (lines[-1] if lines else "empty log")[:300]
+
+
+def service_env() -> dict[str, str]:
+    """Our environment without anything that would point a service elsewhere."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "AWS_", "PG", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["AWS_EC2_METADATA_DISABLED"] = "true"  # never ask the EC2 metadata address for credentials
+    return env
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------------------------
+
+def pg_bindir(install: bool) -> Optional[Path]:
+    override = os.environ.get("RNNPIPE_PG_BINDIR")
+    if override:
+        if not (Path(override) / "initdb").is_file():
+            raise TeamError(f"RNNPIPE_PG_BINDIR={override} has no initdb: point it at PostgreSQL's bin folder")
+        return Path(override)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: [int(x) for x in p.parts[-3].split(".") if x.isdigit()])
+    if found:
+        return found[-1].parent
+    if not install:
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise TeamError("PostgreSQL's server is not installed (no /usr/lib/postgresql/*/bin/initdb): run "
+                        "`sudo apt-get install -y postgresql`, or set RNNPIPE_PG_BINDIR to its bin folder")
+    say("postgres: installing Debian's postgresql package (apt-get, a minute)")
+    command = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(command, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise TeamError(f"`apt-get install postgresql` failed ({log_tail(result.stderr)}): install it by hand")
+    return pg_bindir(install=False)
+
+
+def log_tail(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "no output")[:300]
+
+
+def as_pg_owner(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` OS user."""
+    if os.geteuid() != 0:
+        return command
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise TeamError("there is no `postgres` OS user to run PostgreSQL as: reinstall Debian's postgresql "
+                        "package, or run this script as a normal user") from None
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+def chown_pg(path: Path) -> None:
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def pg_running(state: State, bindir: Optional[Path]) -> Optional[int]:
+    if bindir is None or not (state.pgdata / "PG_VERSION").is_file():
+        return None
+    pidfile = state.pgdata / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    status = subprocess.run(as_pg_owner([str(bindir / "pg_ctl"), "status", "-D", str(state.pgdata)]),
+                            capture_output=True, text=True)
+    return pid if status.returncode == 0 else None
+
+
+def pg_connect(state: State, user: str, password: str, database: str = "postgres"):
+    import psycopg2
+
+    try:
+        return psycopg2.connect(host="127.0.0.1", port=int(state.get("PG_PORT")), user=user, password=password,
+                                dbname=database, connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "password authentication failed" in reason:
+            raise TeamError(f"PostgreSQL at 127.0.0.1:{state.get('PG_PORT')} refused the password of role "
+                            f"{user} ({reason}): the password in {state.config_file} does not match the cluster in "
+                            f"{state.pgdata}; restore the right one there, or stop and delete {state.root} "
+                            "(this deletes every MLflow run in it)") from None
+        raise TeamError(f"cannot connect to PostgreSQL at 127.0.0.1:{state.get('PG_PORT')} as {user}: {reason}") \
+            from None
+
+
+def start_postgres(state: State, taken: set[int]) -> None:
+    bindir = pg_bindir(install=True)
+    assert bindir is not None
+    pid = pg_running(state, bindir)
+    if pid is not None:
+        taken.add(int(state.get("PG_PORT")))
+        ensure_database(state)
+        say(f"postgres: already running (pid {pid}, 127.0.0.1:{state.get('PG_PORT')})")
+        return
+    fresh = not (state.pgdata / "PG_VERSION").is_file()
+    if fresh and "PG_SUPERUSER_PASSWORD" in state.values and any(state.pgdata.glob("*")):
+        raise TeamError(f"{state.pgdata} is a half-made cluster: delete it and start again")
+    if not fresh and "PG_SUPERUSER_PASSWORD" not in state.values:
+        raise TeamError(f"{state.pgdata} holds a cluster but {state.config_file} lost its passwords: restore that "
+                        f"file, or stop and delete {state.root} (this deletes every MLflow run in it)")
+    port = state.port("PG_PORT", taken)
+    taken.add(port)
+    superuser_password = state.secret("PG_SUPERUSER_PASSWORD")
+    state.secret("PG_PASSWORD")
+    if fresh:
+        state.pgdata.mkdir(mode=0o700, exist_ok=True)
+        chown_pg(state.pgdata)
+        if subprocess.run(as_pg_owner(["test", "-w", str(state.pgdata)])).returncode != 0:
+            raise TeamError(f"the postgres OS user cannot write {state.pgdata} (a parent folder is closed to it): "
+                            "set RNNPIPE_TEAM_DIR to a folder every user can reach, e.g. /var/tmp/rnnpipe-team")
+        pwfile = state.root / ".pgpass-init"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(superuser_password + "\n")
+        chown_pg(pwfile)
+        try:
+            result = subprocess.run(as_pg_owner([
+                str(bindir / "initdb"), "-D", str(state.pgdata), "-U", "postgres", f"--pwfile={pwfile}",
+                "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"]),
+                capture_output=True, text=True)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise TeamError(f"initdb failed in {state.pgdata}: {log_tail(result.stderr)}")
+    state.pg_log.touch()
+    chown_pg(state.pg_log)
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories=''"
+    result = subprocess.run(as_pg_owner([str(bindir / "pg_ctl"), "start", "-D", str(state.pgdata), "-l",
+                                         str(state.pg_log), "-w", "-t", "60", "-o", options]),
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise TeamError(f"PostgreSQL did not start on 127.0.0.1:{port} ({log_reason(state.pg_log)}); "
+                        f"full log: {state.pg_log}")
+    ensure_database(state)
+    say(f"postgres: started (pid {pg_running(state, bindir)}, 127.0.0.1:{port}, data {state.pgdata})")
+
+
+def ensure_database(state: State) -> None:
+    """The role and database MLflow uses (idempotent), then a login as that role: a wrong password stops here."""
+    connection = pg_connect(state, "postgres", state.get("PG_SUPERUSER_PASSWORD"))
+    connection.autocommit = True  # CREATE DATABASE refuses to run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
+            if cursor.fetchone() is None:
+                cursor.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD %s", (state.get("PG_PASSWORD"),))
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+            if cursor.fetchone() is None:
+                cursor.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
+    finally:
+        connection.close()
+    pg_connect(state, ROLE, state.get("PG_PASSWORD"), DATABASE).close()
+
+
+def stop_postgres(state: State) -> None:
+    bindir = pg_bindir(install=False)
+    pid = pg_running(state, bindir)
+    if pid is None:
+        say("postgres: not running")
+        return
+    result = subprocess.run(as_pg_owner([str(bindir / "pg_ctl"), "stop", "-D", str(state.pgdata), "-m", "fast",
+                                         "-w", "-t", "60"]), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise TeamError(f"PostgreSQL (pid {pid}) did not stop: {log_tail(result.stderr)}")
+    say(f"postgres: stopped (pid {pid})")
+
+
+# -- S3 (moto's server) ----------------------------------------------------------------------------------------------
+
+def s3_client(state: State):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=state.s3_endpoint(), region_name=REGION,
+                        aws_access_key_id=state.get("S3_ACCESS_KEY_ID"),
+                        aws_secret_access_key=state.get("S3_SECRET_ACCESS_KEY"),
+                        config=Config(connect_timeout=3, read_timeout=60, retries={"max_attempts": 2}))
+
+
+def start_s3(state: State, taken: set[int]) -> None:
+    pid = read_pidfile(state.s3_pid)
+    if pid is not None:
+        say(f"s3: already running (pid {pid}, {state.s3_endpoint()})")
+        taken.add(int(state.get("S3_PORT")))
+        return
+    port = state.port("S3_PORT", taken)
+    taken.add(port)
+    state.secret("S3_ACCESS_KEY_ID")
+    state.secret("S3_SECRET_ACCESS_KEY")
+    state.s3_log.write_text("")
+    process = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], state.s3_log,
+                    service_env(), state.s3_pid)
+    deadline = time.monotonic() + 60
+    while not http_ok(f"{state.s3_endpoint()}/moto-api/data.json"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_group(state.s3_pid, "s3")
+            raise TeamError(f"the S3 server (moto) did not start on 127.0.0.1:{port} ({log_reason(state.s3_log)}); "
+                            f"full log: {state.s3_log}")
+        time.sleep(0.3)
+    restored = restore_objects(state)
+    client = s3_client(state)
+    if BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=BUCKET)
+    say(f"s3: started (pid {process.pid}, {state.s3_endpoint()}, bucket {BUCKET}"
+        + (f", {restored} objects restored from {state.s3_dir}" if restored else "") + ")")
+
+
+def save_objects(state: State) -> int:
+    """moto keeps objects in memory: copy every one to <team dir>/s3/<bucket>/<key> before it stops."""
+    client = s3_client(state)
+    tmp = state.root / "s3.saving"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    count = 0
+    for bucket in client.list_buckets().get("Buckets", []):
+        (tmp / bucket["Name"]).mkdir()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):
+                    continue
+                target = tmp / bucket["Name"] / item["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket["Name"], item["Key"], str(target))
+                count += 1
+    old = state.root / "s3.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if state.s3_dir.exists():
+        state.s3_dir.rename(old)
+    tmp.rename(state.s3_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return count
+
+
+def restore_objects(state: State) -> int:
+    if not state.s3_dir.is_dir():
+        return 0
+    client = s3_client(state)
+    count = 0
+    for bucket_dir in sorted(p for p in state.s3_dir.iterdir() if p.is_dir()):
+        client.create_bucket(Bucket=bucket_dir.name)
+        for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file()):
+            client.upload_file(str(path), bucket_dir.name, path.relative_to(bucket_dir).as_posix())
+            count += 1
+    return count
+
+
+def stop_s3(state: State) -> None:
+    pid = read_pidfile(state.s3_pid)
+    if pid is None:
+        state.s3_pid.unlink(missing_ok=True)
+        say("s3: not running")
+        return
+    saved = save_objects(state)
+    stop_group(state.s3_pid, "s3")
+    say(f"s3: stopped (pid {pid}; {saved} objects saved to {state.s3_dir}, restored by the next start)")
+
+
+# -- mlflow server ---------------------------------------------------------------------------------------------------
+
+def start_mlflow(state: State, taken: set[int]) -> None:
+    pid = read_pidfile(state.mlflow_pid)
+    if pid is not None:
+        say(f"mlflow: already running (pid {pid}, {state.mlflow_uri()})")
+        return
+    port = state.port("MLFLOW_PORT", taken)
+    taken.add(port)
+    env = service_env()
+    env.update({
+        "PGPASSWORD": state.get("PG_PASSWORD"),
+        "AWS_ACCESS_KEY_ID": state.get("S3_ACCESS_KEY_ID"),
+        "AWS_SECRET_ACCESS_KEY": state.get("S3_SECRET_ACCESS_KEY"),
+        "AWS_DEFAULT_REGION": REGION,
+        "MLFLOW_S3_ENDPOINT_URL": state.s3_endpoint(),
+        # MLflow's background job runner (GenAI jobs: seven huey processes) has nothing to do for this project.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
+    })
+    workers = os.environ.get("RNNPIPE_MLFLOW_WORKERS", "2")
+    state.mlflow_log.write_text("")
+    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", state.backend_uri(),
+               "--artifacts-destination", ARTIFACTS, "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", workers]
+    process = spawn(command, state.mlflow_log, env, state.mlflow_pid)
+    uri = state.mlflow_uri()
+    deadline = time.monotonic() + float(os.environ.get("RNNPIPE_MLFLOW_START_TIMEOUT", "180"))
+    while not (http_ok(f"{uri}/health") and http_ok(f"{uri}/api/2.0/mlflow/experiments/search?max_results=1",
+                                                     timeout=20)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            reason = log_reason(state.mlflow_log)
+            stop_group(state.mlflow_pid, "mlflow")
+            if "password authentication failed" in reason:
+                raise TeamError(f"mlflow server could not open {state.backend_uri()}: PostgreSQL refused the "
+                                f"password of role {ROLE} (PG_PASSWORD in {state.config_file}); restore the right "
+                                f"one, or stop and delete {state.root} (this deletes every MLflow run in it)")
+            if "No module named" in reason:
+                raise TeamError(f"mlflow server could not start ({reason}): {SETUP_HINT}")
+            raise TeamError(f"mlflow server did not become healthy on {uri} ({reason}); full log: {state.mlflow_log}")
+        time.sleep(0.5)
+    say(f"mlflow: started (pid {process.pid}, {uri}, runs in PostgreSQL, artifacts in {ARTIFACTS})")
+
+
+def stop_mlflow(state: State) -> None:
+    pid = read_pidfile(state.mlflow_pid)
+    if pid is None:
+        state.mlflow_pid.unlink(missing_ok=True)
+        say("mlflow: not running")
+        return
+    stop_group(state.mlflow_pid, "mlflow")
+    say(f"mlflow: stopped (pid {pid})")
+
+
+# -- commands --------------------------------------------------------------------------------------------------------
+
+def require_extra() -> None:
+    try:
+        import boto3  # noqa: F401
+        import moto.server  # noqa: F401
+        import psycopg2  # noqa: F401
+    except ImportError as exc:
+        raise TeamError(f"the team extra is missing from {sys.executable} ({exc}): {SETUP_HINT}") from None
+
+
+def client_lines(state: State) -> list[str]:
+    return [
+        "# MLflow for this shell (and every clone's `dvc repro` / `dvc exp run` started from it):",
+        f"export MLFLOW_TRACKING_URI={state.mlflow_uri()}",
+        "# DVC, once per clone (writes .dvc/config.local, which git never sees):",
+        f"dvc remote default --local {DVC_REMOTE}",
+        f"dvc remote modify --local {DVC_REMOTE} endpointurl {state.s3_endpoint()}",
+        f"dvc remote modify --local {DVC_REMOTE} access_key_id {state.get('S3_ACCESS_KEY_ID')}",
+        f"dvc remote modify --local {DVC_REMOTE} secret_access_key {state.get('S3_SECRET_ACCESS_KEY')}",
+    ]
+
+
+def cmd_start(state: State) -> int:
+    require_extra()
+    taken: set[int] = set()
+    with locked(state.root):
+        start_postgres(state, taken)
+        start_s3(state, taken)
+        start_mlflow(state, taken)
+    say(f"team stack up: MLflow UI at {state.mlflow_uri()}; stop it with `bash scripts/team_services.sh stop`")
+    print("\n".join(client_lines(state)))
+    return 0
+
+
+def cmd_stop(state: State) -> int:
+    if not state.root.is_dir():
+        say(f"nothing to stop: {state.root} does not exist")
+        return 0
+    with locked(state.root):
+        problems = []
+        for stop in (stop_mlflow, stop_s3, stop_postgres):
+            try:
+                stop(state)
+            except TeamError as exc:  # still stop the others
+                problems.append(str(exc))
+    if problems:
+        raise TeamError("; ".join(problems))
+    return 0
+
+
+def cmd_status(state: State) -> int:
+    down = 0
+    pid = pg_running(state, pg_bindir(install=False))
+    if pid is not None:
+        say(f"postgres: running (pid {pid}, 127.0.0.1:{state.values.get('PG_PORT')}, data {state.pgdata})")
+    else:
+        say(f"postgres: stopped (data {state.pgdata})")
+        down += 1
+    pid = read_pidfile(state.s3_pid)
+    if pid is not None:
+        say(f"s3: running (pid {pid}, {state.s3_endpoint()}, bucket {BUCKET})")
+    else:
+        say("s3: stopped")
+        down += 1
+    pid = read_pidfile(state.mlflow_pid)
+    if pid is not None:
+        healthy = http_ok(f"{state.mlflow_uri()}/health")
+        say(f"mlflow: running (pid {pid}, {state.mlflow_uri()}" + ("" if healthy else ", NOT answering /health") + ")")
+        down += 0 if healthy else 1
+    else:
+        say("mlflow: stopped")
+        down += 1
+    return 0 if down == 0 else 3
+
+
+def cmd_env(state: State) -> int:
+    if read_pidfile(state.mlflow_pid) is None:
+        raise TeamError(f"the team stack in {state.root} is not running: run `bash scripts/team_services.sh start`")
+    print(f"export MLFLOW_TRACKING_URI={state.mlflow_uri()}")
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="bash scripts/team_services.sh", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "check"],
+                        help="start: start (or keep) the three services and print what clients need; stop: stop only "
+                             "what start started; status: one line per service (exit 3 if any is down); env: the "
+                             "export line, for eval; check: in this clone, one line per problem (extra, DVC remote, "
+                             "credentials, MLflow server, models without an MLflow run)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            from team_check import check  # scripts/team_check.py
+
+            return check(REPO)
+        state = State(team_dir())
+        return {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "env": cmd_env}[args.command](state)
+    except TeamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: run `bash scripts/team_services.sh status` to see what runs", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
