@@ -2,6 +2,6 @@
 # Command 2: set up .venv and run the whole test suite (unit + integration: real dvc repro, real MLflow).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
+RNNPIPE_EXTRAS=team bash scripts/setup.sh  # the team extra too: tests/integration/test_team.py runs the team stack
 source .venv/bin/activate
 python -m pytest "$@"
