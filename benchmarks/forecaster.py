@@ -29,7 +29,7 @@ from rnnpipe.forecaster.windows import forecaster_windows  # noqa: E402
 from rnnpipe.series.signal import noisy_signal  # noqa: E402
 
 COURSE = {"cell": "rnn", "hidden_size": 5, "num_layers": 1, "optimizer": "rmsprop", "lr": 1e-3, "batch_size": 8,
-          "epochs": 5, "seq_length": 10, "targets_per_window": 1, "lr_schedule": "constant"}
+          "epochs": 5, "seq_length": 10, "targets_per_window": 1, "window_stride": 1, "lr_schedule": "constant"}
 # The documented longer-window config (README): 200 values in, the last 190 steps of each window scored in
 # training, a 2-layer LSTM; prediction still reads the last step only.
 LONG_WINDOW = {"seq_length": 200, "targets_per_window": 190, "cell": "lstm", "num_layers": 2, "lr": 3e-3,

@@ -25,6 +25,9 @@ if [ "$source" = "fortunes-ru" ] && [ ! -d "$path" ]; then
   fi
 fi
 
+# Everything that can be checked from params.yaml and the inputs (the corpus, the prompt), before any work.
+python -m rnnpipe.checks
+
 start=$(date +%s)
 dvc repro "$@"
 echo "run: pipeline finished in $(( $(date +%s) - start ))s; metrics:"

@@ -8,7 +8,7 @@ PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml 
 from rnnpipe.charrnn.corpus import read_splits
 from rnnpipe.charrnn.evaluate import held_out_metrics
 from rnnpipe.charrnn.model import load_charrnn
-from rnnpipe.core.io import file_digest, write_json
+from rnnpipe.core.io import file_digest, files_digest, write_json
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 
@@ -26,6 +26,8 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
     with tracker.model_run("charrnn", file_digest(model_path)):
         tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         tracker.log_artifact(metrics_path, "metrics")
+        tracker.promote("charrnn", metrics["bits_per_char"],
+                        files_digest([f"{corpus_dir}/{name}.txt" for name in ("train", "val", "test")]))
     print("charrnn test: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
 

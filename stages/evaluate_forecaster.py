@@ -40,8 +40,9 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
 
     with tracker.model_run("forecaster", file_digest(model_path)):
         tracker.log_metrics(metrics)
-        tracker.log_artifact(f"{plots_dir}/predictions.png", "plots")
+        tracker.log_artifact(f"{plots_dir}/predictions.png")
         tracker.log_artifact(metrics_path, "metrics")
+        tracker.promote("forecaster", metrics["test_mse"], file_digest(signal_path, "md5"))
     print("forecaster test: " + ", ".join(f"{k} {v:.5g}" for k, v in metrics.items()))
 
 

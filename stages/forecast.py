@@ -36,7 +36,7 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
 
     with tracker.model_run("forecaster", file_digest(model_path)):
         tracker.log_metrics({f"forecast_{k}": v for k, v in metrics.items()})
-        tracker.log_artifact(f"{out_dir}/forecast.png", "samples")
+        tracker.log_artifact(f"{out_dir}/forecast.png")
         tracker.log_artifact(f"{out_dir}/forecast.csv", "samples")
     print(f"forecast: {horizon} steps, MSE vs clean signal {metrics['mse_vs_clean']:.4f}")
 

@@ -6,9 +6,9 @@ from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_pol
 PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
 
 from rnnpipe.charrnn.corpus import read_splits
-from rnnpipe.charrnn.evaluate import history_in_bits
-from rnnpipe.charrnn.model import LogitsOnly
-from rnnpipe.charrnn.train import train_charrnn, training_summary
+from rnnpipe.charrnn.evaluate import LOG2E, history_in_bits
+from rnnpipe.charrnn.serving import INPUT_EXAMPLE, SIGNATURE, CharRNNText
+from rnnpipe.charrnn.train import check_trainable, train_charrnn, training_summary
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, write_json
 from rnnpipe.core.params import as_flat_dict
@@ -21,14 +21,20 @@ from rnnpipe.core.training import history_frame
 def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
          plots_dir: str = "plots/charrnn", metrics_path: str = "metrics/charrnn_train.json") -> None:
     p = PARAMS.charrnn
-    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # fails fast, before any training
-    configure_determinism(p.seed)
     vocab = read_json(f"{corpus_dir}/vocab.json")["vocab"]
     train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)
-    data_tags = {f"data_md5.{name}": file_digest(f"{corpus_dir}/{name}.txt", "md5") for name in ("train", "val")}
+    check_trainable(len(train_ids), len(val_ids), p)  # before any run is opened or any training starts
+    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # a dead server: one line, before training
+    configure_determinism(p.seed)
+    splits = {name: (f"{corpus_dir}/{name}.txt", file_digest(f"{corpus_dir}/{name}.txt", "md5"))
+              for name in ("train", "val")}
 
-    with tracker.training_run("charrnn", as_flat_dict(p, "charrnn"), data_tags):
-        model, result = train_charrnn(train_ids, val_ids, vocab, p, on_epoch=tracker.epoch_logger(),
+    with tracker.training_run("charrnn", as_flat_dict(p, "charrnn"),
+                              {f"data_md5.{name}": md5 for name, (_, md5) in splits.items()},
+                              name=f"{p.cell}-{p.hidden_size}x{p.num_layers} {p.mode} {p.epochs} epochs",
+                              datasets={f"corpus-{name}": split for name, split in splits.items()}):
+        model, result = train_charrnn(train_ids, val_ids, vocab, p,
+                                      on_epoch=tracker.epoch_logger("bits_per_char", scale=LOG2E),
                                       threads=thread_policy(PARAMS.runtime))
         save_model(model_path, model.config, model)
         history = history_in_bits(history_frame(result.history))
@@ -42,8 +48,8 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
         tracker.set_tags({MODEL_TAG: file_digest(model_path)})
         tracker.log_metrics({**summary, "train_seconds": result.seconds,
                              "targets_per_second": result.targets_seen / max(result.seconds, 1e-9)})
-        tracker.log_artifact(f"{plots_dir}/loss.png", "plots")
-        tracker.log_model("charrnn", LogitsOnly(model), train_ids[:32].reshape(1, -1).numpy())
+        tracker.log_artifact(f"{plots_dir}/loss.png")
+        tracker.log_model("charrnn", CharRNNText(), model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn")
     print(f"charrnn: best epoch {result.best_epoch}/{p.epochs}, val {summary['best_val_bits_per_char']:.3f} "
           f"bits/char, {result.targets_seen / result.seconds:,.0f} targets/s, {result.seconds:.0f}s")
 

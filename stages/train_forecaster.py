@@ -5,7 +5,6 @@ from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_pol
 
 PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
 
-import numpy as np
 import pandas as pd
 
 from rnnpipe.core.checkpoint import save_model
@@ -15,6 +14,7 @@ from rnnpipe.core.plots import close, loss_figure
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
+from rnnpipe.forecaster.serving import SIGNATURE, ForecasterSeries, input_example
 from rnnpipe.forecaster.train import train_forecaster, training_summary
 from rnnpipe.forecaster.windows import forecaster_windows
 
@@ -29,9 +29,11 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     windows = forecaster_windows(signal["y"].to_numpy(), n_train, f.seq_length,
                                  validation_size(n_train, f.seq_length, f.val_fraction))
 
-    with tracker.training_run("forecaster", as_flat_dict(f, "forecaster"),
-                              {"data_md5.signal": file_digest(signal_path, "md5")}):
-        model, result = train_forecaster(windows, f, on_epoch=tracker.epoch_logger(),
+    signal_md5 = file_digest(signal_path, "md5")
+    with tracker.training_run("forecaster", as_flat_dict(f, "forecaster"), {"data_md5.signal": signal_md5},
+                              name=f"{f.cell}-{f.hidden_size}x{f.num_layers} window {f.seq_length}",
+                              datasets={"signal": (signal_path, signal_md5)}):
+        model, result = train_forecaster(windows, f, on_epoch=tracker.epoch_logger("mse"),
                                          threads=thread_policy(PARAMS.runtime))
         save_model(model_path, model.config, model)
         history = history_frame(result.history)
@@ -44,8 +46,9 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
 
         tracker.set_tags({MODEL_TAG: file_digest(model_path)})
         tracker.log_metrics({**summary, "train_seconds": result.seconds})
-        tracker.log_artifact(f"{plots_dir}/loss.png", "plots")
-        tracker.log_model("forecaster", model, windows["x_val"][:8].numpy().astype(np.float32))
+        tracker.log_artifact(f"{plots_dir}/loss.png")
+        recent = signal["y"].to_numpy()[n_train - f.seq_length:n_train]
+        tracker.log_model("forecaster", ForecasterSeries(), model_path, SIGNATURE, input_example(recent), "forecaster")
     print(f"forecaster: best epoch {result.best_epoch}/{f.epochs}, val MSE {result.best_val_loss:.5f}, "
           f"{result.seconds:.1f}s")
 

@@ -261,3 +261,21 @@ def test_fortunes_shuffle_is_seeded_and_keeps_every_entry(tmp_path):
     assert shuffled == again and shuffled != in_order and other != shuffled
     assert sorted(shuffled.split(" цитата")) != [] and sorted(e for e in entries) == sorted(
         "цитата" + part if not part.startswith("цитата") else part for part in shuffled.split(" цитата"))
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16", True), ("utf-16-le", False), ("utf-16-be", False),
+                                           ("utf-32", True), ("utf-32-le", False)])
+def test_utf16_and_utf32_text_is_named_with_the_iconv_line(tmp_path, encoding, bom):
+    path = tmp_path / "onegin.txt"
+    path.write_bytes("Мой дядя самых честных правил, когда не в шутку занемог. The end.\n".encode(encoding))
+    message = corpus_error(read_text_file, path)
+    expected = {"utf-16": "UTF-16LE", "utf-16-le": "UTF-16LE", "utf-16-be": "UTF-16BE", "utf-32": "UTF-32LE",
+                "utf-32-le": "UTF-32LE"}[encoding]
+    assert f"is {expected} text ({'with' if bom else 'without'} a byte order mark)" in message
+    assert f"iconv -f {expected} -t UTF-8 {path} > onegin.utf8.txt" in message
+
+
+def test_binary_data_with_nul_bytes_is_still_called_binary(tmp_path):
+    path = tmp_path / "model.bin"
+    path.write_bytes(bytes(range(256)) * 8)
+    assert "looks binary" in corpus_error(read_text_file, path)

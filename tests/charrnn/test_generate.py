@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnpipe.charrnn.generate import check_prompt, generate_text
+from rnnpipe.charrnn.generate import check_prompt, clean_prompt, generate_text, samples_markdown
 from rnnpipe.charrnn.model import CharRNN
 from rnnpipe.core.errors import GenerationError
 from tests.builders import make_charrnn
@@ -147,3 +147,30 @@ def test_low_temperature_concentrates_on_the_argmax():
     fixed = FixedLogits(LOGITS)
     text = generate_text(fixed, VOCAB, "а", 200, "many_to_many", 5, method="temperature", temperature=0.01, seed=0)
     assert text == VOCAB[3] * 200
+
+
+# --- prompts cleaned like the corpus, samples as Markdown ---------------------------------------------------------
+
+def test_a_prompt_is_cleaned_exactly_like_the_corpus_before_the_vocabulary_check():
+    assert clean_prompt("ГДЕ  Где!", VOCAB) == "где где"  # lowercased, one space, the dropped symbol dropped
+    assert clean_prompt("где ", VOCAB) == "где "  # a trailing space stays: the next character starts a word
+
+
+def test_what_cleaning_cannot_map_is_one_line_naming_it():
+    with pytest.raises(GenerationError) as info:
+        clean_prompt("ГДЕ zx", VOCAB)
+    message = str(info.value)
+    assert "'ГДЕ zx'" in message and "'где zx'" in message and "'xz'" in message and "\n" not in message
+    with pytest.raises(GenerationError, match="nothing is left"):
+        clean_prompt("!!! —", VOCAB)
+
+
+def test_samples_markdown_renders_the_prompt_in_bold_and_no_stray_asterisks():
+    from markdown_it import MarkdownIt
+
+    samples = [{"method": "greedy", "seed": 0, "text": " честных правил"},
+               {"method": "top_k", "temperature": 0.8, "top_k": 5, "seed": 0, "text": "1. когда"}]
+    for prompt in ("мой дядя самых", "нейронная сеть "):
+        html = MarkdownIt().render(samples_markdown(prompt, samples))
+        assert "**" not in html and html.count(f"<strong>{prompt.strip()}</strong>") == 2, html
+        assert "честных правил" in html and "1. когда" in html and "<ol" not in html

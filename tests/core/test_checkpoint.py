@@ -61,7 +61,8 @@ def test_loading_names_the_file_when_weights_do_not_fit_the_config(tmp_path):
     stored["arch"]["hidden_size"] = 9
     save_checkpoint(tmp_path / "m.pt", stored, model.state_dict())
     message = str(pytest.raises(CheckpointError, load_forecaster, tmp_path / "m.pt").value)
-    assert "m.pt does not match its model config" in message and "\n" not in message
+    assert "m.pt: the weights do not match its config" in message and "\n" not in message
+    assert "dvc repro -f -s train_forecaster" in message
 
 
 def test_loading_refuses_the_other_models_checkpoint(tmp_path):
@@ -69,6 +70,7 @@ def test_loading_refuses_the_other_models_checkpoint(tmp_path):
     save_model(tmp_path / "c.pt", model.config, model)
     message = str(pytest.raises(CheckpointError, load_forecaster, tmp_path / "c.pt").value)
     assert "c.pt" in message and "'charrnn'" in message and "'forecaster'" in message and "\n" not in message
+    assert f"dvc checkout {tmp_path / 'c.pt'}" in message and "mixed up" in message
 
 
 def test_loading_checks_config_values_like_params(tmp_path):
@@ -85,3 +87,31 @@ def test_a_saved_checkpoint_holds_plain_data(tmp_path):
     save_model(tmp_path / "p.pt", model.config, model)
     stored, state = load_checkpoint(tmp_path / "p.pt")  # weights_only=True: plain data only
     assert stored == model.config.to_checkpoint() and set(state) == set(model.state_dict())
+
+
+def test_a_config_rule_across_fields_is_one_line_in_its_own_words(tmp_path):
+    model = make_charrnn(4)
+    stored = model.config.to_checkpoint()
+    stored["vocab"] = ["a", "b"]
+    save_checkpoint(tmp_path / "v.pt", stored, model.state_dict())
+    message = str(pytest.raises(CheckpointError, load_charrnn, tmp_path / "v.pt").value)
+    assert "vocab has 2 characters but vocab_size is 4" in message and "train_charrnn" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda data: b"", "is empty (0 bytes)"),
+    (lambda data: data[: len(data) // 2], "is damaged: not a complete torch file"),
+    (lambda data: b"not a checkpoint at all" * 10, "is damaged: not a torch file"),
+])
+def test_a_damaged_checkpoint_says_so_and_how_to_restore_it(tmp_path, damage, expected):
+    model = make_forecaster()
+    save_model(tmp_path / "m.pt", model.config, model)
+    (tmp_path / "m.pt").write_bytes(damage((tmp_path / "m.pt").read_bytes()))
+    message = str(pytest.raises(CheckpointError, load_forecaster, tmp_path / "m.pt").value)
+    assert expected in message and f"dvc checkout {tmp_path / 'm.pt'}" in message and "\n" not in message
+
+
+def test_a_missing_checkpoint_says_how_to_make_it(tmp_path):
+    message = str(pytest.raises(CheckpointError, load_charrnn, tmp_path / "nope.pt").value)
+    assert "is missing" in message and "dvc repro -f -s train_charrnn" in message

@@ -253,10 +253,12 @@ def test_forecast_horizon_longer_than_the_test_part_is_refused(raw):
     assert parse_params(raw).forecast.horizon == 1000
 
 
-def test_corpus_fractions_must_add_up_to_one(raw):
-    raw["corpus"].update(train_fraction=0.8, val_fraction=0.05)
-    message = error_for(raw, setter("corpus", "test_fraction", 0.05))
-    assert "corpus.test_fraction = 0.05" in message and "add up to 0.9" in message
+@pytest.mark.parametrize("edited, value", [("train_fraction", 0.8), ("val_fraction", 0.15), ("test_fraction", 0.2)])
+def test_corpus_fractions_that_do_not_add_up_name_all_three(raw, edited, value):
+    message = error_for(raw, setter("corpus", edited, value))
+    for key in ("train_fraction", "val_fraction", "test_fraction"):
+        assert f"corpus.{key} = {raw['corpus'][key]!r}" in message
+    assert "add up to" in message and "train + val + test = 1" in message
 
 
 def test_corpus_fractions_adding_up_to_one_are_accepted(raw):

@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 
 def forecaster_params(**overrides) -> ForecasterParams:
-    values = dict(seq_length=6, targets_per_window=1, cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
+    values = dict(seq_length=6, targets_per_window=1, window_stride=1, cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
                   lr_schedule="constant", batch_size=16, epochs=3, val_fraction=0.2, seed=0)
     values.update(overrides)
     return ForecasterParams(**values)

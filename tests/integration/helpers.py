@@ -60,9 +60,10 @@ class RepoCopy:
         self.root = root
         self.env = env
 
-    def run(self, *args: str, check: bool = True, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess:
-        result = subprocess.run(list(args), cwd=self.root, env=self.env, capture_output=True, text=True,
-                                timeout=timeout, **kwargs)
+    def run(self, *args: str, check: bool = True, timeout: float = 600, env_extra: dict[str, str] | None = None,
+            **kwargs: Any) -> subprocess.CompletedProcess:
+        result = subprocess.run(list(args), cwd=self.root, env={**self.env, **(env_extra or {})}, capture_output=True,
+                                text=True, timeout=timeout, **kwargs)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result

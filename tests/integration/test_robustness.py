@@ -1,12 +1,15 @@
 """Bad input, bad params, interruption and bit-for-bit reruns, through the real `dvc repro`."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.integration.helpers import BIN, RepoCopy, make_copy
 
@@ -83,37 +86,77 @@ def test_corpus_shorter_than_one_training_window_is_a_clear_error(tmp_path):
     assert not (copy.root / "models/charrnn/model.pt").exists()
 
 
-def test_prompt_outside_the_vocabulary_names_the_characters(tmp_path):
-    copy = make_copy(tmp_path / "repo", {"generate": {"prompt": "мой дядя! №"}})
-    result = copy.repro("generate_text", check=False)
+def test_a_prompt_the_corpus_cannot_produce_stops_the_pipeline_before_any_training(tmp_path):
+    copy = make_copy(tmp_path / "repo", {"generate": {"prompt": "Мой ЩИТ! №"}})
+    result = copy.repro(check=False)
     assert result.returncode != 0
     errors = error_lines(result)
-    assert len(errors) == 1 and "outside the vocabulary: '!№'" in errors[0]
-    assert not (copy.root / "samples/text.json").exists()
-    assert (copy.root / "models/charrnn/model.pt").exists()  # earlier stages completed and stay
+    assert len(errors) == 1, result.stderr
+    assert "'Мой ЩИТ! №' (cleaned like the corpus: 'мой щит ')" in errors[0] and "vocabulary: 'щ'" in errors[0]
+    assert RepoCopy.ran_stages(result.stdout) == {"check_params"}  # nothing trained, nothing written
+    assert not (copy.root / "models/charrnn/model.pt").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_prompt_in_capitals_is_cleaned_like_the_corpus(tmp_path):
+    copy = make_copy(tmp_path / "repo", {"generate": {"prompt": "МОЙ ДЯДЯ"}})
+    result = copy.repro("generate_text")
+    assert "cleaned like the corpus: 'мой дядя'" in result.stdout
+    assert json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))["prompt"] == "мой дядя"
+
+
+def training_runs(copy: RepoCopy) -> list:
+    client = MlflowClient(f"sqlite:///{copy.root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("rnnpipe-charrnn")
+    return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_a_killed_training_leaves_nothing_partial_and_the_next_repro_completes(tmp_path, sig):
     # Enough epochs that training is surely still running when the signal arrives.
-    copy = make_copy(tmp_path / "repo", {"charrnn": {"epochs": 400}})
+    copy = make_copy(tmp_path / "repo", {"charrnn": {"epochs": 400}, "tracking": {"enabled": True}})
     log = open(tmp_path / "repro.log", "w")
     process = subprocess.Popen([str(BIN / "dvc"), "repro", "train_charrnn"], cwd=copy.root, env=copy.env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while "charrnn epoch 2/" not in (tmp_path / "repro.log").read_text(errors="replace"):
         assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "repro.log").read_text()
         time.sleep(0.2)
-    os.killpg(process.pid, sig)  # the whole group, as Ctrl-C in a terminal (or an OOM kill) would
+    os.killpg(process.pid, sig)  # the whole group, as Ctrl-C in a terminal, `kill` or an OOM kill would
     process.wait(timeout=60)
     log.close()
     assert process.returncode != 0
     assert not (copy.root / "models/charrnn/model.pt").exists()
     assert "train_charrnn" in copy.dvc("status").stdout  # DVC recorded nothing for the killed stage
+    [killed] = training_runs(copy)
+    # A signal Python sees ends the run at once; SIGKILL leaves it RUNNING until the stage starts again.
+    assert killed.info.status == ("RUNNING" if sig == signal.SIGKILL else "KILLED")
 
     copy.set_params({"charrnn": {"epochs": 2}})
     result = copy.repro()
     assert "train_charrnn" in RepoCopy.ran_stages(result.stdout)
     assert "up to date" in copy.dvc("status").stdout
+    killed, finished = training_runs(copy)
+    assert killed.info.status == "KILLED" and finished.info.status == "FINISHED"
     leftovers = [p for p in copy.root.rglob("*.tmp") if ".dvc" not in p.parts]
     assert leftovers == []
+
+
+def test_swapped_models_stop_every_downstream_stage_with_one_line_and_write_nothing(pipeline_run, tmp_path):
+    source, _ = pipeline_run
+    copy = RepoCopy(tmp_path / "repo", source.env)
+    shutil.copytree(source.root, copy.root, symlinks=True)
+    forecaster, charrnn = copy.root / "models/forecaster/model.pt", copy.root / "models/charrnn/model.pt"
+    forecaster_bytes, charrnn_bytes = forecaster.read_bytes(), charrnn.read_bytes()
+    forecaster.write_bytes(charrnn_bytes)  # the plain mix-up of copying models around
+    charrnn.write_bytes(forecaster_bytes)
+    before = output_files(copy)
+    for stage, path, expected in (("evaluate_forecaster", forecaster, "'charrnn' model, not a 'forecaster'"),
+                                  ("forecast", forecaster, "'charrnn' model, not a 'forecaster'"),
+                                  ("evaluate_charrnn", charrnn, "'forecaster' model, not a 'charrnn'"),
+                                  ("generate_text", charrnn, "'forecaster' model, not a 'charrnn'")):
+        result = copy.run(str(BIN / "python"), f"stages/{stage}.py", check=False, env_extra={"PYTHONPATH": "src"})
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        errors = error_lines(result)
+        assert len(errors) == 1 and expected in errors[0] and str(path.relative_to(copy.root)) in errors[0]
+        assert "dvc checkout" in errors[0] and "dvc repro -f -s train_" in errors[0]
+    assert output_files(copy) == before

@@ -39,6 +39,11 @@ def read_text_file(path: str | Path) -> str:
     data = path.read_bytes()
     if not data.strip():
         raise CorpusError(f"corpus file is empty: {path}")
+    wide = wide_unicode(data)
+    if wide is not None:
+        encoding, bom = wide
+        raise CorpusError(f"corpus file {path} is {encoding} text ({'with' if bom else 'without'} a byte order mark), "
+                          f"not UTF-8; convert it: iconv -f {encoding} -t UTF-8 {path} > {path.stem}.utf8.txt")
     nul = data.find(b"\x00")
     if nul >= 0:
         raise CorpusError(f"corpus file looks binary (NUL byte at offset {nul}): {path}; "
@@ -48,6 +53,33 @@ def read_text_file(path: str | Path) -> str:
     except UnicodeDecodeError as exc:
         raise CorpusError(f"corpus file is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} "
                           f"in {path}; convert it to UTF-8 (e.g. iconv -f cp1251 -t utf-8)") from None
+
+
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe", "UTF-16LE"),
+         (b"\xfe\xff", "UTF-16BE"))
+
+
+def wide_unicode(data: bytes) -> tuple[str, bool] | None:
+    """(encoding, has a BOM) when the bytes are UTF-16 or UTF-32 text, else None.
+
+    With a byte order mark that is certain. Without one: the bytes must decode cleanly into text of the alphabets a
+    corpus is written in (Latin, Greek, Cyrillic, whitespace, punctuation), which binary data, UTF-8 text or the
+    same text read with the wrong byte order practically never does.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding, True
+    for encoding, width in (("UTF-32LE", 4), ("UTF-32BE", 4), ("UTF-16LE", 2), ("UTF-16BE", 2)):
+        if len(data) % width or b"\x00" not in data:
+            continue
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        plausible = sum(ch.isspace() or " " <= ch < "\u0530" or "\u2000" <= ch < "\u2070" for ch in text)
+        if plausible >= 0.95 * len(text) and sum(ch.isalpha() for ch in text) >= 0.3 * len(text):
+            return encoding, False
+    return None
 
 
 def parse_fortunes(text: str) -> list[str]:
@@ -112,11 +144,12 @@ class CleanedText:
     removed: Counter  # symbol → how many times it was dropped (whitespace excluded: it becomes a space)
 
 
-def clean_text(raw: str) -> CleanedText:
+def clean_text(raw: str, strip: bool = True) -> CleanedText:
+    """strip=False keeps a leading or trailing space (a prompt's last space says "a new word comes next")."""
     lowered = _WHITESPACE.sub(" ", raw.replace("\ufeff", "").lower())
     removed = Counter(ch for ch in lowered if ch not in ALLOWED)
-    kept = "".join(ch for ch in lowered if ch in ALLOWED)
-    return CleanedText(_SPACES.sub(" ", kept).strip(), removed)
+    kept = _SPACES.sub(" ", "".join(ch for ch in lowered if ch in ALLOWED))
+    return CleanedText(kept.strip() if strip else kept, removed)
 
 
 # --- vocabulary, encoding, splits -------------------------------------------------------------------------------

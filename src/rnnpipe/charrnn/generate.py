@@ -6,6 +6,7 @@ from typing import Any, Literal, Optional, Sequence, get_args
 import torch
 from torch import nn
 
+from rnnpipe.charrnn.corpus import clean_text
 from rnnpipe.charrnn.model import CharRNNConfig
 from rnnpipe.core.errors import GenerationError
 from rnnpipe.core.params import CharMode, GenerateParams
@@ -13,11 +14,24 @@ from rnnpipe.core.params import CharMode, GenerateParams
 Method = Literal["greedy", "temperature", "top_k"]
 
 
-def check_prompt(prompt: str, vocab: Sequence[str]) -> None:
+def check_prompt(prompt: str, vocab: Sequence[str], given: Optional[str] = None) -> None:
     missing = sorted(set(prompt) - set(vocab))
     if missing:
-        raise GenerationError(f"generate.prompt = {prompt!r} has characters outside the vocabulary: "
-                              f"{''.join(missing)!r}; allowed are {''.join(vocab)!r}")
+        cleaned = f" (cleaned like the corpus: {prompt!r})" if given is not None and given != prompt else ""
+        raise GenerationError(f"generate.prompt = {given if given is not None else prompt!r}{cleaned} has "
+                              f"characters outside the vocabulary: {''.join(missing)!r}; allowed are "
+                              f"{''.join(vocab)!r}")
+
+
+def clean_prompt(prompt: str, vocab: Sequence[str]) -> str:
+    """The prompt cleaned exactly as the corpus was (lowercase, one space per run of whitespace, the symbols the
+    corpus drops dropped; a leading or trailing space kept), then checked against the model's vocabulary."""
+    cleaned = clean_text(prompt, strip=False).text
+    if not cleaned.strip():
+        raise GenerationError(f"generate.prompt = {prompt!r}: nothing is left after cleaning it like the corpus; "
+                              "allowed are letters, digits and .,?;:")
+    check_prompt(cleaned, vocab, given=prompt)
+    return cleaned
 
 
 @torch.no_grad()
@@ -77,10 +91,21 @@ def generate_samples(model: nn.Module, config: CharRNNConfig, g: GenerateParams)
     return samples
 
 
+def sample_label(sample: dict[str, Any]) -> str:
+    if sample["method"] == "greedy":
+        return "greedy (the most likely character each time)"
+    if sample["method"] == "temperature":
+        return f"sampled at temperature {sample['temperature']:g}, seed {sample['seed']}"
+    return f"sampled from the top {sample['top_k']} at temperature {sample['temperature']:g}, seed {sample['seed']}"
+
+
 def samples_markdown(prompt: str, samples: list[dict[str, Any]]) -> str:
-    """samples/text.md: one section per decoding method, the generated part in bold after the prompt."""
-    lines = [f"# Samples after the prompt «{prompt}»", ""]
+    """samples/text.md: one section per decoding method, the prompt in bold and the continuation after it.
+
+    The bold part is the prompt without its trailing space (Markdown does not close `**` after a space), and the
+    text is a quote, so a continuation that starts with a space or a digit renders as it reads."""
+    stem, space = prompt.rstrip(" "), prompt[len(prompt.rstrip(" ")):]
+    lines = [f"# Samples after the prompt «{prompt.strip()}»", ""]
     for sample in samples:
-        label = ", ".join(f"{k} {v}" for k, v in sample.items() if k != "text")
-        lines += [f"## {label}", "", f"{prompt}**{sample['text']}**", ""]
+        lines += [f"## {sample_label(sample)}", "", f"> **{stem}**{space}{sample['text']}", ""]
     return "\n".join(lines)

@@ -47,18 +47,28 @@ def save_model(path: str | Path, config: ModelConfig, model: "nn.Module") -> Non
 
 def load_model(path: str | Path, config_type: type[Config], build: Callable[[Config], "nn.Module"]
                ) -> tuple[Config, "nn.Module"]:
-    """Checkpoint → (typed config, model in eval mode); loaded with weights_only, so no pickled code runs."""
-    raw, state = load_checkpoint(path)
+    """Checkpoint → (typed config, model in eval mode), with its meaning checked: the kind of model, its config
+    (the same validation as params.yaml), the weights' shapes against the config. Loaded with weights_only, so no
+    pickled code runs. Every failure is one line naming the file, what is wrong and what to do."""
+    remedy = (f"restore it with `dvc checkout {path}`, or rebuild it with "
+              f"`dvc repro -f -s train_{config_type.kind}`")
+    try:
+        raw, state = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}; {remedy}") from None
     kind = raw.get("kind") if isinstance(raw, dict) else None
     if kind != config_type.kind:
-        raise CheckpointError(f"checkpoint {path} holds a {kind!r} model, not a {config_type.kind!r} one")
+        raise CheckpointError(f"checkpoint {path} holds a {kind!r} model, not a {config_type.kind!r} one (the two "
+                              f"models' files were mixed up?); {remedy}")
     try:
         config = config_type.from_checkpoint(raw)
     except ValidationError as exc:
-        raise CheckpointError(error_message(config_type, exc.errors()[0], f"checkpoint {path}: config")) from None
+        raise CheckpointError(f"{error_message(config_type, exc.errors()[0], f'checkpoint {path}: config')}; "
+                              f"{remedy}") from None
     try:
         model = build(config)
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not match its model config: {first_line(exc)}") from None
+        raise CheckpointError(f"checkpoint {path}: the weights do not match its config ({first_line(exc)[:160]}); "
+                              f"{remedy}") from None
     return config, model.eval()

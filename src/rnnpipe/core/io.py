@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -73,6 +74,11 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+def files_digest(paths: list[str | Path], algorithm: str = "md5") -> str:
+    """One digest for several files (in order): the digest of their digests."""
+    return hashlib.new(algorithm, "".join(file_digest(p, algorithm) for p in paths).encode()).hexdigest()
+
+
 def save_checkpoint(path: str | Path, config: dict[str, Any], state_dict: dict[str, "torch.Tensor"]) -> None:
     """A checkpoint is plain data (a config of str/int/float/list and tensors): loadable with weights_only=True."""
     import torch
@@ -85,16 +91,32 @@ def save_checkpoint(path: str | Path, config: dict[str, Any], state_dict: dict[s
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, "torch.Tensor"]]:
-    """Load a checkpoint without running pickled code: anything but tensors and plain data is refused."""
+    """Load a checkpoint without running pickled code: anything but tensors and plain data is refused.
+
+    Every failure is a CheckpointError saying what is wrong with the file (missing, empty, damaged, carrying code,
+    not an rnnpipe checkpoint); rnnpipe.core.checkpoint.load_model adds what to do about it.
+    """
+    import pickle
+
     import torch
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint {path} is missing")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        raise CheckpointError(f"refusing to load checkpoint {path}: {first_line(exc)}") from None
+    except pickle.UnpicklingError as exc:
+        blocked = re.search(r"GLOBAL (\S+)", str(exc))
+        if blocked is None:
+            raise CheckpointError(f"checkpoint {path} is damaged: not a torch file ({first_line(exc)[:120]})") from None
+        raise CheckpointError(f"refusing to load checkpoint {path}: loading it would call {blocked.group(1)} "
+                              "(pickled code, not plain data); only checkpoints of tensors and plain values are "
+                              "accepted") from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, OSError... for damaged files
+        raise CheckpointError(f"checkpoint {path} is damaged: not a complete torch file "
+                              f"({type(exc).__name__}: {first_line(exc)[:120]})") from None
     if not isinstance(payload, dict) or set(payload) != {"config", "state_dict"}:
-        raise CheckpointError(f"refusing to load checkpoint {path}: not an rnnpipe checkpoint (config + state_dict)")
+        raise CheckpointError(f"checkpoint {path} is not an rnnpipe checkpoint (a config and a state_dict)")
     return payload["config"], payload["state_dict"]

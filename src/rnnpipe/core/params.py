@@ -88,6 +88,7 @@ class ARParams(Section):
 class ForecasterParams(Section):
     seq_length: at_least(1)
     targets_per_window: at_least(1)
+    window_stride: at_least(1)
     cell: one_of(Cell)
     hidden_size: at_least(1)
     num_layers: at_least(1)
@@ -182,6 +183,10 @@ class Params(Section):
             _fail("forecaster.seq_length", f.seq_length,
                   f"an integer that leaves training and validation windows in the {s.n_train}-point training part "
                   f"(at most {longest} with val_fraction {f.val_fraction:g})")
+        n_fit = s.n_train - f.seq_length - validation_size(s.n_train, f.seq_length, f.val_fraction)
+        if f.window_stride > n_fit:
+            _fail("forecaster.window_stride", f.window_stride,
+                  f"an integer from 1 to the number of training windows ({n_fit})")
         if f.targets_per_window > f.seq_length:
             _fail("forecaster.targets_per_window", f.targets_per_window,
                   f"an integer from 1 to forecaster.seq_length ({f.seq_length})")
@@ -191,8 +196,9 @@ class Params(Section):
         c = self.corpus
         total = c.train_fraction + c.val_fraction + c.test_fraction
         if abs(total - 1.0) > 1e-9:
-            _fail("corpus.test_fraction", c.test_fraction,
-                  f"fractions with train + val + test = 1 (they add up to {total:g})")
+            raise ParamsError(f"params.yaml: corpus.train_fraction = {c.train_fraction!r}, corpus.val_fraction = "
+                              f"{c.val_fraction!r} and corpus.test_fraction = {c.test_fraction!r} add up to "
+                              f"{total:g}: allowed are fractions with train + val + test = 1")
         return self
 
 
@@ -248,6 +254,8 @@ def error_message(model: type[BaseModel], error: dict[str, Any], source: str = "
                 f"{', '.join(owner.model_fields)}")
     if error["type"] == "missing":
         return f"{source}: missing key '{key}'"
+    if error["type"] == "value_error" and not loc:  # a model validator's cross-field rule, in its own words
+        return f"{source}: {error['ctx']['error']}"
     shown = key or "the file"
     return f"{source}: {shown} = {error['input']!r} is invalid: allowed is {_allowed(info)}"
 

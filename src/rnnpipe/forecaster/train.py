@@ -26,7 +26,13 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
     x_fit, y_fit = windows["x_fit"], windows["y_fit"]
 
     def epoch_batches(epoch: int) -> list[torch.Tensor]:
-        return list(torch.randperm(len(y_fit), generator=shuffle).split(p.batch_size))
+        if p.window_stride == 1:
+            return list(torch.randperm(len(y_fit), generator=shuffle).split(p.batch_size))
+        # Every window_stride-th window from a fresh random offset: neighbouring windows overlap in all but one
+        # value, so one epoch sees nearly every target at a fraction of the cost.
+        offset = int(torch.randint(p.window_stride, (1,), generator=shuffle))
+        chosen = torch.arange(offset, len(y_fit), p.window_stride)
+        return list(chosen[torch.randperm(len(chosen), generator=shuffle)].split(p.batch_size))
 
     # targets_per_window > 1: the last m steps of each window are all scored (step t predicts value t+1, which
     # the window itself holds, or the window's target after the last step). Prediction is still many-to-one:

@@ -1,0 +1,74 @@
+"""Tests for promotion to @champion (rnnpipe.core.registry) against a real MLflow SQLite store."""
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rnnpipe.core.registry import CHAMPION, DATA_TAG, current_champion, promote, summary
+
+NAME = "rnnpipe-forecaster"
+
+
+@pytest.fixture
+def client(tmp_path) -> MlflowClient:
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.create_registered_model(NAME)
+    return client
+
+
+def new_version(client: MlflowClient) -> str:
+    """A training run that registered a version, as the train stages do."""
+    experiment = client.get_experiment_by_name("x") or client.get_experiment(client.create_experiment("x"))
+    run = client.create_run(experiment.experiment_id)
+    client.create_model_version(NAME, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    return run.info.run_id
+
+
+def champion_of(client: MlflowClient) -> int:
+    return int(current_champion(client, NAME).version)
+
+
+def test_the_first_evaluated_version_becomes_champion_and_carries_its_figures(client):
+    run = new_version(client)
+    result = promote(client, NAME, "forecaster", run, 0.02, "data-a", {"dvc_exp_name": "exp-1", "git_commit": "abc"})
+    assert result.promoted and champion_of(client) == 1
+    tags = client.get_model_version(NAME, "1").tags
+    assert tags == {"test_mse": "0.02", DATA_TAG: "data-a", "dvc_exp_name": "exp-1", "git_commit": "abc"}
+    assert "first evaluated" in result.line(NAME)
+
+
+def test_a_better_version_takes_the_alias_and_a_worse_one_does_not(client):
+    promote(client, NAME, "forecaster", new_version(client), 0.02, "data-a")
+    better = promote(client, NAME, "forecaster", new_version(client), 0.015, "data-a")
+    worse = promote(client, NAME, "forecaster", new_version(client), 0.018, "data-a")
+    assert better.promoted and not worse.promoted and champion_of(client) == 2
+    assert "beats version 1" in better.reason and "does not beat @champion version 2" in worse.reason
+
+
+def test_a_version_evaluated_on_other_data_is_never_compared(client):
+    promote(client, NAME, "forecaster", new_version(client), 0.02, "data-a")
+    other = promote(client, NAME, "forecaster", new_version(client), 0.001, "data-b")  # far better, other data
+    assert not other.promoted and champion_of(client) == 1
+    assert "other data" in other.reason and "promote forecaster 2" in other.reason
+
+
+def test_promoting_again_changes_nothing(client):
+    run = new_version(client)
+    promote(client, NAME, "forecaster", run, 0.02, "data-a")
+    again = promote(client, NAME, "forecaster", run, 0.02, "data-a")
+    assert not again.promoted and champion_of(client) == 1 and f"is @{CHAMPION}" in again.reason
+    assert len(client.search_model_versions(f"name='{NAME}'")) == 1
+
+
+def test_a_run_that_registered_nothing_is_skipped(client):
+    experiment = client.create_experiment("y")
+    run = client.create_run(experiment).info.run_id
+    assert promote(client, NAME, "forecaster", run, 0.02, "data-a") is None
+
+
+def test_the_summary_names_the_champion_and_every_version(client):
+    promote(client, NAME, "forecaster", new_version(client), 0.02, "data-a")
+    new_version(client)
+    lines = summary(client, NAME, "forecaster")
+    assert lines[0] == f"{NAME}: @champion is version 1"
+    assert "test_mse 0.02" in lines[1] and "<- champion" in lines[1] and "not evaluated" in lines[2]

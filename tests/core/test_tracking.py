@@ -1,0 +1,52 @@
+"""Tests for MLflow conventions that need no store (rnnpipe.core.tracking): dirty flags, tags, the shared view."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from rnnpipe.core.tracking import HEADLINE_COLUMNS, Tracker, dvc_written_paths, git_commit, shared_view_state
+
+
+def git(root, *args):
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def make_repo(tmp_path):
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: x\n    outs:\n      - models/m.pt\n    metrics:\n      - metrics/m.json:\n"
+        "          cache: false\n    plots:\n      - plots/t.csv:\n          cache: false\n", encoding="utf-8")
+    for path in ("dvc.lock", "metrics/m.json", "plots/t.csv", "src/code.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("1\n", encoding="utf-8")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
+
+
+def test_what_dvc_writes_never_makes_the_commit_dirty(tmp_path):
+    make_repo(tmp_path)
+    clean = git_commit(tmp_path)
+    for path in ("dvc.lock", "metrics/m.json", "plots/t.csv"):
+        (tmp_path / path).write_text("2\n", encoding="utf-8")
+    assert git_commit(tmp_path) == clean and not clean.endswith("-dirty")
+    (tmp_path / "src/code.py").write_text("2\n", encoding="utf-8")
+    assert git_commit(tmp_path) == clean + "-dirty"
+
+
+def test_dvc_written_paths_are_the_lock_the_outputs_and_their_gitignores(tmp_path):
+    make_repo(tmp_path)
+    assert dvc_written_paths(tmp_path) == {"dvc.lock", "models/m.pt", "models/.gitignore", "metrics/m.json",
+                                           "metrics/.gitignore", "plots/t.csv", "plots/.gitignore"}
+
+
+def test_stage_tags_leave_out_what_is_not_there(monkeypatch):
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.setenv("DVC_STAGE", "train_charrnn")
+    assert Tracker.stage_tags() == {"dvc_stage": "train_charrnn"}
+
+
+def test_the_shared_view_shows_each_models_headline_columns_sorted_by_its_test_metric():
+    for kind, (metrics, params) in HEADLINE_COLUMNS.items():
+        view = json.loads(shared_view_state(kind))
+        assert view["orderByKey"] == f"metrics.`{metrics[0]}`" and view["orderByAsc"] is True
+        assert {f"metrics.`{m}`" for m in metrics} | {f"params.`{p}`" for p in params} <= set(view["selectedColumns"])
