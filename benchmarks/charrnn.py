@@ -1,6 +1,7 @@
 """Char-RNN benchmark on the default corpus (params.yaml `corpus`); every figure is measured in this one run.
 
     python benchmarks/charrnn.py [--parts course numerics contention default] [--seconds 20] [--chars 200000]
+                                 [--corpus FILE]   (default: the corpus params.yaml names)
 
 course    training targets/s: the course implementation (a Dataset that builds one-hot rows in a Python loop per
           sample, many-to-one windows of 10 chars, DataLoader batch 8, nn.RNN hidden 64 + Linear, Adam 1e-3) against
@@ -37,12 +38,15 @@ NUMERIC_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS
                      "NPY_ENABLE_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
 
 
-def start(mode: str):
+def start(mode: str, corpus: str | None = None):
     """Set up this process's numerics for `mode` (before torch loads) and return the params."""
     from rnnpipe.core.params import load_params
     from rnnpipe.core.runtime import pin
 
     params = load_params(ROOT / "params.yaml")
+    if corpus:
+        params = params.model_copy(update={"corpus": params.corpus.model_copy(update={"source": "file",
+                                                                                      "path": corpus})})
     if mode == "pinned":
         pin(params.runtime)
     else:
@@ -69,9 +73,9 @@ def project_targets_per_second(train_ids, val_ids, vocab, base, threads=None, **
     return result.targets_seen / result.seconds
 
 
-def measure(mode: str, chars: int, load_aware: bool) -> None:
+def measure(mode: str, chars: int, load_aware: bool, corpus: str | None) -> None:
     """Child process: one epoch of the default char-RNN over `chars` characters; prints one JSON line."""
-    params = start(mode)
+    params = start(mode, corpus)
     import torch
 
     from rnnpipe.core.runtime import LoadAwareThreads, configure_determinism, max_threads
@@ -87,8 +91,9 @@ def measure(mode: str, chars: int, load_aware: bool) -> None:
                       "aten": torch.backends.cpu.get_cpu_capability(), "onednn": torch.backends.mkldnn.enabled}))
 
 
-def in_child(mode: str, chars: int, load_aware: bool = False) -> dict:
-    command = [sys.executable, __file__, "--measure", mode, "--chars", str(chars)]
+def in_child(mode: str, chars: int, load_aware: bool = False, corpus: str | None = None) -> dict:
+    command = [sys.executable, __file__, "--measure", mode, "--chars", str(chars)] + (["--corpus", corpus] if corpus
+                                                                                        else [])
     done = subprocess.run(command + (["--load-aware"] if load_aware else []), capture_output=True, text=True,
                           check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -115,11 +120,11 @@ def part_course(params, corpus, ids, seconds: float) -> None:
     print(f"{label:<58} {m2m:>12,.0f} {m2m / course:>8.1f}")
 
 
-def part_numerics(params, chars: int) -> None:
+def part_numerics(params, chars: int, corpus: str | None) -> None:
     p = params.charrnn
     print(f"\nnumerics: training throughput of the default char-RNN ({p.cell} {p.hidden_size}, batch {p.batch_size}, "
           f"BPTT {p.seq_length}), one epoch over {chars:,} characters, each setting in its own process")
-    rows = {mode: in_child(mode, chars) for mode in ("native", "avx2-machine", "pinned")}
+    rows = {mode: in_child(mode, chars, corpus=corpus) for mode in ("native", "avx2-machine", "pinned")}
     pinned = rows["pinned"]["targets_per_second"]
     labels = {"native": "unpinned, this machine's default", "avx2-machine": "unpinned, an AVX2 machine's default",
               "pinned": f"pinned (runtime.isa: {params.runtime.isa})"}
@@ -128,9 +133,13 @@ def part_numerics(params, chars: int) -> None:
         cost = 1 - pinned / row["targets_per_second"]
         print(f"{labels[mode]:<40} {row['aten']:>7} {'on' if row['onednn'] else 'off':>7} {row['threads']:>8} "
               f"{row['targets_per_second']:>11,.0f} {'' if mode == 'pinned' else f'{cost:.0%}':>13}")
+    cost = 1 - pinned / rows["avx2-machine"]["targets_per_second"]
+    print(f"goal of issue 11: pinning costs {cost:.0%} against the default of the machines it reproduces on "
+          f"(AVX2), < 10%: {'met' if cost < 0.10 else 'NOT met'}; against this machine's own default: "
+          f"{1 - pinned / rows['native']['targets_per_second']:.0%}")
 
 
-def part_contention(params, chars: int) -> None:
+def part_contention(params, chars: int, corpus: str | None) -> None:
     p = params.charrnn
     print(f"\ncontention: training throughput of the default char-RNN ({p.cell} {p.hidden_size}), one epoch over "
           f"{chars:,} characters, quiet and beside one CPU-bound process this script starts")
@@ -139,7 +148,7 @@ def part_contention(params, chars: int) -> None:
         competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
         try:
             for load_aware in (False, True):
-                rows[busy, load_aware] = in_child("pinned", chars, load_aware)
+                rows[busy, load_aware] = in_child("pinned", chars, load_aware, corpus)
         finally:
             if competitor is not None:
                 competitor.kill()
@@ -152,6 +161,9 @@ def part_contention(params, chars: int) -> None:
     print(f"load-aware on a quiet machine: {aware_quiet / fixed_quiet:.0%} of the fixed threads' speed; "
           f"busy, it used {rows[True, True]['switches'][-1][1] if rows[True, True]['switches'] else 'all'} "
           f"thread(s) at the end ({len(rows[True, True]['switches'])} changes)")
+    busy_share = rows[True, True]["targets_per_second"] / aware_quiet
+    print(f"goal of issue 15: beside one busy process, {busy_share:.0%} of the quiet figure >= 50%: "
+          f"{'met' if busy_share >= 0.5 else 'NOT met'}")
 
 
 def part_default(params, corpus, ids) -> None:
@@ -169,6 +181,10 @@ def part_default(params, corpus, ids) -> None:
           f"training {result.seconds:.0f}s, best epoch {result.best_epoch}")
     print(f"{'Kneser-Ney ' + str(metrics['ngram_order']) + '-gram':<36} {metrics['ngram_bits_per_char']:>10.3f}")
     print(f"{'unigram (add-one)':<36} {metrics['unigram_bits_per_char']:>10.3f}")
+    for label, figure, goal, unit in (("held-out bits/char", metrics["bits_per_char"], 2.10, ""),
+                                      ("training time", result.seconds, 400.0, " s")):
+        print(f"goal of issue 15: {label} {figure:.4g}{unit} <= {goal:g}{unit}: "
+              f"{'met' if figure <= goal else 'NOT met'}")
 
 
 def main() -> None:
@@ -177,13 +193,14 @@ def main() -> None:
                         default=["course", "numerics", "contention", "default"])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
     parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
+    parser.add_argument("--corpus", help="a UTF-8 text file to use instead of params.yaml's corpus")
     parser.add_argument("--measure", choices=["pinned", *UNPINNED], help=argparse.SUPPRESS)  # the child's mode
     parser.add_argument("--load-aware", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, args.chars, args.load_aware)
+        measure(args.measure, args.chars, args.load_aware, args.corpus)
         return
-    params = start("pinned")
+    params = start("pinned", args.corpus)
     from rnnpipe.core.runtime import configure_determinism
 
     configure_determinism(0)
@@ -193,9 +210,9 @@ def main() -> None:
     if "course" in args.parts:
         part_course(params, corpus, ids, args.seconds)
     if "numerics" in args.parts:
-        part_numerics(params, args.chars)
+        part_numerics(params, args.chars, args.corpus)
     if "contention" in args.parts:
-        part_contention(params, args.chars)
+        part_contention(params, args.chars, args.corpus)
     if "default" in args.parts:
         part_default(params, corpus, ids)
 

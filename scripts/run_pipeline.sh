@@ -30,5 +30,4 @@ python -m rnnpipe.checks
 
 start=$(date +%s)
 dvc repro "$@"
-echo "run: pipeline finished in $(( $(date +%s) - start ))s; metrics:"
-dvc metrics show
+python -m rnnpipe.summary --seconds "$(( $(date +%s) - start ))"

@@ -488,11 +488,19 @@ def restore_objects(state: State) -> int:
     return count
 
 
-def stop_s3(state: State) -> None:
-    pid = read_pidfile(state.s3_pid)
+def stop_service(pidfile: Path, name: str) -> int | None:
+    """Stop the process group `start` wrote to pidfile; its pid, or None (said so) when it was not running."""
+    pid = read_pidfile(pidfile)
     if pid is None:
-        state.s3_pid.unlink(missing_ok=True)
-        say("s3: not running")
+        pidfile.unlink(missing_ok=True)
+        say(f"{name}: not running")
+        return None
+    return pid
+
+
+def stop_s3(state: State) -> None:
+    pid = stop_service(state.s3_pid, "s3")
+    if pid is None:
         return
     saved = save_objects(state)
     stop_group(state.s3_pid, "s3")
@@ -543,10 +551,8 @@ def start_mlflow(state: State, taken: set[int]) -> None:
 
 
 def stop_mlflow(state: State) -> None:
-    pid = read_pidfile(state.mlflow_pid)
+    pid = stop_service(state.mlflow_pid, "mlflow")
     if pid is None:
-        state.mlflow_pid.unlink(missing_ok=True)
-        say("mlflow: not running")
         return
     stop_group(state.mlflow_pid, "mlflow")
     say(f"mlflow: stopped (pid {pid})")

@@ -6,26 +6,27 @@ from rnnpipe.core.runtime import configure_determinism, pin_numerics
 PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
 
 from rnnpipe.charrnn.corpus import read_splits
-from rnnpipe.charrnn.evaluate import held_out_metrics
+from rnnpipe.charrnn.evaluate import RESULTS, held_out_metrics
 from rnnpipe.charrnn.model import load_charrnn
-from rnnpipe.core.io import file_digest, files_digest, write_json
+from rnnpipe.core.io import file_digest, files_digest, write_results
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 
 
 def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
-         metrics_path: str = "metrics/charrnn.json") -> None:
+         metrics_path: str = "metrics/charrnn.json", report_path: str = "reports/charrnn_test.json") -> None:
     tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
     configure_determinism(0)
     config, model = load_charrnn(model_path)
     train, val, test = read_splits(corpus_dir, ("train", "val", "test"), config.vocab)
     metrics = held_out_metrics(model, config.mode, config.seq_length, train, val, test, config.vocab_size,
                                PARAMS.charrnn_eval.ngram_order)
-    write_json(metrics_path, metrics)
+    write_results(metrics_path, report_path, metrics, RESULTS)
 
     with tracker.model_run("charrnn", file_digest(model_path)):
         tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         tracker.log_artifact(metrics_path, "metrics")
+        tracker.log_artifact(report_path, "metrics")
         tracker.promote("charrnn", metrics["bits_per_char"],
                         files_digest([f"{corpus_dir}/{name}.txt" for name in ("train", "val", "test")]))
     print("charrnn test: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))

@@ -7,18 +7,19 @@ PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml 
 
 import pandas as pd
 
-from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
-from rnnpipe.core.plots import close
+from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
+from rnnpipe.core.plots import close, long_table
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
-from rnnpipe.forecaster.evaluate import forecaster_metrics, prediction_table
+from rnnpipe.forecaster.evaluate import RESULTS, forecaster_metrics, prediction_table
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
 from rnnpipe.forecaster.windows import forecaster_windows
 
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
-         metrics_path: str = "metrics/forecaster.json", plots_dir: str = "plots/forecaster") -> None:
+         metrics_path: str = "metrics/forecaster.json", plots_dir: str = "plots/forecaster",
+         report_path: str = "reports/forecaster_test.json") -> None:
     tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
     configure_determinism(0)
     config, model = load_forecaster(model_path)
@@ -27,12 +28,13 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     windows = forecaster_windows(signal["y"].to_numpy(), n_train, config.seq_length, config.n_val)
     test = signal.iloc[n_train:]
     metrics, series = forecaster_metrics(model, windows, test["clean"].to_numpy())
-    write_json(metrics_path, metrics)
+    write_results(metrics_path, report_path, metrics, RESULTS)
     frame = prediction_table(test, series)
-    write_csv(f"{plots_dir}/predictions.csv", frame)
+    write_csv(f"{plots_dir}/predictions.csv", long_table(frame, "x"))
     fig = predictions_figure(frame["x"], frame["y"], frame["clean"],
                              {"RNN": frame["rnn"], "linear AR": frame["linear_ar"]},
-                             f"one-step predictions on the test part: MSE {metrics['test_mse']:.4f} "
+                             f"one-step predictions, first {len(frame)} test points: MSE (all test) "
+                             f"{metrics['test_mse']:.4f} "
                              f"(linear AR {metrics['linear_ar_mse']:.4f}, noise floor "
                              f"{metrics['noise_floor_mse']:.4f})")
     save_figure(f"{plots_dir}/predictions.png", fig)
@@ -42,6 +44,7 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
         tracker.log_metrics(metrics)
         tracker.log_artifact(f"{plots_dir}/predictions.png")
         tracker.log_artifact(metrics_path, "metrics")
+        tracker.log_artifact(report_path, "metrics")
         tracker.promote("forecaster", metrics["test_mse"], file_digest(signal_path, "md5"))
     print("forecaster test: " + ", ".join(f"{k} {v:.5g}" for k, v in metrics.items()))
 

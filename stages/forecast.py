@@ -7,17 +7,18 @@ PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml 
 
 import pandas as pd
 
-from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
-from rnnpipe.core.plots import close
+from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
+from rnnpipe.core.plots import close, long_table
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
-from rnnpipe.forecaster.forecast import forecast_metrics, forecast_table, recursive_forecast
+from rnnpipe.forecaster.forecast import RESULTS, forecast_metrics, forecast_table, recursive_forecast
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
 
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
-         out_dir: str = "samples", metrics_path: str = "metrics/forecast.json") -> None:
+         out_dir: str = "samples", metrics_path: str = "metrics/forecast.json",
+         report_path: str = "reports/forecast.json", plot_table: str = "plots/forecaster/forecast.csv") -> None:
     horizon = PARAMS.forecast.horizon
     tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
     configure_determinism(0)
@@ -27,8 +28,9 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     history = signal["y"].to_numpy()[n_train - config.seq_length:n_train]
     frame = forecast_table(signal.iloc[n_train:n_train + horizon], recursive_forecast(model, history, horizon))
     write_csv(f"{out_dir}/forecast.csv", frame)
+    write_csv(plot_table, long_table(frame.drop(columns="step"), "x"))
     metrics = forecast_metrics(frame)
-    write_json(metrics_path, metrics)
+    write_results(metrics_path, report_path, metrics, RESULTS)
     fig = predictions_figure(frame["x"], frame["y"], frame["clean"], {"recursive forecast": frame["forecast"]},
                              f"{horizon}-step recursive forecast from the end of the training part")
     save_figure(f"{out_dir}/forecast.png", fig)

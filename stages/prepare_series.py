@@ -12,14 +12,14 @@ from rnnpipe.series.build import build_series
 from rnnpipe.series.plots import series_figure
 
 
-def main(out_dir: str = "data/series", metrics_path: str = "metrics/series.json",
+def main(out_dir: str = "data/series", report_path: str = "reports/series.json",
          plot_path: str = "plots/series/series.png") -> None:
     configure_determinism(PARAMS.series.seed)
     series = build_series(PARAMS.series, PARAMS.ar)
     write_csv(f"{out_dir}/signal.csv", series.signal)
     write_csv(f"{out_dir}/ar1.csv", series.ar1)
     write_csv(f"{out_dir}/ar2.csv", series.ar2)
-    write_json(metrics_path, series.summary)
+    write_json(report_path, series.summary)
     fig = series_figure(series.signal, series.ar1, series.ar2)
     save_figure(plot_path, fig)
     close(fig)

@@ -6,24 +6,24 @@ from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_pol
 PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
 
 from rnnpipe.charrnn.corpus import read_splits
-from rnnpipe.charrnn.evaluate import LOG2E, history_in_bits
+from rnnpipe.charrnn.evaluate import LOG2E
 from rnnpipe.charrnn.serving import INPUT_EXAMPLE, SIGNATURE, CharRNNText
 from rnnpipe.charrnn.train import check_trainable, train_charrnn, training_summary
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, write_json
 from rnnpipe.core.params import as_flat_dict
-from rnnpipe.core.plots import close, loss_figure
+from rnnpipe.core.plots import close, long_table, loss_figure
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
 
 
 def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
-         plots_dir: str = "plots/charrnn", metrics_path: str = "metrics/charrnn_train.json") -> None:
+         plots_dir: str = "plots/charrnn", report_path: str = "reports/charrnn_train.json") -> None:
     p = PARAMS.charrnn
     vocab = read_json(f"{corpus_dir}/vocab.json")["vocab"]
     train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)
-    check_trainable(len(train_ids), len(val_ids), p)  # before any run is opened or any training starts
+    check_trainable(train_ids, len(val_ids), p, vocab)  # before any run is opened or any training starts
     tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # a dead server: one line, before training
     configure_determinism(p.seed)
     splits = {name: (f"{corpus_dir}/{name}.txt", file_digest(f"{corpus_dir}/{name}.txt", "md5"))
@@ -37,13 +37,13 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
                                       on_epoch=tracker.epoch_logger("bits_per_char", scale=LOG2E),
                                       threads=thread_policy(PARAMS.runtime))
         save_model(model_path, model.config, model)
-        history = history_in_bits(history_frame(result.history))
-        write_csv(f"{plots_dir}/loss.csv", history)
+        history = history_frame(result.history, "bits_per_char", scale=LOG2E)
+        write_csv(f"{plots_dir}/loss.csv", long_table(history, "epoch"))
         fig = loss_figure(history, f"char-RNN ({p.cell}, hidden {p.hidden_size}, {p.mode})", "bits per char")
         save_figure(f"{plots_dir}/loss.png", fig)
         close(fig)
         summary = training_summary(result, len(train_ids), len(vocab))
-        write_json(metrics_path, summary)
+        write_json(report_path, summary)
 
         tracker.set_tags({MODEL_TAG: file_digest(model_path)})
         tracker.log_metrics({**summary, "train_seconds": result.seconds,

@@ -10,7 +10,7 @@ import pandas as pd
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
 from rnnpipe.core.params import as_flat_dict, validation_size
-from rnnpipe.core.plots import close, loss_figure
+from rnnpipe.core.plots import close, long_table, loss_figure
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
@@ -20,7 +20,7 @@ from rnnpipe.forecaster.windows import forecaster_windows
 
 
 def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
-         plots_dir: str = "plots/forecaster", metrics_path: str = "metrics/forecaster_train.json") -> None:
+         plots_dir: str = "plots/forecaster", report_path: str = "reports/forecaster_train.json") -> None:
     f = PARAMS.forecaster
     tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # fails fast, before any training
     configure_determinism(f.seed)
@@ -36,20 +36,20 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
         model, result = train_forecaster(windows, f, on_epoch=tracker.epoch_logger("mse"),
                                          threads=thread_policy(PARAMS.runtime))
         save_model(model_path, model.config, model)
-        history = history_frame(result.history)
-        write_csv(f"{plots_dir}/loss.csv", history)
+        history = history_frame(result.history, "mse")
+        write_csv(f"{plots_dir}/loss.csv", long_table(history, "epoch"))
         fig = loss_figure(history, f"forecaster ({f.cell}, hidden {f.hidden_size})", "MSE")
         save_figure(f"{plots_dir}/loss.png", fig)
         close(fig)
         summary = training_summary(result, windows)
-        write_json(metrics_path, summary)
+        write_json(report_path, summary)
 
         tracker.set_tags({MODEL_TAG: file_digest(model_path)})
         tracker.log_metrics({**summary, "train_seconds": result.seconds})
         tracker.log_artifact(f"{plots_dir}/loss.png")
         recent = signal["y"].to_numpy()[n_train - f.seq_length:n_train]
         tracker.log_model("forecaster", ForecasterSeries(), model_path, SIGNATURE, input_example(recent), "forecaster")
-    print(f"forecaster: best epoch {result.best_epoch}/{f.epochs}, val MSE {result.best_val_loss:.5f}, "
+    print(f"forecaster: kept epoch {result.kept_epoch}/{f.epochs} ({f.keep}), val MSE {result.kept_val_loss:.5f}, "
           f"{result.seconds:.1f}s")
 
 

@@ -1,4 +1,4 @@
-"""Smoke test for benchmarks/forecaster.py: the script runs end to end and prints its table and yardstick."""
+"""Smoke tests for the benchmarks: each runs end to end on a small part and prints its table."""
 from __future__ import annotations
 
 import subprocess
@@ -17,9 +17,27 @@ def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstic
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     course = [line for line in lines if line.startswith("course")]
-    assert len(course) == 1 and len(course[0].split()) == 9  # name, window, mean ± sd, seconds, three ratios
-    assert not any(line.startswith(("default", "long_window")) for line in lines)
+    # name, window, mean ± sd, seconds, three ratios, the recursive forecast's MSE
+    assert len(course) == 1 and len(course[0].split()) == 10
+    assert not any(line.startswith(("default", "previous")) for line in lines)
+    assert not any("goals of issue 15" in line for line in lines)  # printed for the default only
+    ridge = [line for line in lines if "window" in line and "x noise floor" in line and "neighbours" not in line]
+    assert len(ridge) == 2 and all(1.0 < float(line.split("=")[1].split()[0]) < 1.2 for line in ridge)
     knn = [line for line in lines if "neighbours: test MSE" in line]
     assert len(knn) == 4
     ratios = [float(line.split("=")[1].split()[0]) for line in knn]
     assert all(1.0 < r < 1.5 for r in ratios)  # above the noise floor, below the linear AR's ~1.4-1.5x
+
+
+def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_processes(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 400, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "numerics",
+                           "--chars", "15000", "--corpus", str(text)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("  ")[0]: line for line in done.stdout.splitlines()
+            if line.startswith(("unpinned", "pinned"))}
+    assert len(rows) == 3, done.stdout
+    assert "AVX2" in rows["pinned (runtime.isa: avx2)"] and " off " in rows["pinned (runtime.isa: avx2)"]
+    assert all(float(line.split()[-2 if line.startswith("unpinned") else -1].replace(",", "")) > 0
+               for line in rows.values())

@@ -11,28 +11,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnpipe.charrnn.corpus import prepare_corpus
-from rnnpipe.charrnn.generate import clean_prompt
-from rnnpipe.charrnn.train import check_trainable
 from rnnpipe.core.params import Params, load_params
 from rnnpipe.core.runtime import check_supported
 
 
 def check_inputs(params: Params) -> str:
-    """Raises a one-line RnnpipeError on the first problem; returns what was checked, in one line."""
+    """Raises a one-line RnnpipeError on the first problem; returns what was checked, in one line.
+    Call it after rnnpipe.core.runtime.pin(): the corpus checks load torch and numpy."""
+    from rnnpipe.charrnn.corpus import encode, prepare_corpus
+    from rnnpipe.charrnn.generate import clean_prompt
+    from rnnpipe.charrnn.train import check_trainable
+
     check_supported(params.runtime.isa)
     corpus = prepare_corpus(params.corpus)
-    check_trainable(len(corpus.splits["train"]), len(corpus.splits["val"]), params.charrnn)
+    check_trainable(encode(corpus.splits["train"], corpus.vocab), len(corpus.splits["val"]), params.charrnn,
+                    corpus.vocab)
     prompt = clean_prompt(params.generate.prompt, corpus.vocab)
     return (f"checks: params.yaml, runtime.isa {params.runtime.isa}, corpus {corpus.stats['kept_chars']:,} "
             f"characters (vocabulary {len(corpus.vocab)}), prompt {prompt!r}: all fine")
 
 
 def main(path: str | Path = "params.yaml") -> None:
-    print(check_inputs(load_params(path)))
+    from rnnpipe.core.runtime import pin_numerics
+    from rnnpipe.core.stage import run_stage
+
+    params = pin_numerics(path)  # the stages' instruction sets and threads, before the corpus checks load torch
+    run_stage(lambda: print(check_inputs(params)))
 
 
 if __name__ == "__main__":
-    from rnnpipe.core.stage import run_stage
-
-    run_stage(main)
+    main()

@@ -63,9 +63,20 @@ def test_window_batch_gathers_the_windows_and_next_chars():
     assert torch.equal(targets, torch.tensor([103, 108, 143]))
 
 
-def test_window_starts_counts_windows():
-    assert window_starts(50, 10) == 40
-    assert window_starts(5, 10) == 0
+def test_window_starts_are_every_position_with_a_full_window_before_its_target():
+    assert torch.equal(window_starts(torch.zeros(50, dtype=torch.long), ["a"], 10), torch.arange(40))
+    assert len(window_starts(torch.zeros(5, dtype=torch.long), ["a"], 10)) == 0
+
+
+def test_sentence_windows_never_cross_a_sentence():
+    text = "ab cd. efg hi? j"
+    vocab = build_vocab(text)
+    ids = encode(text, vocab)
+    starts = window_starts(ids, vocab, 3, within_sentences=True)
+    windows = [text[s:s + 4] for s in starts.tolist()]  # three inputs and the target
+    assert windows == ["ab c", "b cd", " cd.", "efg ", "fg h", "g hi", " hi?"]
+    assert all("." not in w[:3] and "?" not in w[:3] for w in windows)
+    assert len(window_starts(ids, vocab, 3)) == len(text) - 3  # without the option: every window
 
 
 def state_dicts_equal(a: nn.Module, b: nn.Module) -> bool:
@@ -77,7 +88,7 @@ TEXT = "мой дядя самых честных правил. " * 16  # 496 ch
 
 
 def charrnn_params(**overrides) -> CharRNNParams:
-    values = dict(mode="many_to_many", cell="gru", input="embedding", embedding_dim=8, hidden_size=24, num_layers=1,
+    values = dict(mode="many_to_many", sentence_windows=False, cell="gru", input="embedding", embedding_dim=8, hidden_size=24, num_layers=1,
                   dropout=0.0, seq_length=10, batch_size=4, lr=0.02, lr_schedule="cosine", grad_clip=1.0, epochs=2,
                   seed=0)
     values.update(overrides)
@@ -125,24 +136,39 @@ def test_train_charrnn_lowers_the_loss_on_a_repeating_text(corpus_ids, mode):
 
 
 def test_check_trainable_refuses_a_corpus_too_short_for_one_batch():
-    p = SimpleNamespace(seq_length=10, batch_size=4, mode="many_to_many")
+    p = SimpleNamespace(seq_length=10, batch_size=4, mode="many_to_many", sentence_windows=False)
     with pytest.raises(CorpusError) as info:
-        check_trainable(14, 5, p)
+        check_trainable(torch.zeros(14), 5, p)
     message = str(info.value)
     assert "14 characters" in message and "at least 15" in message and "\n" not in message
-    check_trainable(15, 5, p)
-    one = SimpleNamespace(seq_length=10, batch_size=64, mode="many_to_one")
+    check_trainable(torch.zeros(15), 5, p)
+    one = SimpleNamespace(seq_length=10, batch_size=64, mode="many_to_one", sentence_windows=False)
     with pytest.raises(CorpusError, match="at least 12"):
-        check_trainable(11, 5, one)
-    check_trainable(12, 5, one)
+        check_trainable(torch.zeros(11), 5, one)
+    check_trainable(torch.zeros(12), 5, one)
 
 
 def test_check_trainable_refuses_an_empty_validation_split():
     with pytest.raises(CorpusError, match="validation split is empty"):
-        check_trainable(1000, 0, SimpleNamespace(seq_length=10, batch_size=4, mode="many_to_many"))
+        check_trainable(torch.zeros(1000), 0, SimpleNamespace(seq_length=10, batch_size=4, mode="many_to_many"))
 
 
 def test_train_charrnn_refuses_a_too_short_corpus(corpus_ids):
     train_ids, val_ids, vocab = corpus_ids
     with pytest.raises(CorpusError, match="training split has 14 characters"):
         train_charrnn(train_ids[:14], val_ids, vocab, charrnn_params(), show_progress=False)
+
+
+def test_check_trainable_refuses_sentences_shorter_than_the_window():
+    text = "ab. cd. ef."
+    vocab = build_vocab(text)
+    p = SimpleNamespace(seq_length=4, batch_size=2, mode="many_to_one", sentence_windows=True)
+    with pytest.raises(CorpusError, match="no sentence of the training split is longer than charrnn.seq_length = 4"):
+        check_trainable(encode(text, vocab), 5, p, vocab)
+
+
+def test_train_charrnn_with_sentence_windows_trains_on_those_windows_only(corpus_ids):
+    train_ids, val_ids, vocab = corpus_ids
+    p = charrnn_params(mode="many_to_one", sentence_windows=True, batch_size=16, epochs=1)
+    _, result = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    assert result.targets_seen == len(window_starts(train_ids, vocab, p.seq_length, True)) < len(train_ids) - 10

@@ -227,7 +227,7 @@ def test_forecaster_seq_length_limit_stated_in_the_message_is_the_real_limit(raw
     """The message says 'at most N here': N itself must be accepted and N + 1 refused."""
     raw["series"].update(n_points=2000, n_train=100)
     raw["forecast"]["horizon"] = 10
-    raw["forecaster"]["val_fraction"] = val_fraction
+    raw["forecaster"].update(val_fraction=val_fraction, targets_per_window=1, window_stride=1)
     message = error_for(copy.deepcopy(raw), setter("forecaster", "seq_length", 100))
     stated = int(re.search(r"at most (\d+)", message).group(1))
     at_limit = copy.deepcopy(raw)
@@ -313,3 +313,12 @@ def test_runtime_threads_is_auto_or_a_positive_integer(raw, value):
 def test_runtime_threads_accepts_auto_and_counts(raw, value):
     raw["runtime"]["threads"] = value
     assert parse_params(raw).runtime.threads == value
+
+
+def test_forecaster_window_stride_must_leave_a_training_window(raw):
+    raw["series"].update(n_points=2000, n_train=1000)
+    raw["forecaster"].update(seq_length=200, val_fraction=0.2)
+    message = error_for(copy.deepcopy(raw), setter("forecaster", "window_stride", 700))
+    assert "forecaster.window_stride = 700" in message and "number of training windows (640)" in message
+    raw["forecaster"]["window_stride"] = 640
+    assert parse_params(raw).forecaster.window_stride == 640

@@ -42,7 +42,7 @@ def test_fit_keeps_the_best_validation_weights_and_epoch():
     assert [row.val_loss for row in result.history] == [3.0, 1.0, 2.0, 1.5]
     assert all(row.train_loss == pytest.approx(3.5) for row in result.history)  # (2*1 + 4*3) / 4
     assert result.targets_seen == 16
-    for name, value in result.best_state.items():
+    for name, value in result.kept_state.items():
         assert torch.equal(value, snapshots[1][name])
         assert not torch.equal(value, model.state_dict()[name])  # a copy, not the live (later) weights
 
@@ -78,3 +78,22 @@ def test_make_scheduler_cosine_ends_at_a_twentieth_of_the_lr_and_constant_is_non
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
     with pytest.raises(ValueError, match="lr_schedule = 'step'"):
         make_scheduler("step", optimizer, 0.02, 4)
+
+
+def test_fit_can_keep_the_last_epoch_and_still_reports_the_best():
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    planned_val = iter([3.0, 1.0, 2.0, 1.5])
+    snapshots = []
+
+    def batch_loss(batch):
+        out = model(torch.ones(1, 2)).sum()
+        return out - out.detach() + 1.0, 1
+
+    result = fit(model, optimizer, lambda epoch: [None], batch_loss, lambda: next(planned_val), epochs=4,
+                 on_epoch=lambda row: snapshots.append({k: v.clone() for k, v in model.state_dict().items()}),
+                 show_progress=False, keep="last")
+    assert (result.best_epoch, result.best_val_loss) == (2, 1.0)
+    assert (result.kept_epoch, result.kept_val_loss) == (4, 1.5)
+    assert all(torch.equal(value, snapshots[3][name]) for name, value in result.kept_state.items())

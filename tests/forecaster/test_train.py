@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 
 def forecaster_params(**overrides) -> ForecasterParams:
-    values = dict(seq_length=6, targets_per_window=1, window_stride=1, cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
+    values = dict(seq_length=6, targets_per_window=1, window_stride=1, input_noise=0.0, keep="best", cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
                   lr_schedule="constant", batch_size=16, epochs=3, val_fraction=0.2, seed=0)
     values.update(overrides)
     return ForecasterParams(**values)
@@ -48,7 +48,7 @@ def test_train_forecaster_lowers_the_loss_and_returns_the_best_weights(sine_wind
     assert result.best_val_loss < result.history[0].val_loss
     assert result.targets_seen == 3 * len(sine_windows["y_fit"])
     assert not model.training
-    assert all(torch.equal(v, result.best_state[k]) for k, v in model.state_dict().items())
+    assert all(torch.equal(v, result.kept_state[k]) for k, v in model.state_dict().items())
     with torch.no_grad():
         val = nn.functional.mse_loss(model(sine_windows["x_val"]), sine_windows["y_val"]).item()
     assert val == pytest.approx(result.best_val_loss, rel=1e-5)
@@ -70,3 +70,23 @@ def test_train_forecaster_cosine_schedule_changes_the_training(sine_windows):
     constant, _ = train_forecaster(sine_windows, forecaster_params(), show_progress=False)
     cosine, _ = train_forecaster(sine_windows, forecaster_params(lr_schedule="cosine"), show_progress=False)
     assert not state_dicts_equal(constant, cosine)
+
+
+def test_a_window_stride_trains_on_every_sth_window_from_a_seeded_offset(sine_windows):
+    full, full_result = train_forecaster(sine_windows, forecaster_params(), show_progress=False)
+    strided, result = train_forecaster(sine_windows, forecaster_params(window_stride=4), show_progress=False)
+    again, _ = train_forecaster(sine_windows, forecaster_params(window_stride=4), show_progress=False)
+    n_fit = len(sine_windows["y_fit"])
+    assert state_dicts_equal(strided, again) and not state_dicts_equal(full, strided)
+    assert full_result.targets_seen == 3 * n_fit
+    assert 3 * (n_fit // 4) <= result.targets_seen <= 3 * (n_fit // 4 + 1)
+
+
+def test_input_noise_changes_the_training_but_not_what_is_validated(sine_windows):
+    plain, _ = train_forecaster(sine_windows, forecaster_params(), show_progress=False)
+    noisy, result = train_forecaster(sine_windows, forecaster_params(input_noise=0.1), show_progress=False)
+    again, _ = train_forecaster(sine_windows, forecaster_params(input_noise=0.1), show_progress=False)
+    assert state_dicts_equal(noisy, again) and not state_dicts_equal(plain, noisy)
+    with torch.no_grad():  # validation reads the clean windows
+        val = nn.functional.mse_loss(noisy(sine_windows["x_val"]), sine_windows["y_val"]).item()
+    assert val == pytest.approx(result.best_val_loss, rel=1e-5)

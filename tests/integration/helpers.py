@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ TINY_TEXT = (
 TINY_PARAMS: dict[str, Any] = {
     "series": {"n_points": 400, "n_train": 200},
     "ar": {"length": 200},
-    "forecaster": {"seq_length": 8, "hidden_size": 4, "epochs": 2, "batch_size": 16},
+    "forecaster": {"seq_length": 8, "targets_per_window": 4, "window_stride": 2, "hidden_size": 4, "epochs": 2,
+                   "batch_size": 16},
     "forecast": {"horizon": 20},
     "corpus": {"source": "file", "path": "texts/tiny.txt", "train_fraction": 0.8, "val_fraction": 0.1,
                "test_fraction": 0.1},
@@ -85,6 +87,19 @@ class RepoCopy:
     def commit(self, message: str = "test") -> None:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-qm", message, "--allow-empty")
+
+    def run_queue(self, workers: int, timeout: float = 900) -> str:
+        """`dvc queue start -j workers`, wait until nothing is queued or running, stop the workers; the status."""
+        self.dvc("queue", "start", "-j", str(workers))
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.dvc("queue", "status").stdout
+            if not any(word in status for word in ("Queued", "Running")):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(2)
+        self.dvc("queue", "stop", check=False)
+        return status
 
     @staticmethod
     def ran_stages(repro_output: str) -> set[str]:

@@ -42,7 +42,7 @@ def test_outputs_have_sane_content(pipeline_run):
     assert len(signal) == 400 and (signal["split"] == "train").sum() == 200
     assert len(pd.read_csv(copy.root / "data/series/ar2.csv")) == 200
 
-    forecaster = read("metrics/forecaster.json")
+    forecaster = {**read("metrics/forecaster.json"), **read("reports/forecaster_test.json")}
     assert forecaster["n_test_targets"] == 200
     for key in ("test_mse", "persistence_mse", "linear_ar_mse", "noise_floor_mse"):
         assert math.isfinite(forecaster[key]) and forecaster[key] > 0, key
@@ -52,13 +52,13 @@ def test_outputs_have_sane_content(pipeline_run):
     forecast = pd.read_csv(copy.root / "samples/forecast.csv")
     assert len(forecast) == 20 and forecast["forecast"].notna().all()
 
-    corpus = read("metrics/corpus.json")
+    corpus = read("reports/corpus.json")
     parts = [(copy.root / f"data/corpus/{name}.txt").read_text(encoding="utf-8") for name in ("train", "val", "test")]
     assert sum(map(len, parts)) == corpus["kept_chars"]
     vocab = read("data/corpus/vocab.json")["vocab"]
     assert "ё" in vocab and "-" not in vocab and vocab == sorted(vocab) and len(vocab) == corpus["vocab_size"]
 
-    char = read("metrics/charrnn.json")
+    char = {**read("metrics/charrnn.json"), **read("reports/charrnn_test.json")}
     assert 0 < char["bits_per_char"] < math.log2(len(vocab)) + 1
     assert char["perplexity"] == pytest.approx(2 ** char["bits_per_char"])
     assert 0 <= char["top1_accuracy"] <= 1
@@ -80,15 +80,49 @@ def test_second_repro_runs_nothing_and_status_is_clean(pipeline_run):
     assert "up to date" in copy.dvc("status").stdout
 
 
-def test_metrics_and_plots_commands_read_the_outputs(pipeline_run, tmp_path):
+def test_metrics_are_results_and_diagnostics_go_to_reports(pipeline_run):
     copy, _ = pipeline_run
     shown = json.loads(copy.dvc("metrics", "show", "--json").stdout)
     metrics = next(iter(shown.values()))["data"]
-    assert "test_mse" in metrics["metrics/forecaster.json"]["data"]
-    assert "bits_per_char" in metrics["metrics/charrnn.json"]["data"]
+    assert set(metrics) == {"metrics/forecaster.json", "metrics/forecast.json", "metrics/charrnn.json"}
+    assert set(metrics["metrics/forecaster.json"]["data"]) == {"test_mse", "linear_ar_mse", "noise_floor_mse"}
+    assert set(metrics["metrics/charrnn.json"]["data"]) == {"bits_per_char", "ngram_bits_per_char",
+                                                            "unigram_bits_per_char"}
+    report = json.loads((copy.root / "reports/forecaster_test.json").read_text())
+    assert report["test_mse_over_noise_floor"] == pytest.approx(
+        metrics["metrics/forecaster.json"]["data"]["test_mse"] / metrics["metrics/forecaster.json"]["data"][
+            "noise_floor_mse"])
+    assert {"ar1", "ar2_x1", "ar2_x2"} <= set(json.loads((copy.root / "reports/series.json").read_text()))
+
+
+def test_each_plot_is_one_quantity_with_a_colour_per_series_and_axis_titles(pipeline_run, tmp_path):
+    copy, _ = pipeline_run
+    plots = json.loads(copy.dvc("plots", "show", "--json").stdout)["data"]
+    assert set(plots) == {"plots/forecaster/loss.csv", "plots/charrnn/loss.csv", "plots/forecaster/predictions.csv",
+                          "plots/forecaster/forecast.csv"}  # each table drawn once
+    for name, (rendered,) in plots.items():
+        spec = rendered["content"]
+        assert spec["encoding"]["color"]["field"] == "series", name
+        assert spec["encoding"]["strokeDash"]["field"] == "rev", name
+        assert spec["encoding"]["y"]["title"] in ("mean squared error", "bits per character", "signal value")
+        assert len({row["series"] for row in spec["data"]["values"]}) >= 2
+    predictions = plots["plots/forecaster/predictions.csv"][0]["content"]["data"]["values"]
+    assert len({row["x"] for row in predictions}) == 200  # a readable window, not the whole test part
     copy.dvc("plots", "show", "-o", str(tmp_path / "plots"))
-    html = (tmp_path / "plots" / "index.html").read_text()
-    assert "forecaster_loss" in html and "charrnn_loss" in html
+    assert (tmp_path / "plots" / "index.html").is_file()
+    assert "dvc_plots" in copy.run("git", "check-ignore", "dvc_plots/index.html").stdout
+
+
+def test_exp_show_after_one_change_fits_120_columns_with_the_param_and_the_headline(pipeline_run, tmp_path):
+    source, _ = pipeline_run
+    copy = RepoCopy(tmp_path / "repo", {**source.env, "COLUMNS": "120"})
+    shutil.copytree(source.root, copy.root, symlinks=True)
+    copy.commit("the baseline")
+    copy.dvc("exp", "run", "-S", "forecaster.hidden_size=6")
+    table = copy.dvc("exp", "show", "--only-changed", "--no-pager").stdout
+    header = next(line for line in table.splitlines() if "Experiment" in line)
+    assert max(map(len, table.splitlines())) <= 120
+    assert "forecaster.hidden_size" in header and "test_mse" in header and "mse_vs_clean" in header
 
 
 def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, tmp_path):
@@ -123,8 +157,26 @@ def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run,
             handle.write("\n# a line added by the test\n")
         return RepoCopy.ran_stages(copy.repro().stdout)
 
-    assert touch("charrnn/model.py") == {"prepare_corpus", "train_charrnn", "evaluate_charrnn", "generate_text"}
+    # check_params reads the corpus with the char-RNN's code; its marker does not change, so only those stages follow
+    assert touch("charrnn/model.py") == {"check_params", "prepare_corpus", "train_charrnn", "evaluate_charrnn",
+                                         "generate_text"}
     assert touch("forecaster/model.py") == {"train_forecaster", "evaluate_forecaster", "forecast"}
     # the series code reruns its stage; its outputs are the same bytes, so nothing downstream reruns
     assert touch("series/signal.py") == {"prepare_series"}
     assert touch("core/io.py") == ALL_STAGES  # the shared core is every stage's dep
+
+
+def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
+    source, _ = pipeline_run
+    copy = RepoCopy(tmp_path / "repo", source.env)
+    shutil.copytree(source.root, copy.root, symlinks=True)
+    copy.commit("the baseline")
+    copy.run("bash", "scripts/course.sh", "sentences")
+    samples = json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))
+    assert samples["prompt"] == "нейронная сеть " and all(len(s["text"]) == 20 for s in samples["samples"])
+    train = json.loads((copy.root / "reports/charrnn_train.json").read_text())
+    assert train["best_epoch"] == 1
+    copy.run("bash", "scripts/course.sh", "forecaster")
+    assert json.loads((copy.root / "reports/forecaster_train.json").read_text())["best_epoch"] <= 5
+    wrong = copy.run("bash", "scripts/course.sh", "gpt", check=False)
+    assert wrong.returncode == 1 and "allowed are forecaster, text [FILE] and sentences" in wrong.stderr

@@ -1,7 +1,6 @@
 """Three queued `dvc exp run` variants run by `dvc queue start -j 2`, all tracked in the one SQLite store."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -16,15 +15,7 @@ def test_parallel_queue_completes_with_three_mlflow_runs(tmp_path):
     copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}, "runtime": {"threads": 1}})
     for hidden in (3, 5, 7):
         copy.dvc("exp", "run", "--queue", "-S", f"forecaster.hidden_size={hidden}", "-n", f"hidden-{hidden}")
-    copy.dvc("queue", "start", "-j", "2")
-    deadline = time.monotonic() + 900
-    while True:
-        status = copy.dvc("queue", "status").stdout
-        if not any(word in status for word in ("Queued", "Running")):
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(3)
-    copy.dvc("queue", "stop", check=False)
+    status = copy.run_queue(2)
     logs = "\n".join(copy.dvc("queue", "logs", f"hidden-{h}", check=False).stdout for h in (3, 5, 7))
     assert status.count("Success") == 3, f"{status}\n{logs[-5000:]}"
     assert "database is locked" not in logs

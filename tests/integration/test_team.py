@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import venv
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,15 +276,7 @@ def test_pipeline_logs_runs_history_evaluation_and_models_to_postgres_and_the_bu
 def test_two_queued_experiments_with_two_workers_lose_nothing(team, clone_a):
     for hidden in (3, 5):
         clone_a.dvc("exp", "run", "--queue", "-S", f"forecaster.hidden_size={hidden}", "-n", f"q{hidden}")
-    clone_a.dvc("queue", "start", "-j", "2")
-    deadline = time.monotonic() + 600
-    while True:
-        status = clone_a.dvc("queue", "status").stdout
-        if not any(word in status for word in ("Queued", "Running")):
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(2)
-    clone_a.dvc("queue", "stop", check=False)
+    status = clone_a.run_queue(2, timeout=600)
     assert status.count("Success") == 2, status + "\n".join(
         clone_a.dvc("queue", "logs", f"q{h}", check=False).stdout[-3000:] for h in (3, 5))
 

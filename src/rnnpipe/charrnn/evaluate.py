@@ -14,6 +14,8 @@ LOG2E = 1.0 / math.log(2.0)  # nats → bits
 # Text before a scored split that warms up the recurrent state (and feeds the n-gram's contexts): validation in
 # training, the test in evaluation.
 CONTEXT_CHARS = 200
+# The figures a char-RNN is judged by (metrics/charrnn.json); the rest goes to reports/charrnn_test.json.
+RESULTS = ("bits_per_char", "ngram_bits_per_char", "unigram_bits_per_char")
 
 
 @torch.no_grad()
@@ -94,10 +96,3 @@ def held_out_metrics(model: nn.Module, mode: CharMode, seq_length: int, train: t
     metrics.update(baseline_metrics(train, context, test, vocab_size, ngram_order))
     metrics["bits_per_char_minus_ngram"] = metrics["bits_per_char"] - metrics["ngram_bits_per_char"]
     return metrics
-
-
-def history_in_bits(history: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
-    """The per-epoch loss table with cross-entropy in bits per character instead of nats."""
-    history = history.copy()
-    history[["train_loss", "val_loss"]] *= LOG2E
-    return history

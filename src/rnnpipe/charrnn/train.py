@@ -30,9 +30,26 @@ def tbptt_batches(ids: torch.Tensor, batch_size: int, seq_length: int, offset: i
     return [(inputs[:, i:i + seq_length], targets[:, i:i + seq_length]) for i in range(0, n, seq_length)]
 
 
-def window_starts(n_ids: int, seq_length: int) -> int:
-    """How many (seq_length previous chars → next char) windows a text of n_ids characters holds."""
-    return max(0, n_ids - seq_length)
+SENTENCE_ENDS = ".?"  # what ends a sentence in the cleaned text ("!" is cleaned away)
+
+
+def window_starts(ids: torch.Tensor, vocab: Sequence[str], seq_length: int, within_sentences: bool = False
+                  ) -> torch.Tensor:
+    """Where the (seq_length previous chars → next char) windows of a text start.
+
+    within_sentences: only windows whose characters and target lie in one sentence (the course's tiny corpus):
+    no sentence end among the inputs (the target may be the end itself), and no start on the space between two
+    sentences.
+    """
+    starts = torch.arange(max(0, len(ids) - seq_length))
+    if not within_sentences or len(starts) == 0:
+        return starts
+    ends = torch.isin(ids, torch.tensor([i for i, ch in enumerate(vocab) if ch in SENTENCE_ENDS], dtype=ids.dtype))
+    ends_before = torch.cat([torch.zeros(1, dtype=torch.long), ends.long().cumsum(0)])
+    no_end_inside = ends_before[starts + seq_length] == ends_before[starts]
+    space = vocab.index(" ") if " " in vocab else -1
+    on_separator = (ids[starts] == space) & ends[(starts - 1).clamp(min=0)] & (starts > 0)
+    return starts[no_end_inside & ~on_separator]
 
 
 def window_batch(ids: torch.Tensor, starts: torch.Tensor, seq_length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,8 +57,9 @@ def window_batch(ids: torch.Tensor, starts: torch.Tensor, seq_length: int) -> tu
     return ids[starts.unsqueeze(1) + torch.arange(seq_length)], ids[starts + seq_length]
 
 
-def check_trainable(n_train: int, n_val: int, p: CharRNNParams) -> None:
+def check_trainable(train_ids: torch.Tensor, n_val: int, p: CharRNNParams, vocab: Sequence[str] = ()) -> None:
     """A corpus too short for one batch of training windows is a user error, reported before any training."""
+    n_train = len(train_ids)
     needed = p.seq_length + (p.batch_size if p.mode == "many_to_many" else 1) + 1
     if n_train < needed:
         raise CorpusError(f"the corpus training split has {n_train} characters: charrnn.seq_length = "
@@ -50,6 +68,10 @@ def check_trainable(n_train: int, n_val: int, p: CharRNNParams) -> None:
     if n_val < 1:
         raise CorpusError("the corpus validation split is empty: use a longer text or a larger "
                           "corpus.val_fraction")
+    if p.mode == "many_to_one" and p.sentence_windows and not len(window_starts(train_ids, vocab, p.seq_length,
+                                                                                    True)):
+        raise CorpusError(f"no sentence of the training split is longer than charrnn.seq_length = {p.seq_length}: "
+                          "use a smaller seq_length or charrnn.sentence_windows: false")
 
 
 def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequence[str], p: CharRNNParams,
@@ -57,7 +79,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
                   show_progress: bool = True, threads: Optional[LoadAwareThreads] = None
                   ) -> tuple[CharRNN, FitResult]:
     """Char-RNN trained many-to-many (truncated BPTT, state carried) or many-to-one (the course's windows)."""
-    check_trainable(len(train_ids), len(val_ids), p)
+    check_trainable(train_ids, len(val_ids), p, vocab)
     torch.manual_seed(p.seed)
     model = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_size=p.hidden_size, num_layers=p.num_layers,
                                   cell=p.cell, input=p.input, embedding_dim=p.embedding_dim, dropout=p.dropout,
@@ -68,7 +90,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
     order = torch.Generator().manual_seed(p.seed)
     many_to_many = p.mode == "many_to_many"
     carried: dict[str, Any] = {"state": None}
-    n_windows = window_starts(len(train_ids), p.seq_length)
+    starts = window_starts(train_ids, vocab, p.seq_length, p.mode == "many_to_one" and p.sentence_windows)
 
     def epoch_batches(epoch: int) -> list[Any]:
         if many_to_many:
@@ -76,7 +98,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
             # A fresh chunk phase each epoch, so chunk boundaries fall in different places.
             offset = int(torch.randint(p.seq_length, (1,), generator=order)) if epoch > 1 else 0
             return tbptt_batches(train_ids, p.batch_size, p.seq_length, offset)
-        return list(torch.randperm(n_windows, generator=order).split(p.batch_size))
+        return list(starts[torch.randperm(len(starts), generator=order)].split(p.batch_size))
 
     def batch_loss(batch: Any) -> tuple[torch.Tensor, int]:
         if many_to_many:
@@ -97,7 +119,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
     result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, grad_clip=p.grad_clip,
                  on_epoch=on_epoch, desc="charrnn", show_progress=show_progress, scheduler=scheduler,
                  threads=threads)
-    model.load_state_dict(result.best_state)
+    model.load_state_dict(result.kept_state)
     return model.eval(), result
 
 

@@ -51,6 +51,14 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def write_results(metrics_path: str | Path, report_path: str | Path, figures: dict[str, Any],
+                  results: tuple[str, ...]) -> None:
+    """Results (the figures a run is judged by) to the DVC metrics file, everything else to the report beside it,
+    so `dvc metrics show` and `dvc exp show` stay readable and the diagnostics stay an output."""
+    write_json(metrics_path, {key: figures[key] for key in results})
+    write_json(report_path, {key: value for key, value in figures.items() if key not in results})
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

@@ -18,6 +18,7 @@ from rnnpipe.core.errors import ParamsError
 Cell = Literal["rnn", "gru", "lstm"]
 Optimizer = Literal["adam", "rmsprop"]
 Schedule = Literal["constant", "cosine"]
+Keep = Literal["best", "last"]
 CharMode = Literal["many_to_many", "many_to_one"]
 CharInput = Literal["embedding", "one_hot"]
 H0 = Literal["stationary", "course"]
@@ -89,6 +90,7 @@ class ForecasterParams(Section):
     seq_length: at_least(1)
     targets_per_window: at_least(1)
     window_stride: at_least(1)
+    input_noise: NonNegative
     cell: one_of(Cell)
     hidden_size: at_least(1)
     num_layers: at_least(1)
@@ -98,6 +100,7 @@ class ForecasterParams(Section):
     batch_size: at_least(1)
     epochs: at_least(1)
     val_fraction: Fraction
+    keep: one_of(Keep)
     seed: Seed
 
 
@@ -118,6 +121,7 @@ class CorpusParams(Section):
 
 class CharRNNParams(Section):
     mode: one_of(CharMode)
+    sentence_windows: Flag
     cell: one_of(Cell)
     input: one_of(CharInput)
     embedding_dim: at_least(1)

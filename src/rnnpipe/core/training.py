@@ -2,6 +2,7 @@
 learning-rate schedules by name."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
@@ -11,7 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rnnpipe.core.errors import TrainingError
-from rnnpipe.core.params import Optimizer, Schedule
+from rnnpipe.core.params import Keep, Optimizer, Schedule
 from rnnpipe.core.runtime import LoadAwareThreads
 
 
@@ -26,9 +27,11 @@ class EpochResult:
 @dataclass
 class FitResult:
     history: list[EpochResult] = field(default_factory=list)
-    best_epoch: int = 0
+    best_epoch: int = 0                    # the epoch with the lowest validation loss
     best_val_loss: float = float("inf")
-    best_state: Optional[dict[str, torch.Tensor]] = None
+    kept_epoch: int = 0                    # the epoch whose weights are kept: the best, or the last (keep="last")
+    kept_val_loss: float = float("inf")
+    kept_state: Optional[dict[str, torch.Tensor]] = None
     targets_seen: int = 0
     seconds: float = 0.0
 
@@ -64,8 +67,11 @@ def fit(
     show_progress: bool = True,
     scheduler: Optional[Any] = None,
     threads: Optional[LoadAwareThreads] = None,
+    keep: Keep = "best",
 ) -> FitResult:
-    """Train for `epochs`, keep the weights of the epoch with the lowest validation loss.
+    """Train for `epochs` and keep the weights of the epoch with the lowest validation loss (keep="best"), or of
+    the last epoch (keep="last": with a learning rate that decays to the end, the last weights are the converged
+    ones, and a small validation split picks an epoch by its noise as much as by its quality).
 
     epoch_batches(epoch) yields the batches of one epoch (it owns shuffling and any state carried between
     batches); batch_loss(batch) returns the mean loss over the batch's targets and their count. threads, when
@@ -102,9 +108,12 @@ def fit(
         row = EpochResult(epoch, total / max(count, 1), val_loss, time.perf_counter() - epoch_start)
         result.history.append(row)
         result.targets_seen += count
-        if val_loss < result.best_val_loss:
+        is_best = val_loss < result.best_val_loss
+        if is_best:
             result.best_val_loss, result.best_epoch = val_loss, epoch
-            result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if is_best and keep == "best" or keep == "last" and epoch == epochs and math.isfinite(val_loss):
+            result.kept_val_loss, result.kept_epoch = val_loss, epoch
+            result.kept_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if show_progress:
             tqdm.write(f"{desc} epoch {epoch}/{epochs}: train loss {row.train_loss:.4f}, val loss {val_loss:.4f}"
                        f"{' (best)' if result.best_epoch == epoch else ''}, {row.seconds:.1f}s"
@@ -112,7 +121,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(row)
     result.seconds = time.perf_counter() - start
-    if result.best_state is None:
+    if result.kept_state is None:
         raise TrainingError(f"{desc}: the validation loss was never finite (training diverged); "
                             "lower the learning rate")
     return result
@@ -125,8 +134,10 @@ def _length(batches: Iterable[Any]) -> Optional[int]:
         return None
 
 
-def history_frame(history: list[EpochResult]) -> "pandas.DataFrame":  # noqa: F821
-    """Per-epoch losses as a table for plots/ (no timings: DVC outputs stay deterministic)."""
+def history_frame(history: list[EpochResult], unit: str, scale: float = 1.0) -> "pandas.DataFrame":  # noqa: F821
+    """Per-epoch losses as a table for plots/: columns epoch, train_<unit>, val_<unit> (the loss times `scale`).
+    No timings: DVC outputs stay deterministic."""
     import pandas as pd
 
-    return pd.DataFrame([{"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss} for r in history])
+    return pd.DataFrame([{"epoch": r.epoch, f"train_{unit}": r.train_loss * scale, f"val_{unit}": r.val_loss * scale}
+                         for r in history])

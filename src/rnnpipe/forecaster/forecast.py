@@ -11,6 +11,9 @@ from torch import nn
 from rnnpipe.forecaster.evaluate import mse
 
 
+RESULTS = ("mse_vs_clean",)  # metrics/forecast.json; the rest goes to reports/forecast.json
+
+
 @torch.no_grad()
 def recursive_forecast(model: nn.Module, history: np.ndarray, horizon: int) -> np.ndarray:
     """Predict `horizon` steps ahead, feeding each prediction back as the newest input."""

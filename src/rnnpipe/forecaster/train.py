@@ -40,18 +40,26 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
     m = p.targets_per_window
     next_values = torch.cat([x_fit[:, 1:], y_fit.unsqueeze(1)], dim=1)[:, -m:] if m > 1 else None
 
+    def inputs(idx: torch.Tensor) -> torch.Tensor:
+        # input_noise > 0: every batch sees its windows with fresh Gaussian noise added (targets stay as they are),
+        # which pushes the model to average over its window, as the best linear filters of this signal do.
+        if p.input_noise == 0:
+            return x_fit[idx]
+        return x_fit[idx] + p.input_noise * torch.randn(len(idx), x_fit.shape[1], generator=shuffle)
+
     def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
         if next_values is None:
-            return mse_loss(model(x_fit[idx]), y_fit[idx]), len(idx)
-        predictions = model.forward_steps(x_fit[idx])[:, -m:]
+            return mse_loss(model(inputs(idx)), y_fit[idx]), len(idx)
+        predictions = model.forward_steps(inputs(idx))[:, -m:]
         return mse_loss(predictions, next_values[idx]), len(idx)
 
     def validate() -> float:
         return mse_loss(model(windows["x_val"]), windows["y_val"]).item()
 
     result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, on_epoch=on_epoch,
-                 desc="forecaster", show_progress=show_progress, scheduler=scheduler, threads=threads)
-    model.load_state_dict(result.best_state)
+                 desc="forecaster", show_progress=show_progress, scheduler=scheduler, threads=threads,
+                 keep=p.keep)
+    model.load_state_dict(result.kept_state)
     return model.eval(), result
 
 
@@ -62,5 +70,6 @@ def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def training_summary(result: FitResult, windows: dict[str, torch.Tensor]) -> dict[str, Any]:
     """metrics/forecaster_train.json: deterministic figures only (no timings)."""
-    return {"best_epoch": result.best_epoch, "best_val_mse": result.best_val_loss,
+    return {"kept_epoch": result.kept_epoch, "kept_val_mse": result.kept_val_loss,
+            "best_epoch": result.best_epoch, "best_val_mse": result.best_val_loss,
             "fit_targets": len(windows["y_fit"]), "val_targets": len(windows["y_val"])}
