@@ -9,7 +9,13 @@
 # Extra arguments go to `dvc exp run`, e.g. `bash scripts/course.sh text -S charrnn.epochs=3` (100 epochs of the
 # course's char-RNN take hours on 2 cores).
 set -euo pipefail
+caller="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ -x .venv/bin/dvc ] && PATH="$PWD/.venv/bin:$PATH"
+if ! command -v dvc >/dev/null; then
+  echo "error: dvc is not installed here: run command 1 (bash scripts/run_pipeline.sh) or bash scripts/setup.sh first" >&2
+  exit 1
+fi
 program="${1:-}"
 shift || true
 case "$program" in
@@ -21,12 +27,17 @@ case "$program" in
       -S forecaster.input_noise=0.0 -S forecaster.keep=best "$@" ;;
   text)
     corpus=()
-    if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then corpus=(-S corpus.source=file -S "corpus.path=$1"); shift; fi
+    if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+      # FILE as the caller named it, from the caller's folder; relative to the repository when it lies inside
+      file=$(cd "$caller" && realpath -m -- "$1")
+      case "$file" in "$PWD"/*) file="${file#"$PWD"/}" ;; esac
+      corpus=(-S corpus.source=file -S "corpus.path=$file"); shift
+    fi
     exec dvc exp run -n course-text "${corpus[@]}" \
       -S charrnn.mode=many_to_one -S charrnn.sentence_windows=false -S charrnn.cell=rnn -S charrnn.input=one_hot \
       -S charrnn.hidden_size=64 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
       -S charrnn.lr=0.001 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=100 -S "generate.prompt=мой дядя самых" -S generate.n_chars=40 "$@" ;;
+      -S charrnn.epochs=100 -S "generate.prompt='мой дядя самых'" -S generate.n_chars=40 "$@" ;;
   sentences)
     exec dvc exp run -n course-sentences \
       -S corpus.source=file -S corpus.path=texts/course_sentences.txt -S corpus.train_fraction=0.8 \
@@ -34,7 +45,7 @@ case "$program" in
       -S charrnn.mode=many_to_one -S charrnn.sentence_windows=true -S charrnn.cell=rnn -S charrnn.input=one_hot \
       -S charrnn.hidden_size=32 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
       -S charrnn.lr=0.01 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=1 -S charrnn_eval.ngram_order=3 -S "generate.prompt=нейронная сеть " -S generate.n_chars=20 \
+      -S charrnn.epochs=1 -S charrnn_eval.ngram_order=3 -S "generate.prompt='нейронная сеть '" -S generate.n_chars=20 \
       "$@" ;;
   *)
     echo "error: course program '$program' is unknown: allowed are forecaster, text [FILE] and sentences" >&2

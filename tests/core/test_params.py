@@ -315,6 +315,15 @@ def test_runtime_threads_accepts_auto_and_counts(raw, value):
     assert parse_params(raw).runtime.threads == value
 
 
+def test_sentence_windows_need_many_to_one_windows(raw):
+    raw["charrnn"].update(mode="many_to_many")
+    message = error_for(copy.deepcopy(raw), setter("charrnn", "sentence_windows", True))
+    assert message.startswith("params.yaml: charrnn.sentence_windows = True is invalid")
+    assert "charrnn.mode: many_to_one" in message and "\n" not in message
+    raw["charrnn"].update(mode="many_to_one", sentence_windows=True)
+    assert parse_params(raw).charrnn.sentence_windows is True
+
+
 def test_forecaster_window_stride_must_leave_a_training_window(raw):
     raw["series"].update(n_points=2000, n_train=1000)
     raw["forecaster"].update(seq_length=200, val_fraction=0.2)

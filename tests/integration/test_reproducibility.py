@@ -86,4 +86,5 @@ def test_a_fresh_clone_diffs_and_compares_against_head(fresh_clone):
     assert "failed to load" not in plots.stdout + plots.stderr
     rendered = json.loads(plots.stdout)
     assert "errors" not in rendered
-    assert {"forecaster_loss", "charrnn_loss", "forecaster_predictions", "forecast"} <= set(rendered["data"])
+    assert {f"plots/{table}.csv" for table in ("forecaster/loss", "forecaster/predictions", "forecaster/forecast",
+                                                "charrnn/loss")} <= set(rendered["data"])

@@ -197,6 +197,9 @@ class Params(Section):
         if self.forecast.horizon > s.n_points - s.n_train:
             _fail("forecast.horizon", self.forecast.horizon,
                   f"an integer <= the test part's length ({s.n_points - s.n_train})")
+        if self.charrnn.sentence_windows and self.charrnn.mode != "many_to_one":
+            _fail("charrnn.sentence_windows", True, f"false with charrnn.mode {self.charrnn.mode} (windows bounded by "
+                  "a sentence are many_to_one windows: set charrnn.mode: many_to_one too)")
         c = self.corpus
         total = c.train_fraction + c.val_fraction + c.test_fraction
         if abs(total - 1.0) > 1e-9:
