@@ -8,8 +8,9 @@ course    training targets/s: the course implementation (a Dataset that builds o
           the project's trainer at the same model size, in its many_to_one and many_to_many modes.
 numerics  training targets/s of the default char-RNN (params.yaml `charrnn`, one epoch over --chars characters)
           with the pinned numerics (params.yaml `runtime`), next to the unpinned default of this machine and next
-          to an AVX2 machine's own unpinned default (emulated here by capping each library at AVX2). Each runs in
-          its own process: the settings apply when torch loads.
+          to an AVX2 machine's own unpinned default (emulated here by capping each library at AVX2), and the pin
+          with oneDNN left on (not reproducible: it shows how much of the cost is oneDNN). Each runs in its own
+          process: the settings apply when torch loads.
 contention
           training targets/s of the default char-RNN with one CPU-bound process beside it (started here), next to
           the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware).
@@ -47,8 +48,12 @@ def start(mode: str, corpus: str | None = None):
     if corpus:
         params = params.model_copy(update={"corpus": params.corpus.model_copy(update={"source": "file",
                                                                                       "path": corpus})})
-    if mode == "pinned":
+    if mode in ("pinned", "pinned-onednn"):
         pin(params.runtime)
+        if mode == "pinned-onednn":  # what the pin's cost is made of; these bytes depend on threads and the CPU
+            import torch
+
+            torch.backends.mkldnn.enabled = True
     else:
         for name in NUMERIC_VARIABLES:
             os.environ.pop(name, None)
@@ -124,9 +129,11 @@ def part_numerics(params, chars: int, corpus: str | None) -> None:
     p = params.charrnn
     print(f"\nnumerics: training throughput of the default char-RNN ({p.cell} {p.hidden_size}, batch {p.batch_size}, "
           f"BPTT {p.seq_length}), one epoch over {chars:,} characters, each setting in its own process")
-    rows = {mode: in_child(mode, chars, corpus=corpus) for mode in ("native", "avx2-machine", "pinned")}
+    modes = ("native", "avx2-machine", "pinned-onednn", "pinned")
+    rows = {mode: in_child(mode, chars, corpus=corpus) for mode in modes}
     pinned = rows["pinned"]["targets_per_second"]
     labels = {"native": "unpinned, this machine's default", "avx2-machine": "unpinned, an AVX2 machine's default",
+              "pinned-onednn": "pinned but oneDNN on (not reproducible)",
               "pinned": f"pinned (runtime.isa: {params.runtime.isa})"}
     print(f"{'setting':<40} {'ATen':>7} {'oneDNN':>7} {'threads':>8} {'targets/s':>11} {'pinned costs':>13}")
     for mode, row in rows.items():
@@ -134,6 +141,9 @@ def part_numerics(params, chars: int, corpus: str | None) -> None:
         print(f"{labels[mode]:<40} {row['aten']:>7} {'on' if row['onednn'] else 'off':>7} {row['threads']:>8} "
               f"{row['targets_per_second']:>11,.0f} {'' if mode == 'pinned' else f'{cost:.0%}':>13}")
     cost = 1 - pinned / rows["avx2-machine"]["targets_per_second"]
+    onednn = 1 - pinned / rows["pinned-onednn"]["targets_per_second"]
+    print(f"of that, turning oneDNN off (its LSTM's bytes depend on the thread count and the L2 size) costs "
+          f"{onednn:.0%}")
     print(f"goal of issue 11: pinning costs {cost:.0%} against the default of the machines it reproduces on "
           f"(AVX2), < 10%: {'met' if cost < 0.10 else 'NOT met'}; against this machine's own default: "
           f"{1 - pinned / rows['native']['targets_per_second']:.0%}")
@@ -194,7 +204,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
     parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
     parser.add_argument("--corpus", help="a UTF-8 text file to use instead of params.yaml's corpus")
-    parser.add_argument("--measure", choices=["pinned", *UNPINNED], help=argparse.SUPPRESS)  # the child's mode
+    parser.add_argument("--measure", choices=["pinned", "pinned-onednn", *UNPINNED], help=argparse.SUPPRESS)  # the child's mode
     parser.add_argument("--load-aware", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

@@ -37,7 +37,9 @@ def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_pro
     assert done.returncode == 0, done.stderr
     rows = {line.split("  ")[0]: line for line in done.stdout.splitlines()
             if line.startswith(("unpinned", "pinned"))}
-    assert len(rows) == 3, done.stdout
+    assert len(rows) == 4, done.stdout
     assert "AVX2" in rows["pinned (runtime.isa: avx2)"] and " off " in rows["pinned (runtime.isa: avx2)"]
-    assert all(float(line.split()[-2 if line.startswith("unpinned") else -1].replace(",", "")) > 0
+    assert " on " in rows["pinned but oneDNN on (not reproducible)"]
+    assert all(float(line.split()[-1 if line.startswith("pinned (") else -2].replace(",", "")) > 0
                for line in rows.values())
+    assert "turning oneDNN off" in done.stdout and "goal of issue 11" in done.stdout
