@@ -28,6 +28,12 @@ def test_it_is_short_and_says_where_things_are():
     assert "samples/text.md" in text and "dvc plots show" in text and "mlflow ui" in text and "http://x/2" in text
 
 
+def test_with_a_tracking_server_it_names_the_server_not_the_local_ui():
+    tables = {"forecaster": "http://10.0.0.5:5000/#/experiments/1", "charrnn": "http://10.0.0.5:5000/#/experiments/2"}
+    text = "\n".join(summary_lines(FORECASTER, FORECAST, CHARRNN, SAMPLES, tables, store="http://10.0.0.5:5000"))
+    assert "the runs on http://10.0.0.5:5000" in text and "mlflow ui" not in text and "#/experiments/2" in text
+
+
 def test_missing_results_say_how_to_make_them():
     lines = summary_lines(None, None, None, None)
     assert any("dvc repro evaluate_forecaster" in line for line in lines)

@@ -18,8 +18,9 @@ def _read(root: Path, name: str) -> Optional[dict[str, Any]]:
 
 def summary_lines(forecaster: Optional[dict], forecast: Optional[dict], charrnn: Optional[dict],
                   samples: Optional[dict], runs_tables: Optional[dict[str, str]] = None,
-                  seconds: Optional[float] = None) -> list[str]:
-    """The summary from the metrics and samples files (each may be missing: its line then says how to make it)."""
+                  seconds: Optional[float] = None, store: Optional[str] = None) -> list[str]:
+    """The summary from the metrics and samples files (each may be missing: its line then says how to make it).
+    `store`: the tracking URI the runs tables are on (a server's address, or the project's SQLite file)."""
     lines = [f"rnnpipe: pipeline finished{f' in {int(seconds) // 60} min {int(seconds) % 60} s' if seconds else ''}"]
     if forecaster:
         mse, floor, linear = forecaster["test_mse"], forecaster["noise_floor_mse"], forecaster["linear_ar_mse"]
@@ -43,25 +44,29 @@ def summary_lines(forecaster: Optional[dict], forecast: Optional[dict], charrnn:
                      f"seed {sample['seed']})")
     lines.append("  files       samples/text.md, samples/forecast.png, plots/*/*.png; metrics/ and reports/*.json")
     lines.append("  plots       dvc plots show, then open dvc_plots/index.html (it loads Vega from the web)")
-    if runs_tables:
+    if runs_tables and store and store.startswith("http"):
+        lines.append(f"  MLflow      the runs on {store}:")
+        lines += [f"              {kind:<10}  {url}" for kind, url in runs_tables.items()]
+    elif runs_tables:
         lines.append("  MLflow      mlflow ui --backend-store-uri sqlite:///$PWD/mlflow.db --port 5000, then")
         lines += [f"              {kind:<10}  {url}" for kind, url in runs_tables.items()]
     return lines
 
 
-def runs_tables(root: Path) -> Optional[dict[str, str]]:
-    """The runs-table links of both experiments, when tracking is on and the store answers (else None)."""
+def runs_tables(root: Path) -> tuple[Optional[str], Optional[dict[str, str]]]:
+    """The tracking URI and the runs-table links of both experiments, when tracking is on and the store answers
+    (else None, None)."""
     try:
         from rnnpipe.core.params import load_params
         from rnnpipe.core.tracking import EXPERIMENTS, Tracker
 
         tracking = load_params(root / "params.yaml").tracking
         if not tracking.enabled:
-            return None
+            return None, None
         tracker = Tracker(True, tracking.uri)
-        return {kind: tracker.runs_table_url(kind) for kind in EXPERIMENTS}
+        return tracker.uri, {kind: tracker.runs_table_url(kind) for kind in EXPERIMENTS}
     except Exception:  # the summary never fails the command that already ran the pipeline
-        return None
+        return None, None
 
 
 def main() -> None:
@@ -69,11 +74,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="how long the pipeline took")
     args = parser.parse_args()
     root = Path.cwd()
+    store, tables = runs_tables(root)
     print("\n".join(summary_lines(_read(root, "metrics/forecaster.json"),
                                   {**(_read(root, "reports/forecast.json") or {}),
                                    **(_read(root, "metrics/forecast.json") or {})} or None,
                                   _read(root, "metrics/charrnn.json"), _read(root, "samples/text.json"),
-                                  runs_tables(root), args.seconds)))
+                                  tables, args.seconds, store)))
 
 
 if __name__ == "__main__":
