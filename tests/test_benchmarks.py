@@ -37,9 +37,16 @@ def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_pro
     assert done.returncode == 0, done.stderr
     rows = {line.split("  ")[0]: line for line in done.stdout.splitlines()
             if line.startswith(("unpinned", "pinned"))}
-    assert len(rows) == 4, done.stdout
+    assert len(rows) == 6, done.stdout
     assert "AVX2" in rows["pinned (runtime.isa: avx2)"] and " off " in rows["pinned (runtime.isa: avx2)"]
-    assert " on " in rows["pinned but oneDNN on (not reproducible)"]
+    assert " FastLSTM " in rows["pinned (runtime.isa: avx2)"]
+    stock = rows["unpinned, AVX2, torch's own nn.LSTM"]
+    assert " on " in stock and " LSTM " in stock and "FastLSTM" not in stock  # the row it is compared with
+    assert " FastLSTM " in rows["unpinned, an AVX2 machine's default"]
+    assert " LSTM " in rows["unpinned, this machine, torch's nn.LSTM"]
+    round_two = rows["pinned, torch's nn.LSTM (round two)"]
+    assert " LSTM " in round_two and " off " in round_two
+    assert "FastLSTM against torch's nn.LSTM, both pinned" in done.stdout
     assert all(float(line.split()[-1 if line.startswith("pinned (") else -2].replace(",", "")) > 0
                for line in rows.values())
-    assert "turning oneDNN off" in done.stdout and "goal of issue 11" in done.stdout
+    assert "goal of issue 11" in done.stdout

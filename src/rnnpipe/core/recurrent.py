@@ -11,9 +11,10 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from rnnpipe.core.lstm import FastLSTM
 from rnnpipe.core.params import CELLS, Cell
 
-CELL_TYPES: dict[str, type[nn.RNNBase]] = dict(zip(CELLS, (nn.RNN, nn.GRU, nn.LSTM)))
+CELL_TYPES: dict[str, type[nn.RNNBase]] = dict(zip(CELLS, (nn.RNN, nn.GRU, FastLSTM)))  # FastLSTM is an nn.LSTM
 State = Any  # a tensor for RNN/GRU, a (h, c) tuple for LSTM
 
 

@@ -1,0 +1,134 @@
+"""An LSTM layer whose training pass is written out by hand: the speed oneDNN gave, without oneDNN.
+
+The pinned numerics turn oneDNN off (its LSTM picks its blocking from the thread count and the L2 size, so its bits
+differ between machines), and ATen's own LSTM then runs one autograd node per operation and time step: about 20
+small operations per step forward and backward, and the weight gradient of the recurrent matrix as one small GEMM
+per step. Here a training pass over a whole sequence is one autograd node:
+
+- forward: the input projection of all steps is one GEMM; per step, one GEMM (h @ W_hh) into the gate buffer and
+  the gate functions in place; the activated gates, cell states and tanh(c) are kept for the backward pass;
+- backward: per step, the gate gradients (a few in-place operations) and one GEMM (dh = dgates @ W_hh); after the
+  loop, the weight, bias and input gradients of all steps are three large GEMMs, which MKL runs near its peak.
+
+Every operation is elementwise or an MKL GEMM, so the bits do not depend on the thread count (MKL's strict mode,
+see rnnpipe.core.runtime). FastLSTM is an nn.LSTM (same parameters, same state dict, same checkpoints): it takes
+this path only when training on the CPU in float32 with gradients on; evaluation, generation and export run
+nn.LSTM's own forward.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _gate_views(gates: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """nn.LSTM's gate order in its weights: input, forget, cell (g), output."""
+    return (gates[..., :hidden], gates[..., hidden:2 * hidden], gates[..., 2 * hidden:3 * hidden],
+            gates[..., 3 * hidden:])
+
+
+class _LSTMLayer(torch.autograd.Function):
+    """One layer over a time-major sequence: x [T, B, I], h0, c0 [B, H] → (h of every step [T, B, H], h_T, c_T)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, w_ih: torch.Tensor,
+                w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        steps, batch, _ = x.shape
+        hidden = w_hh.shape[1]
+        # Gate pre-activations of every step, input part and both biases first: one GEMM.
+        gates = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
+        hs = x.new_empty(steps + 1, batch, hidden)   # hs[0] = h0, hs[t + 1] = h after step t
+        cs = x.new_empty(steps + 1, batch, hidden)   # the same for c
+        tanh_cs = x.new_empty(steps, batch, hidden)
+        hs[0], cs[0] = h0, c0
+        w_hh_t = w_hh.t()
+        for t in range(steps):
+            g = gates[t]
+            g.addmm_(hs[t], w_hh_t)
+            i, f, cell, o = _gate_views(g, hidden)
+            g[:, :2 * hidden].sigmoid_()
+            cell.tanh_()
+            o.sigmoid_()
+            torch.mul(f, cs[t], out=cs[t + 1])
+            cs[t + 1].addcmul_(i, cell)
+            torch.tanh(cs[t + 1], out=tanh_cs[t])
+            torch.mul(o, tanh_cs[t], out=hs[t + 1])
+        ctx.save_for_backward(x, w_ih, w_hh, gates, hs, cs, tanh_cs)
+        return hs[1:], hs[steps].clone(), cs[steps].clone()
+
+    @staticmethod
+    def backward(ctx: Any, d_out: torch.Tensor, d_hn: Optional[torch.Tensor], d_cn: Optional[torch.Tensor]
+                 ) -> tuple[Optional[torch.Tensor], ...]:
+        x, w_ih, w_hh, gates, hs, cs, tanh_cs = ctx.saved_tensors
+        steps, batch, _ = x.shape
+        hidden = w_hh.shape[1]
+        d_gates = torch.empty_like(gates)
+        dh = d_hn.clone() if d_hn is not None else x.new_zeros(batch, hidden)
+        dc = d_cn.clone() if d_cn is not None else x.new_zeros(batch, hidden)
+        ones = x.new_ones(batch, hidden)
+        scratch, scratch_if = x.new_empty(batch, hidden), x.new_empty(batch, 2 * hidden)
+        for t in range(steps - 1, -1, -1):
+            if d_out is not None:
+                dh.add_(d_out[t])
+            g_t, dg_t = gates[t], d_gates[t]
+            i, f, cell, o = _gate_views(g_t, hidden)
+            di, df, dcell, do = _gate_views(dg_t, hidden)
+            tanh_c = tanh_cs[t]
+            # dc += dh * o * (1 - tanh(c)^2)
+            torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=scratch).mul_(o)
+            dc.addcmul_(scratch, dh)
+            # do = dh * tanh(c) * o * (1 - o)
+            torch.addcmul(o, o, o, value=-1, out=scratch)
+            torch.mul(dh, tanh_c, out=do).mul_(scratch)
+            # di = dc * g * i (1 - i), df = dc * c_prev * f (1 - f): both sigmoid gates in one product
+            s_if = g_t[:, :2 * hidden]
+            torch.addcmul(s_if, s_if, s_if, value=-1, out=scratch_if)
+            torch.mul(dc, cell, out=di)
+            torch.mul(dc, cs[t], out=df)
+            dg_t[:, :2 * hidden].mul_(scratch_if)
+            # dg = dc * i * (1 - g^2)
+            torch.addcmul(ones, cell, cell, value=-1, out=scratch).mul_(i)
+            torch.mul(dc, scratch, out=dcell)
+            # to step t - 1
+            dc.mul_(f)
+            torch.mm(dg_t, w_hh, out=dh)
+        flat = d_gates.view(steps * batch, 4 * hidden)
+        d_x = torch.mm(flat, w_ih).view_as(x) if ctx.needs_input_grad[0] else None
+        d_w_ih = torch.mm(flat.t(), x.reshape(steps * batch, -1))
+        d_w_hh = torch.mm(flat.t(), hs[:steps].reshape(steps * batch, hidden))
+        d_b = torch.mm(flat.new_ones(1, steps * batch), flat).view(4 * hidden)  # a GEMM: thread-invariant bits
+        return d_x, dh, dc, d_w_ih, d_w_hh, d_b, d_b.clone()
+
+
+class FastLSTM(nn.LSTM):
+    """nn.LSTM (batch_first or not) that trains through _LSTMLayer on the CPU; anything else is nn.LSTM's."""
+
+    def _fast(self, x: torch.Tensor) -> bool:
+        return (self.training and torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+                and x.dim() == 3 and not self.bidirectional and self.proj_size == 0 and self.bias)
+
+    def forward(self, input: torch.Tensor, hx: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        if not self._fast(input):
+            return super().forward(input, hx)
+        x = input.transpose(0, 1) if self.batch_first else input
+        x = x.contiguous()
+        batch = x.shape[1]
+        if hx is None:
+            zeros = x.new_zeros(self.num_layers, batch, self.hidden_size)
+            hx = (zeros, zeros)
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0:
+                x = F.dropout(x, self.dropout, training=True)
+            x, h, c = _LSTMLayer.apply(x, hx[0][layer], hx[1][layer], getattr(self, f"weight_ih_l{layer}"),
+                                       getattr(self, f"weight_hh_l{layer}"), getattr(self, f"bias_ih_l{layer}"),
+                                       getattr(self, f"bias_hh_l{layer}"))
+            h_n.append(h)
+            c_n.append(c)
+        out = x.transpose(0, 1) if self.batch_first else x
+        return out, (torch.stack(h_n), torch.stack(c_n))

@@ -1,0 +1,94 @@
+"""FastLSTM: the same function and gradients as nn.LSTM, bits independent of the thread count, nn.LSTM's own path
+outside training."""
+import hashlib
+
+import pytest
+import torch
+from torch import nn
+
+from rnnpipe.core.lstm import FastLSTM
+from rnnpipe.core.recurrent import make_rnn
+
+
+def pair(num_layers: int, batch_first: bool, dropout: float = 0.0) -> tuple[nn.LSTM, FastLSTM]:
+    torch.manual_seed(0)
+    ref = nn.LSTM(6, 16, num_layers=num_layers, batch_first=batch_first, dropout=dropout)
+    fast = FastLSTM(6, 16, num_layers=num_layers, batch_first=batch_first, dropout=dropout)
+    fast.load_state_dict(ref.state_dict())
+    return ref, fast
+
+
+def run(model: nn.LSTM, x: torch.Tensor, state, use_final_state: bool = True) -> list[torch.Tensor]:
+    x = x.clone().requires_grad_()
+    state = tuple(s.clone().requires_grad_() for s in state) if state is not None else None
+    out, (h, c) = model(x, state)
+    loss = (out * torch.linspace(-1, 1, out.shape[-1])).square().sum()
+    if use_final_state:
+        loss = loss + (1.3 * h).sum() - (0.7 * c).square().sum()
+    loss.backward()
+    grads = [x.grad] + ([s.grad for s in state] if state is not None else []) + [p.grad for p in model.parameters()]
+    return [out, h, c] + grads
+
+
+@pytest.mark.parametrize("num_layers, batch_first, with_state, use_final_state", [
+    (1, True, True, True), (1, True, False, False), (2, False, True, True), (3, True, True, False)])
+def test_forward_and_gradients_match_nn_lstm(num_layers, batch_first, with_state, use_final_state):
+    ref, fast = pair(num_layers, batch_first)
+    torch.manual_seed(1)
+    x = torch.randn((5, 9, 6) if batch_first else (9, 5, 6))
+    state = (torch.randn(num_layers, 5, 16), torch.randn(num_layers, 5, 16)) if with_state else None
+    expected, actual = run(ref, x, state, use_final_state), run(fast, x, state, use_final_state)
+    assert len(expected) == len(actual)
+    for e, a in zip(expected, actual):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-6)
+
+
+def test_the_training_path_is_taken_and_is_not_nn_lstm_bit_for_bit():
+    """Guards the test above: it must compare two implementations, not nn.LSTM with itself."""
+    ref, fast = pair(1, True)
+    x = torch.randn(8, 40, 6)
+    a, b = run(ref, x, None), run(fast, x, None)
+    assert fast.training and any(not torch.equal(e, f) for e, f in zip(a, b))
+
+
+def test_outside_training_it_is_nn_lstm():
+    ref, fast = pair(2, True)
+    x = torch.randn(3, 7, 6)
+    with torch.no_grad():
+        assert all(torch.equal(e, a) for e, a in zip(torch.utils._pytree.tree_leaves(ref(x)),
+                                                     torch.utils._pytree.tree_leaves(fast(x))))
+    ref.eval(), fast.eval()
+    assert all(torch.equal(e, a) for e, a in zip(torch.utils._pytree.tree_leaves(ref(x)),
+                                                 torch.utils._pytree.tree_leaves(fast(x))))
+
+
+def test_bits_do_not_depend_on_the_thread_count():
+    def digest(threads: int) -> str:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            torch.manual_seed(0)
+            model = FastLSTM(48, 384, batch_first=True)  # GEMMs big enough for MKL to split them across threads
+            tensors = run(model, torch.randn(64, 30, 48), None)
+        finally:
+            torch.set_num_threads(before)
+        return hashlib.md5(b"".join(t.detach().numpy().tobytes() for t in tensors)).hexdigest()
+
+    assert digest(1) == digest(2) == digest(3)
+
+
+def test_the_models_build_it_with_nn_lstm_parameters():
+    lstm = make_rnn("lstm", 4, 8, num_layers=2)
+    assert isinstance(lstm, FastLSTM) and isinstance(lstm, nn.LSTM)
+    assert list(lstm.state_dict()) == list(nn.LSTM(4, 8, num_layers=2).state_dict())
+
+
+def test_dropout_between_layers_only_in_training():
+    _, fast = pair(2, True, dropout=0.5)
+    x = torch.randn(4, 5, 6)
+    torch.manual_seed(3)
+    first = fast(x)[0]
+    torch.manual_seed(4)
+    assert not torch.equal(first, fast(x)[0])  # another dropout mask
+    fast.eval()
+    assert torch.equal(fast(x)[0], fast(x)[0])
