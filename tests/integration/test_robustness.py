@@ -115,8 +115,15 @@ def test_a_killed_training_leaves_nothing_partial_and_the_next_repro_completes(t
     # Enough epochs that training is surely still running when the signal arrives.
     copy = make_copy(tmp_path / "repo", {"charrnn": {"epochs": 400}, "tracking": {"enabled": True}})
     log = open(tmp_path / "repro.log", "w")
-    process = subprocess.Popen([str(BIN / "dvc"), "repro", "train_charrnn"], cwd=copy.root, env=copy.env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # dvc starts as a terminal's foreground job does, with SIGINT at its default. Started from a runner that is
+    # itself a background job of a script (`cmd &`), this process would pass SIGINT down ignored (POSIX), and
+    # every process below would rightly ignore Ctrl-C too.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen([str(BIN / "dvc"), "repro", "train_charrnn"], cwd=copy.root, env=copy.env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 180
     while "charrnn epoch 2/" not in (tmp_path / "repro.log").read_text(errors="replace"):
         assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "repro.log").read_text()
