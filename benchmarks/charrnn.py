@@ -2,6 +2,7 @@
 
     python benchmarks/charrnn.py [--parts course numerics contention default] [--seconds 20] [--chars 200000]
                                  [--corpus FILE]   (default: the corpus params.yaml names)
+                                 [--set SECTION.KEY=VALUE ...]   (params.yaml overrides, as dvc exp run -S)
 
 course    training targets/s: the course implementation (a Dataset that builds one-hot rows in a Python loop per
           sample, many-to-one windows of 10 chars, DataLoader batch 8, nn.RNN hidden 64 + Linear, Adam 1e-3) against
@@ -41,12 +42,35 @@ NUMERIC_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS
                      "NPY_ENABLE_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
 
 
-def start(mode: str, corpus: str | None = None):
+def with_sets(params, pairs: list[str]):
+    """params.yaml with `--set SECTION.KEY=VALUE` overrides (as `dvc exp run -S`), validated like the file."""
+    import yaml
+
+    from rnnpipe.core.errors import ParamsError
+    from rnnpipe.core.params import Params, first_error
+    from pydantic import ValidationError
+
+    raw = params.model_dump()
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise ParamsError(f"--set {pair!r}: expected SECTION.KEY=VALUE, e.g. charrnn.epochs=10")
+        if section not in raw:
+            raise ParamsError(f"--set {pair!r}: unknown section '{section}': allowed are {', '.join(raw)}")
+        raw[section][name] = yaml.safe_load(value)
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(first_error(Params, exc, source="--set")) from None
+
+
+def start(mode: str, corpus: str | None = None, sets: list[str] = ()):
     """Set up this process's numerics for `mode` (before torch loads) and return the params."""
     from rnnpipe.core.params import load_params
     from rnnpipe.core.runtime import pin
 
-    params = load_params(ROOT / "params.yaml")
+    params = with_sets(load_params(ROOT / "params.yaml"), list(sets))
     if corpus:
         params = params.model_copy(update={"corpus": params.corpus.model_copy(update={"source": "file",
                                                                                       "path": corpus})})
@@ -82,9 +106,9 @@ def project_targets_per_second(train_ids, val_ids, vocab, base, threads=None, **
     return result.targets_seen / result.seconds
 
 
-def measure(mode: str, chars: int, load_aware: bool, corpus: str | None) -> None:
+def measure(mode: str, chars: int, load_aware: bool, corpus: str | None, sets: list[str]) -> None:
     """Child process: one epoch of the default char-RNN over `chars` characters; prints one JSON line."""
-    params = start(mode, corpus)
+    params = start(mode, corpus, sets)
     import torch
 
     from rnnpipe.core.runtime import LoadAwareThreads, configure_determinism, max_threads
@@ -102,9 +126,9 @@ def measure(mode: str, chars: int, load_aware: bool, corpus: str | None) -> None
                       "aten": torch.backends.cpu.get_cpu_capability(), "onednn": torch.backends.mkldnn.enabled}))
 
 
-def in_child(mode: str, chars: int, load_aware: bool = False, corpus: str | None = None) -> dict:
-    command = [sys.executable, __file__, "--measure", mode, "--chars", str(chars)] + (["--corpus", corpus] if corpus
-                                                                                        else [])
+def in_child(mode: str, chars: int, forward: list[str], load_aware: bool = False) -> dict:
+    """Measure in a fresh process; `forward`: the --corpus and --set arguments this run was given."""
+    command = [sys.executable, __file__, "--measure", mode, "--chars", str(chars)] + forward
     done = subprocess.run(command + (["--load-aware"] if load_aware else []), capture_output=True, text=True,
                           check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -131,12 +155,12 @@ def part_course(params, corpus, ids, seconds: float) -> None:
     print(f"{label:<58} {m2m:>12,.0f} {m2m / course:>8.1f}")
 
 
-def part_numerics(params, chars: int, corpus: str | None) -> None:
+def part_numerics(params, chars: int, forward: list[str]) -> None:
     p = params.charrnn
     print(f"\nnumerics: training throughput of the default char-RNN ({p.cell} {p.hidden_size}, batch {p.batch_size}, "
           f"BPTT {p.seq_length}), one epoch over {chars:,} characters, each setting in its own process")
     modes = ("native", "native-stock", "avx2-machine", "avx2-machine-stock", "pinned-stock", "pinned")
-    rows = {mode: in_child(mode, chars, corpus=corpus) for mode in modes}
+    rows = {mode: in_child(mode, chars, forward) for mode in modes}
     pinned = rows["pinned"]["targets_per_second"]
     lstm = p.cell == "lstm"  # otherwise the last two unpinned rows train the same model
     labels = {"native": "unpinned, this machine's default", "native-stock": "unpinned, this machine, torch's nn.LSTM",
@@ -163,7 +187,7 @@ def part_numerics(params, chars: int, corpus: str | None) -> None:
           f"({rows['native']['aten']}): {1 - pinned / native:.0%}")
 
 
-def part_contention(params, chars: int, corpus: str | None) -> None:
+def part_contention(params, chars: int, forward: list[str]) -> None:
     p = params.charrnn
     print(f"\ncontention: training throughput of the default char-RNN ({p.cell} {p.hidden_size}), one epoch over "
           f"{chars:,} characters, quiet and beside one CPU-bound process this script starts")
@@ -172,7 +196,7 @@ def part_contention(params, chars: int, corpus: str | None) -> None:
         competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
         try:
             for load_aware in (False, True):
-                rows[busy, load_aware] = in_child("pinned", chars, load_aware, corpus)
+                rows[busy, load_aware] = in_child("pinned", chars, forward, load_aware)
         finally:
             if competitor is not None:
                 competitor.kill()
@@ -190,18 +214,20 @@ def part_contention(params, chars: int, corpus: str | None) -> None:
           f"{'met' if busy_share >= 0.5 else 'NOT met'}")
 
 
-def part_default(params, corpus, ids) -> None:
+def part_default(params, corpus, ids, sets: list[str]) -> None:
     from rnnpipe.charrnn.evaluate import held_out_metrics
     from rnnpipe.charrnn.train import train_charrnn
 
     train_ids, val_ids, test_ids = ids
     p = params.charrnn
-    print(f"\ndefault: config ({p.cell} {p.hidden_size}, {p.mode}, {p.epochs} epochs): held-out bits/char")
+    changed = f", with {' '.join(sets)}" if sets else ""
+    print(f"\ndefault: config ({p.cell} {p.hidden_size}, {p.mode}, {p.epochs} epochs{changed}): held-out bits/char")
     model, result = train_charrnn(train_ids, val_ids, corpus.vocab, p, show_progress=False)
     metrics = held_out_metrics(model, p.mode, p.seq_length, train_ids, val_ids, test_ids, len(corpus.vocab),
                                params.charrnn_eval.ngram_order)
     print(f"{'model':<36} {'bits/char':>10}")
-    print(f"{'char-RNN (default config)':<36} {metrics['bits_per_char']:>10.3f}   "
+    label = "char-RNN (the config above)" if sets else "char-RNN (default config)"
+    print(f"{label:<36} {metrics['bits_per_char']:>10.3f}   "
           f"training {result.seconds:.0f}s, best epoch {result.best_epoch}")
     print(f"{'Kneser-Ney ' + str(metrics['ngram_order']) + '-gram':<36} {metrics['ngram_bits_per_char']:>10.3f}")
     print(f"{'unigram (add-one)':<36} {metrics['unigram_bits_per_char']:>10.3f}")
@@ -218,14 +244,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
     parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
     parser.add_argument("--corpus", help="a UTF-8 text file to use instead of params.yaml's corpus")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override params.yaml for this run, as `dvc exp run -S` (repeatable), e.g. "
+                             "--set charrnn.hidden_size=448 --set charrnn.epochs=10")
     # The child's mode:
     parser.add_argument("--measure", choices=["pinned", "pinned-stock", *UNPINNED], help=argparse.SUPPRESS)
     parser.add_argument("--load-aware", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, args.chars, args.load_aware, args.corpus)
+        measure(args.measure, args.chars, args.load_aware, args.corpus, args.set)
         return
-    params = start("pinned", args.corpus)
+    from rnnpipe.core.errors import ParamsError
+
+    try:
+        params = start("pinned", args.corpus, args.set)
+    except ParamsError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    forward = (["--corpus", args.corpus] if args.corpus else []) + [f"--set={pair}" for pair in args.set]
     from rnnpipe.core.runtime import configure_determinism
 
     configure_determinism(0)
@@ -235,11 +270,11 @@ def main() -> None:
     if "course" in args.parts:
         part_course(params, corpus, ids, args.seconds)
     if "numerics" in args.parts:
-        part_numerics(params, args.chars, args.corpus)
+        part_numerics(params, args.chars, forward)
     if "contention" in args.parts:
-        part_contention(params, args.chars, args.corpus)
+        part_contention(params, args.chars, forward)
     if "default" in args.parts:
-        part_default(params, corpus, ids)
+        part_default(params, corpus, ids, args.set)
 
 
 if __name__ == "__main__":

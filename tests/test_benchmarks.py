@@ -50,3 +50,27 @@ def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_pro
     assert all(float(line.split()[-1 if line.startswith("pinned (") else -2].replace(",", "")) > 0
                for line in rows.values())
     assert "goal of issue 11" in done.stdout
+
+
+def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 100, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "default",
+                           "--corpus", str(text), "--set", "charrnn.hidden_size=8", "--set", "charrnn.epochs=1",
+                           "--set", "charrnn_eval.ngram_order=2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "(lstm 8, many_to_many, 1 epochs, with charrnn.hidden_size=8 charrnn.epochs=1" in done.stdout
+    assert "char-RNN (the config above)" in done.stdout and "Kneser-Ney 2-gram" in done.stdout
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("charrnn.epochs=0", "error: --set: charrnn.epochs = 0 is invalid: allowed is an integer >= 1"),
+    ("charrnn.hiden_size=8", "error: --set: unknown key 'charrnn.hiden_size': allowed keys in charrnn are mode,"),
+    ("epochs=3", "error: --set 'epochs=3': expected SECTION.KEY=VALUE"),
+    ("chars.epochs=3", "error: --set 'chars.epochs=3': unknown section 'chars': allowed are runtime, series,"),
+])
+def test_charrnn_benchmark_refuses_a_bad_set_in_one_line(pair, message):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "default",
+                           "--set", pair], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(message) and len(done.stderr.strip().splitlines()) == 1, done.stderr
