@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from rnnpipe.core.tracking import HEADLINE_COLUMNS, Tracker, dvc_written_paths, git_commit, shared_view_state
 
 
@@ -50,3 +52,31 @@ def test_the_shared_view_shows_each_models_headline_columns_sorted_by_its_test_m
         view = json.loads(shared_view_state(kind))
         assert view["orderByKey"] == f"metrics.`{metrics[0]}`" and view["orderByAsc"] is True
         assert {f"metrics.`{m}`" for m in metrics} | {f"params.`{p}`" for p in params} <= set(view["selectedColumns"])
+
+
+def test_a_signal_during_a_store_write_takes_effect_right_after_it():
+    import os
+    import signal
+
+    from rnnpipe.core.tracking import uninterrupted
+
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with uninterrupted():
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a write
+            reached_the_end = True
+    assert reached_the_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)  # as training_run sets it
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            with uninterrupted():
+                os.kill(os.getpid(), signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) is raise_interrupt
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    with uninterrupted():  # nothing arrived: nothing raised
+        pass

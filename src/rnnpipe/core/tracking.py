@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -146,6 +147,39 @@ def signals_end_runs() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """A store write is never cut in half: SIGINT, SIGTERM or SIGHUP arriving during it takes effect right after.
+
+    A KeyboardInterrupt raised inside an MLflow write leaves the SQLite transaction open (SQLAlchemy rolls back on
+    Exception only), and the write that marks the run KILLED then waits on that lock until "database is locked".
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):  # an ignored signal stays ignored
+            previous[sig] = signal.signal(sig, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if arrived:
+            signal.raise_signal(arrived[0])  # now, to whatever handled it before (Ctrl-C: KeyboardInterrupt)
+
+
+def _uninterrupted(method: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with uninterrupted():
+            return method(*args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
 class Tracker:
     """MLflow for the stages; with enabled=False every method does nothing and MLflow is never imported."""
 
@@ -246,12 +280,14 @@ class Tracker:
                                                        log_system_metrics=True) as run:
             self.run_id = run.info.run_id
             try:
-                self.mlflow.log_params(params)
+                with uninterrupted():
+                    self.mlflow.log_params(params)
                 for dataset_name, (path, md5) in (datasets or {}).items():
                     self.log_dataset(dataset_name, path, md5, "training")
                 yield self
             except KeyboardInterrupt:
-                self.mlflow.end_run("KILLED")  # Ctrl-C, SIGTERM, SIGHUP: the run says so
+                with uninterrupted():
+                    self.mlflow.end_run("KILLED")  # Ctrl-C, SIGTERM, SIGHUP: the run says so
                 raise
 
     def close_abandoned_runs(self, experiment_id: str) -> None:
@@ -304,6 +340,7 @@ class Tracker:
 
     # -- logging ---------------------------------------------------------------------------------------------
 
+    @_uninterrupted
     def log_metrics(self, metrics: dict[str, float], step: Optional[int] = None) -> None:
         if self.enabled:
             numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -319,19 +356,23 @@ class Tracker:
 
         return callback
 
+    @_uninterrupted
     def set_tags(self, tags: dict[str, str]) -> None:
         if self.enabled:
             self.mlflow.set_tags({k: v for k, v in tags.items() if v})
 
+    @_uninterrupted
     def log_artifact(self, path: str | Path, artifact_path: Optional[str] = None) -> None:
         """artifact_path None: at the run's root, where Compare shows the same file of several runs side by side."""
         if self.enabled:
             self.mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
+    @_uninterrupted
     def log_text(self, text: str, artifact_file: str) -> None:
         if self.enabled:
             self.mlflow.log_text(text, artifact_file)
 
+    @_uninterrupted
     def log_dataset(self, name: str, path: str | Path, md5: str, context: str) -> None:
         """An input of the run (the Datasets column): its name, where it lives and its md5 as the digest."""
         if not self.enabled:
@@ -346,6 +387,7 @@ class Tracker:
             source = resolve_dataset_source(Path(path).resolve().as_uri())
         self.mlflow.log_input(MetaDataset(source, name=name, digest=md5[:10]), context=context)
 
+    @_uninterrupted
     def log_model(self, kind: str, python_model: Any, checkpoint: str | Path, signature: Any, input_example: Any,
                   name: str) -> None:
         """The model as a pyfunc (the checkpoint and this package inside it), registered as a new version."""
@@ -372,6 +414,7 @@ class Tracker:
                 self.client.set_model_version_tag(REGISTERED_MODELS[kind], str(version), key, value)
 
 
+    @_uninterrupted
     def promote(self, kind: str, value: float, data_md5: str) -> None:
         """After evaluation: tag the evaluated version and make it @champion if it beats the champion on the same
         data (rnnpipe.core.registry); prints what happened in one line."""
