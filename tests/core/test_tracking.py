@@ -60,12 +60,17 @@ def test_a_signal_during_a_store_write_takes_effect_right_after_it():
 
     from rnnpipe.core.tracking import uninterrupted
 
-    reached_the_end = False
-    with pytest.raises(KeyboardInterrupt):
-        with uninterrupted():
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a write
-            reached_the_end = True
-    assert reached_the_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # As in a terminal: a runner started as a background job of a script has SIGINT ignored, and it stays ignored.
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        reached_the_end = False
+        with pytest.raises(KeyboardInterrupt):
+            with uninterrupted():
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a write
+                reached_the_end = True
+        assert reached_the_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
     def raise_interrupt(signum, frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
