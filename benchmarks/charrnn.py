@@ -162,7 +162,7 @@ def part_numerics(params, chars: int, forward: list[str]) -> None:
     modes = ("native", "native-stock", "avx2-machine", "avx2-machine-stock", "pinned-stock", "pinned")
     rows = {mode: in_child(mode, chars, forward) for mode in modes}
     pinned = rows["pinned"]["targets_per_second"]
-    lstm = p.cell == "lstm"  # otherwise the last two unpinned rows train the same model
+    lstm = p.cell == "lstm"  # otherwise FastLSTM is not involved and each "-stock" row repeats its twin
     labels = {"native": "unpinned, this machine's default", "native-stock": "unpinned, this machine, torch's nn.LSTM",
               "avx2-machine": "unpinned, an AVX2 machine's default",
               "avx2-machine-stock": "unpinned, AVX2, torch's own nn.LSTM",
