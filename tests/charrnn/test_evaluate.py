@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from rnnpipe.charrnn.evaluate import char_losses, char_metrics
+from rnnpipe.charrnn.evaluate import char_losses, char_metrics, piecewise_char_losses
 from rnnpipe.charrnn.model import CharRNN
 from tests.builders import make_charrnn
 
@@ -118,3 +118,51 @@ def test_char_metrics_of_a_uniform_guess_is_log2_vocab_bits():
     assert metrics["bits_per_char"] == pytest.approx(3.0, rel=1e-6)
     assert metrics["perplexity"] == pytest.approx(8.0, rel=1e-6)
     assert metrics["top1_accuracy"] == 0.0
+
+
+def direct_pieces(model, context, targets, pieces, warmup):
+    """Each part on its own: a fresh state, the characters before it as warm-up, then its targets."""
+    stream = torch.cat([context, targets])
+    warm = min(warmup, len(context)) - 1
+    length = -(-len(targets) // pieces)
+    losses = []
+    model.eval()
+    with torch.no_grad():
+        for first in range(len(context), len(stream), length):
+            last = min(first + length, len(stream))
+            logits, _ = model(stream[first - 1 - warm:last - 1].unsqueeze(0))
+            losses.append(F.cross_entropy(logits[0, warm:], stream[first:last], reduction="none"))
+    return torch.cat(losses)
+
+
+@pytest.mark.parametrize("pieces, warmup", [(1, 100), (3, 100), (7, 4), (40, 12), (500, 1)])
+def test_piecewise_char_losses_scores_every_target_once_from_its_own_warm_up(char_model, streams, pieces, warmup):
+    context, targets = streams
+    char_model.train()
+    losses = piecewise_char_losses(char_model, context, targets, pieces, warmup)
+    assert char_model.training  # left as it was found
+    assert losses.shape == (40,)  # 40 targets: 7 parts of 6, the last of 4; 500 parts: one target each
+    torch.testing.assert_close(losses, direct_pieces(char_model, context, targets, pieces, warmup),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_piecewise_char_losses_in_one_piece_is_char_losses(char_model, streams):
+    context, targets = streams
+    one_stream, _ = char_losses(char_model, context, targets, "many_to_many", 5)
+    torch.testing.assert_close(piecewise_char_losses(char_model, context, targets, 1), one_stream,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_piecewise_char_losses_later_pieces_forget_what_lies_before_their_warm_up(char_model, streams):
+    # The same targets after two different histories: only the first part (whose warm-up is the context) sees it.
+    context, targets = streams
+    other = (context + 1) % V
+    a = piecewise_char_losses(char_model, context, targets, 4, warmup=3)
+    b = piecewise_char_losses(char_model, other, targets, 4, warmup=3)
+    assert not torch.allclose(a[:10], b[:10])
+    torch.testing.assert_close(a[10:], b[10:], rtol=0, atol=0)
+
+
+def test_piecewise_char_losses_needs_context(char_model, streams):
+    with pytest.raises(ValueError, match="at least one character of context"):
+        piecewise_char_losses(char_model, streams[0][:0], streams[1], 4)

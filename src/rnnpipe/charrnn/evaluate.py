@@ -57,6 +57,39 @@ def char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, 
     return torch.cat(losses), torch.cat(hits)
 
 
+def piecewise_char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, pieces: int,
+                          warmup: int = CONTEXT_CHARS) -> torch.Tensor:
+    """Per-target cross-entropy (nats) of a many_to_many model, with `targets` cut into `pieces` contiguous parts
+    that run side by side as one batch: `pieces` times fewer sequential steps than char_losses' one stream.
+
+    Each part starts from a fresh state warmed up on the min(warmup, len(context)) characters before it (from
+    `context` for the first part), as char_losses warms its one stream up on `context`: with the whole context as
+    warm-up, the first part is scored as there.
+    Later parts lose the memory of what lies more than `warmup` characters back. Used for the per-epoch validation
+    figure; the test figure is char_losses'.
+    """
+    if len(context) < 1:
+        raise ValueError("piecewise_char_losses needs at least one character of context")
+    was_training = model.training
+    model.eval()
+    stream = torch.cat([context, targets]).long()
+    start, n = len(context), len(targets)
+    length = -(-n // max(1, min(pieces, n)))   # characters scored per part; the last part may have fewer
+    count = -(-n // length)
+    warm = min(warmup, start) - 1              # inputs before a part's first scored one (char_losses: start - 1)
+    firsts = start + length * torch.arange(count)   # stream index of each part's first target
+    # Row k: inputs stream[first_k - 1 - warm : first_k - 1 + length]; the last row is padded past the stream's end
+    # (its logits there are dropped).
+    index = (firsts - 1 - warm).unsqueeze(1) + torch.arange(warm + length)
+    padded = torch.cat([stream, stream.new_zeros(count * length - n + 1)])
+    with torch.no_grad():
+        logits, _ = model(padded[index])
+    scored = logits[:, warm:].reshape(count * length, -1)[:n]
+    losses = nn.functional.cross_entropy(scored, stream[start:], reduction="none")
+    model.train(was_training)
+    return losses
+
+
 def _collect(logits: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
     losses.append(nn.functional.cross_entropy(logits, targets, reduction="none"))
     hits.append((logits.argmax(-1) == targets).float())
