@@ -146,6 +146,14 @@ def test_piecewise_char_losses_scores_every_target_once_from_its_own_warm_up(cha
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 13])
+def test_piecewise_char_losses_in_chunks_equals_in_one_go(char_model, streams, chunk):
+    context, targets = streams
+    whole = piecewise_char_losses(char_model, context, targets, 3, warmup=8)
+    torch.testing.assert_close(piecewise_char_losses(char_model, context, targets, 3, warmup=8, chunk=chunk), whole,
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_piecewise_char_losses_in_one_piece_is_char_losses(char_model, streams):
     context, targets = streams
     one_stream, _ = char_losses(char_model, context, targets, "many_to_many", 5)

@@ -58,15 +58,16 @@ def char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, 
 
 
 def piecewise_char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, pieces: int,
-                          warmup: int = CONTEXT_CHARS) -> torch.Tensor:
+                          warmup: int = CONTEXT_CHARS, chunk: int = 4096) -> torch.Tensor:
     """Per-target cross-entropy (nats) of a many_to_many model, with `targets` cut into `pieces` contiguous parts
     that run side by side as one batch: `pieces` times fewer sequential steps than char_losses' one stream.
 
     Each part starts from a fresh state warmed up on the min(warmup, len(context)) characters before it (from
     `context` for the first part), as char_losses warms its one stream up on `context`: with the whole context as
     warm-up, the first part is scored as there.
-    Later parts lose the memory of what lies more than `warmup` characters back. Used for the per-epoch validation
-    figure; the test figure is char_losses'.
+    Later parts lose the memory of what lies more than `warmup` characters back. The parts advance `chunk` steps
+    at a time, the state carried, so memory stays bounded for any length. Used for the per-epoch validation figure;
+    the test figure is char_losses'.
     """
     if len(context) < 1:
         raise ValueError("piecewise_char_losses needs at least one character of context")
@@ -82,12 +83,16 @@ def piecewise_char_losses(model: nn.Module, context: torch.Tensor, targets: torc
     # (its logits there are dropped).
     index = (firsts - 1 - warm).unsqueeze(1) + torch.arange(warm + length)
     padded = torch.cat([stream, stream.new_zeros(count * length - n + 1)])
+    inputs, outcomes = padded[index], padded[index + 1]
+    losses, state = [], None
     with torch.no_grad():
-        logits, _ = model(padded[index])
-    scored = logits[:, warm:].reshape(count * length, -1)[:n]
-    losses = nn.functional.cross_entropy(scored, stream[start:], reduction="none")
+        for begin in range(0, warm + length, chunk):
+            logits, state = model(inputs[:, begin:begin + chunk], state)
+            losses.append(nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                      outcomes[:, begin:begin + chunk].reshape(-1),
+                                                      reduction="none").view(count, -1))
     model.train(was_training)
-    return losses
+    return torch.cat(losses, dim=1)[:, warm:].reshape(-1)[:n]
 
 
 def _collect(logits: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
