@@ -171,15 +171,6 @@ def uninterrupted() -> Iterator[None]:
             signal.raise_signal(arrived[0])  # now, to whatever handled it before (Ctrl-C: KeyboardInterrupt)
 
 
-def _uninterrupted(method: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with uninterrupted():
-            return method(*args, **kwargs)
-
-    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
-    return wrapper
-
-
 class Tracker:
     """MLflow for the stages; with enabled=False every method does nothing and MLflow is never imported."""
 
@@ -340,7 +331,7 @@ class Tracker:
 
     # -- logging ---------------------------------------------------------------------------------------------
 
-    @_uninterrupted
+    @uninterrupted()  # a contextmanager is also a decorator (contextlib.ContextDecorator)
     def log_metrics(self, metrics: dict[str, float], step: Optional[int] = None) -> None:
         if self.enabled:
             numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -356,23 +347,23 @@ class Tracker:
 
         return callback
 
-    @_uninterrupted
+    @uninterrupted()
     def set_tags(self, tags: dict[str, str]) -> None:
         if self.enabled:
             self.mlflow.set_tags({k: v for k, v in tags.items() if v})
 
-    @_uninterrupted
+    @uninterrupted()
     def log_artifact(self, path: str | Path, artifact_path: Optional[str] = None) -> None:
         """artifact_path None: at the run's root, where Compare shows the same file of several runs side by side."""
         if self.enabled:
             self.mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
-    @_uninterrupted
+    @uninterrupted()
     def log_text(self, text: str, artifact_file: str) -> None:
         if self.enabled:
             self.mlflow.log_text(text, artifact_file)
 
-    @_uninterrupted
+    @uninterrupted()
     def log_dataset(self, name: str, path: str | Path, md5: str, context: str) -> None:
         """An input of the run (the Datasets column): its name, where it lives and its md5 as the digest."""
         if not self.enabled:
@@ -387,7 +378,7 @@ class Tracker:
             source = resolve_dataset_source(Path(path).resolve().as_uri())
         self.mlflow.log_input(MetaDataset(source, name=name, digest=md5[:10]), context=context)
 
-    @_uninterrupted
+    @uninterrupted()
     def log_model(self, kind: str, python_model: Any, checkpoint: str | Path, signature: Any, input_example: Any,
                   name: str) -> None:
         """The model as a pyfunc (the checkpoint and this package inside it), registered as a new version."""
@@ -414,7 +405,7 @@ class Tracker:
                 self.client.set_model_version_tag(REGISTERED_MODELS[kind], str(version), key, value)
 
 
-    @_uninterrupted
+    @uninterrupted()
     def promote(self, kind: str, value: float, data_md5: str) -> None:
         """After evaluation: tag the evaluated version and make it @champion if it beats the champion on the same
         data (rnnpipe.core.registry); prints what happened in one line."""
