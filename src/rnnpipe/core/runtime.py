@@ -11,6 +11,10 @@ count and the size of the CPU's L2 cache; OpenBLAS (numpy's least squares) runs 
 sums more than ATen's grain size (32768 values) in one torch reduction, which is where ATen would split a sum by
 thread (`invariant_mean`). tests/integration/test_reproducibility.py runs the pipeline with different thread counts
 and instruction-set settings in the outside environment and compares every output byte.
+
+MKL also picks its paths by CPU vendor: on AMD it ignores MKL_CBWR's branch. `pin()` restarts the process once with
+a one-line library preloaded that makes MKL take its Intel paths (rnnpipe.core.mkl_vendor), so the bytes match an
+Intel machine's there too.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal, Optional
 
 from rnnpipe.core.errors import ParamsError
+from rnnpipe.core.mkl_vendor import ensure_intel_paths
 from rnnpipe.core.params import Isa, Params, RuntimeParams, load_params
 
 if TYPE_CHECKING:
@@ -103,6 +108,7 @@ def pin(runtime: RuntimeParams) -> None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        ensure_intel_paths(runtime.isa)  # on a non-Intel CPU: restarts this process once (rnnpipe.core.mkl_vendor)
     import torch
 
     torch.set_num_threads(max_threads(runtime.threads))

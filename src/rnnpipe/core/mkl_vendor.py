@@ -1,0 +1,142 @@
+"""MKL's Intel code paths on every x86-64 CPU, so a pinned run gives Intel's bytes on AMD too.
+
+MKL picks its code path by CPU vendor as well as by instruction set: on a CPU that is not "GenuineIntel" it ignores
+MKL_CBWR's branch (its documentation: "On non-Intel CPUs ... the AUTO branch is used instead") and runs other
+kernels for matrix-vector products, small GEMMs and its vector math (exp, log, sqrt, erf). Measured on an AMD EPYC
+(Zen 4) with isa: avx2: torch.mm of [32, 64] @ [64, 1], torch.exp and torch.sqrt give other last bits than with
+Intel's paths, and train_forecaster's outputs differ from a dvc.lock made on an Intel CPU from epoch 1 on.
+
+MKL asks one exported function whether the CPU is Intel's: `mkl_serv_intel_cpu_true`. A one-line library that
+answers 1, preloaded (LD_PRELOAD), makes MKL take its Intel paths; MKL_CBWR's AVX2 branch then runs the same
+kernels as on an Intel CPU, which every AVX2 CPU can execute. With it, `dvc repro --force` on that AMD machine left
+every outs md5 of a dvc.lock made on an Intel Sapphire Rapids as it was.
+
+`bash scripts/setup.sh` builds the library on a non-Intel CPU (`python -m rnnpipe.core.mkl_vendor build`, with the
+system's C compiler); `runtime.pin()` restarts its process once with it preloaded. Without a C compiler the run
+goes on with MKL's own paths and says, in one line, that its bytes will differ from an Intel machine's.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+INTEL = "GenuineIntel"
+SOURCE = "int mkl_serv_intel_cpu_true(void) { return 1; }\n"
+LIBRARY = "mkl-intel-paths.so"
+RESTARTED = "RNNPIPE_MKL_INTEL_PATHS_RESTARTED"  # set across the one restart, so it can never loop
+
+
+def cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> Optional[str]:
+    """The CPU's vendor_id ("GenuineIntel", "AuthenticAMD", ...); None where /proc/cpuinfo does not say one."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "vendor_id" and value.strip():
+            return value.strip()
+    return None
+
+
+def needs_intel_paths(isa: str, vendor: Optional[str]) -> bool:
+    """Only a pinned instruction set on an x86 CPU of another vendor needs the library (native pins nothing)."""
+    return isa != "native" and vendor is not None and vendor != INTEL
+
+
+def library_candidates() -> list[Path]:
+    """Where the built library lives: the environment's own lib/ (the project's .venv), else the user's cache."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return [Path(sys.prefix) / "lib" / "rnnpipe" / LIBRARY, cache / "rnnpipe" / LIBRARY]
+
+
+def find_library() -> Optional[Path]:
+    return next((path for path in library_candidates() if path.is_file()), None)
+
+
+def build(destination: Path, compiler: Optional[str] = None) -> Path:
+    """Compile SOURCE into a shared library at `destination` (written whole or not at all)."""
+    compiler = compiler or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        raise RuntimeError("no C compiler found (cc or gcc; or set CC): install one, e.g. apt-get install gcc")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        source = Path(work) / "mkl_intel_paths.c"
+        source.write_text(SOURCE)
+        built = Path(work) / LIBRARY
+        done = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(built), str(source)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{compiler} could not build {LIBRARY}: {done.stderr.strip().splitlines()[-1:]}")
+        tmp = destination.with_name(destination.name + ".tmp")
+        shutil.copyfile(built, tmp)
+        os.replace(tmp, destination)
+    return destination
+
+
+def is_loaded(library: Path, maps: Path = Path("/proc/self/maps")) -> bool:
+    """Whether this process has `library` mapped (LD_PRELOAD names it and the loader took it)."""
+    try:
+        return str(library.resolve()) in maps.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def ensure_intel_paths(isa: str) -> None:
+    """Before torch loads: on a non-Intel CPU with a pinned isa, restart this process once with the library
+    preloaded; without the library, one line on stderr says the bytes will differ from an Intel machine's."""
+    vendor = cpu_vendor()
+    if not needs_intel_paths(isa, vendor):
+        return
+    library = find_library()
+    if library is not None and is_loaded(library):
+        return
+    restartable = sys.argv[0] not in ("", "-")  # a script, -m or -c; not an interactive or stdin session
+    if library is None or os.environ.get(RESTARTED) or not restartable:
+        why = ("its library is not built: `bash scripts/setup.sh` builds it (needs a C compiler, e.g. apt-get "
+               "install gcc)" if library is None else f"preloading {library} did not take" if restartable
+               else f"start Python with LD_PRELOAD={library} (an interactive or stdin session cannot restart)")
+        print(f"warning: this {vendor} CPU makes MKL take its non-Intel code paths, so outputs will differ from "
+              f"a dvc.lock made on an Intel CPU; {why}", file=sys.stderr)
+        return
+    preload = os.environ.get("LD_PRELOAD", "")
+    os.environ["LD_PRELOAD"] = f"{library}:{preload}" if preload else str(library)
+    os.environ[RESTARTED] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m rnnpipe.core.mkl_vendor build`: build the library where this CPU needs it (setup runs this)."""
+    if argv != ["build"]:
+        print("usage: python -m rnnpipe.core.mkl_vendor build", file=sys.stderr)
+        return 2
+    vendor = cpu_vendor()
+    if not needs_intel_paths("avx2", vendor):
+        return 0  # an Intel CPU (or not x86 Linux): MKL takes its Intel paths by itself
+    if find_library() is not None:
+        return 0
+    for destination in library_candidates():
+        try:
+            built = build(destination)
+        except PermissionError:
+            continue
+        except RuntimeError as exc:
+            print(f"setup: note: this {vendor} CPU needs {LIBRARY} for Intel's output bytes, and {exc}; "
+                  "the pipeline runs without it, its outputs then differ from an Intel machine's", file=sys.stderr)
+            return 0
+        print(f"setup: built {built}: MKL takes its Intel code paths on this {vendor} CPU")
+        return 0
+    print(f"setup: note: no writable place for {LIBRARY} ({', '.join(map(str, library_candidates()))})",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
