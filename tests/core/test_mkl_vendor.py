@@ -104,3 +104,23 @@ def test_on_another_vendors_cpu_mkls_own_paths_give_other_bits(tmp_path):
     bits = [subprocess.run([sys.executable, "-c", PROBE], env={**base, **extra}, capture_output=True, text=True,
                            check=True).stdout for extra in ({}, {"LD_PRELOAD": str(library)})]
     assert bits[0] != bits[1]
+
+
+@needs_cc
+def test_setups_build_skips_a_place_it_cannot_write_and_builds_in_the_next(tmp_path, monkeypatch, capsys):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    places = [blocked / "lib" / LIBRARY, tmp_path / "cache" / LIBRARY]
+    monkeypatch.setattr(mkl_vendor, "cpu_vendor", lambda: "AuthenticAMD")
+    monkeypatch.setattr(mkl_vendor, "library_candidates", lambda: places)
+    assert mkl_vendor.main(["build"]) == 0
+    assert places[1].is_file() and "built" in capsys.readouterr().out
+    assert mkl_vendor.main(["build"]) == 0 and capsys.readouterr().out == ""  # built once, then found
+
+
+def test_setups_build_is_a_no_op_on_an_intel_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(mkl_vendor, "cpu_vendor", lambda: INTEL)
+    monkeypatch.setattr(mkl_vendor, "library_candidates", lambda: [tmp_path / LIBRARY])
+    assert mkl_vendor.main(["build"]) == 0
+    assert not list(tmp_path.iterdir())
+    assert mkl_vendor.main(["nonsense"]) == 2

@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
     for destination in library_candidates():
         try:
             built = build(destination)
-        except PermissionError:
+        except OSError:  # not writable (another user's Python, a read-only file system): the next place
             continue
         except RuntimeError as exc:
             print(f"setup: note: this {vendor} CPU needs {LIBRARY} for Intel's output bytes, and {exc}; "
