@@ -124,3 +124,10 @@ def test_setups_build_is_a_no_op_on_an_intel_cpu(tmp_path, monkeypatch):
     assert mkl_vendor.main(["build"]) == 0
     assert not list(tmp_path.iterdir())
     assert mkl_vendor.main(["nonsense"]) == 2
+
+
+def test_a_compiler_that_does_not_exist_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    with pytest.raises(RuntimeError, match="no-such-cc' cannot run"):
+        build(tmp_path / LIBRARY)
+    assert not (tmp_path / LIBRARY).exists()

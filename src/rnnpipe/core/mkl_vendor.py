@@ -69,8 +69,11 @@ def build(destination: Path, compiler: Optional[str] = None) -> Path:
         source = Path(work) / "mkl_intel_paths.c"
         source.write_text(SOURCE)
         built = Path(work) / LIBRARY
-        done = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(built), str(source)],
-                              capture_output=True, text=True)
+        try:
+            done = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(built), str(source)],
+                                  capture_output=True, text=True)
+        except OSError as exc:  # CC names a program that is missing or cannot run
+            raise RuntimeError(f"the C compiler {compiler!r} cannot run ({exc.strerror})") from None
         if done.returncode != 0:
             raise RuntimeError(f"{compiler} could not build {LIBRARY}: {done.stderr.strip().splitlines()[-1:]}")
         tmp = destination.with_name(destination.name + ".tmp")
