@@ -31,17 +31,22 @@ LIBRARY = "mkl-intel-paths.so"
 RESTARTED = "RNNPIPE_MKL_INTEL_PATHS_RESTARTED"  # set across the one restart, so it can never loop
 
 
-def cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> Optional[str]:
-    """The CPU's vendor_id ("GenuineIntel", "AuthenticAMD", ...); None where /proc/cpuinfo does not say one."""
+def cpuinfo_field(name: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> Optional[str]:
+    """The first non-empty value of `name` in /proc/cpuinfo ("vendor_id", "flags", ...); None where there is none."""
     try:
-        text = cpuinfo.read_text(errors="replace")
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "vendor_id" and value.strip():
+        if key.strip() == name and value.strip():
             return value.strip()
     return None
+
+
+def cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> Optional[str]:
+    """The CPU's vendor_id ("GenuineIntel", "AuthenticAMD", ...); None where /proc/cpuinfo does not say one."""
+    return cpuinfo_field("vendor_id", cpuinfo)
 
 
 def needs_intel_paths(isa: str, vendor: Optional[str]) -> bool:

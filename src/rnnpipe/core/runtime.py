@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal, Optional
 
 from rnnpipe.core.errors import ParamsError
-from rnnpipe.core.mkl_vendor import ensure_intel_paths
+from rnnpipe.core.mkl_vendor import cpuinfo_field, ensure_intel_paths
 from rnnpipe.core.params import Isa, Params, RuntimeParams, load_params
 
 if TYPE_CHECKING:
@@ -72,11 +72,7 @@ def environment(runtime: RuntimeParams) -> dict[str, str | None]:
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    return next((set(line.split(":", 1)[1].split()) for line in text.splitlines() if line.startswith("flags")), set())
+    return set((cpuinfo_field("flags", cpuinfo) or "").split())
 
 
 def check_supported(isa: Isa, machine: str | None = None, flags: set[str] | None = None) -> None:
