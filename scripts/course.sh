@@ -2,10 +2,11 @@
 # The course's three programs, each one command, as DVC experiments (see README, "The course"):
 #   bash scripts/course.sh forecaster          RNN(1, 5) + Linear on 10 values, RMSprop 1e-3, batch 8, 5 epochs
 #   bash scripts/course.sh text [FILE]         char-RNN on a text file (default: the configured corpus), one-hot,
-#                                              RNN 64, previous 10 chars -> next, Adam 1e-3, batch 8, 100 epochs
+#                                              RNN 64, previous 10 chars -> next, Adam 1e-3, batch 8, 100 epochs,
+#                                              the RNN alone (no n-gram part)
 #   bash scripts/course.sh sentences           char-RNN on a few sentences (texts/course_sentences.txt), windows
 #                                              that never cross a sentence, RNN 32, Adam 0.01, 1 epoch,
-#                                              20 characters after «нейронная сеть »
+#                                              20 characters after «нейронная сеть », the RNN alone
 # Extra arguments go to `dvc exp run`, e.g. `bash scripts/course.sh text -S charrnn.epochs=3` (100 epochs of the
 # course's char-RNN take hours on 2 cores).
 set -euo pipefail
@@ -37,7 +38,8 @@ case "$program" in
       -S charrnn.mode=many_to_one -S charrnn.sentence_windows=false -S charrnn.cell=rnn -S charrnn.input=one_hot \
       -S charrnn.hidden_size=64 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
       -S charrnn.lr=0.001 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=100 -S "generate.prompt='мой дядя самых'" -S generate.n_chars=40 "$@" ;;
+      -S charrnn.epochs=100 -S charrnn.ngram_order=0 -S "generate.prompt='мой дядя самых'" -S generate.n_chars=40 \
+      "$@" ;;
   sentences)
     exec dvc exp run -n course-sentences \
       -S corpus.source=file -S corpus.path=texts/course_sentences.txt -S corpus.train_fraction=0.8 \
@@ -45,7 +47,8 @@ case "$program" in
       -S charrnn.mode=many_to_one -S charrnn.sentence_windows=true -S charrnn.cell=rnn -S charrnn.input=one_hot \
       -S charrnn.hidden_size=32 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
       -S charrnn.lr=0.01 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=1 -S charrnn_eval.ngram_order=3 -S "generate.prompt='нейронная сеть '" -S generate.n_chars=20 \
+      -S charrnn.epochs=1 -S charrnn.ngram_order=0 -S charrnn_eval.ngram_order=3 \
+      -S "generate.prompt='нейронная сеть '" -S generate.n_chars=20 \
       "$@" ;;
   *)
     echo "error: course program '$program' is unknown: allowed are forecaster, text [FILE] and sentences" >&2

@@ -42,7 +42,7 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
         fig = loss_figure(history, f"char-RNN ({p.cell}, hidden {p.hidden_size}, {p.mode})", "bits per char")
         save_figure(f"{plots_dir}/loss.png", fig)
         close(fig)
-        summary = training_summary(result, len(train_ids), len(vocab))
+        summary = training_summary(result, len(train_ids), len(vocab), model)
         write_json(report_path, summary)
 
         tracker.set_tags({MODEL_TAG: file_digest(model_path)})
@@ -50,8 +50,11 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
                              "targets_per_second": result.targets_seen / max(result.seconds, 1e-9)})
         tracker.log_artifact(f"{plots_dir}/loss.png")
         tracker.log_model("charrnn", CharRNNText(), model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn")
+    mixed = (f", with its {p.ngram_order}-gram part (weights {summary['rnn_weight']:.3f}, "
+             f"{summary['ngram_weight']:.3f}) {summary['combined_val_bits_per_char']:.3f}"
+             if p.ngram_order else "")
     print(f"charrnn: best epoch {result.best_epoch}/{p.epochs}, val {summary['best_val_bits_per_char']:.3f} "
-          f"bits/char, {result.targets_seen / result.seconds:,.0f} targets/s, {result.seconds:.0f}s")
+          f"bits/char{mixed}, {result.targets_seen / result.seconds:,.0f} targets/s, {result.seconds:.0f}s")
 
 
 if __name__ == "__main__":

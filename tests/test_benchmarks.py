@@ -60,7 +60,9 @@ def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
                            "--set", "charrnn_eval.ngram_order=2"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "(lstm 8, many_to_many, 1 epochs, with charrnn.hidden_size=8 charrnn.epochs=1" in done.stdout
-    assert "char-RNN (the config above)" in done.stdout and "Kneser-Ney 2-gram" in done.stdout
+    assert "char-RNN (the config above), 10-gram part" in done.stdout
+    assert "Kneser-Ney 2-gram (the baseline)" in done.stdout and "its 10-gram alone" in done.stdout
+    assert "its RNN alone" in done.stdout and "mixture weights: RNN" in done.stdout
 
 
 @pytest.mark.parametrize("pair, message", [

@@ -18,6 +18,15 @@ def test_each_model_has_one_line_with_its_figure_next_to_its_baselines():
     assert any("200-step recursive forecast: MSE 0.0042" in line for line in lines)
     charrnn = next(line for line in lines if "char-RNN" in line)
     assert "2.091 bits/char" in charrnn and "n-gram 2.268" in charrnn and "unigram 4.576" in charrnn
+    assert "alone" not in charrnn  # a pure RNN (or metrics from before the n-gram part): one figure
+
+
+def test_a_char_model_with_an_ngram_part_shows_its_rnn_alone_too():
+    lines = summary_lines(FORECASTER, FORECAST, {**CHARRNN, "bits_per_char": 2.059, "rnn_bits_per_char": 2.141},
+                          SAMPLES, {"forecaster": "http://x/1", "charrnn": "http://x/2"})
+    charrnn = next(line for line in lines if "char-RNN" in line)
+    assert "2.059 bits/char on held-out text (RNN alone 2.141); Kneser-Ney n-gram 2.268" in charrnn
+    assert all(len(line) <= 120 for line in lines), lines
     assert any("«мой дядя самых честных правил» (top_k, seed 0)" in line for line in lines)
 
 

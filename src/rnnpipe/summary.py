@@ -33,8 +33,10 @@ def summary_lines(forecaster: Optional[dict], forecast: Optional[dict], charrnn:
     else:
         lines.append("  forecaster  no metrics/forecaster.json yet: dvc repro evaluate_forecaster")
     if charrnn:
-        lines.append(f"  char-RNN    {charrnn['bits_per_char']:.3f} bits/char on held-out text; Kneser-Ney n-gram "
-                     f"{charrnn['ngram_bits_per_char']:.3f}, unigram {charrnn['unigram_bits_per_char']:.3f}")
+        alone = charrnn.get("rnn_bits_per_char")
+        part = f" (RNN alone {alone:.3f})" if alone is not None and alone != charrnn["bits_per_char"] else ""
+        lines.append(f"  char-RNN    {charrnn['bits_per_char']:.3f} bits/char on held-out text{part}; Kneser-Ney "
+                     f"n-gram {charrnn['ngram_bits_per_char']:.3f}, unigram {charrnn['unigram_bits_per_char']:.3f}")
     else:
         lines.append("  char-RNN    no metrics/charrnn.json yet: dvc repro evaluate_charrnn")
     if samples and samples.get("samples"):

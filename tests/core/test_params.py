@@ -331,3 +331,9 @@ def test_forecaster_window_stride_must_leave_a_training_window(raw):
     assert "forecaster.window_stride = 700" in message and "number of training windows (640)" in message
     raw["forecaster"]["window_stride"] = 640
     assert parse_params(raw).forecaster.window_stride == 640
+
+
+@pytest.mark.parametrize("value", [-1, 11, 2.5, True])
+def test_charrnn_ngram_order_is_0_or_1_to_10(raw, value):
+    message = error_for(raw, setter("charrnn", "ngram_order", value))
+    assert f"charrnn.ngram_order = {value!r}" in message and "0 (no n-gram part) or an integer in [1, 10]" in message

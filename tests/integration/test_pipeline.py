@@ -71,6 +71,12 @@ def test_outputs_have_sane_content(pipeline_run):
 
     config, state = load_checkpoint(copy.root / "models/charrnn/model.pt")
     assert config["vocab"] == vocab and config["arch"]["hidden_size"] == 16
+    # The default char model has its n-gram part, estimated on the training text, weights fitted on validation.
+    assert config["arch"]["ngram_order"] == 10 and config["arch"]["ngram_chars"] == len(parts[0])
+    assert char["mixed_ngram_order"] == 10 and char["mixed_rnn_weight"] == config["rnn_weight"]
+    assert char["bits_per_char"] < char["rnn_bits_per_char"]  # the tiny text repeats: the n-gram part helps
+    train = read("reports/charrnn_train.json")
+    assert train["ngram_order"] == 10 and train["ngram_weight"] == config["ngram_weight"]
 
 
 def test_second_repro_runs_nothing_and_status_is_clean(pipeline_run):
@@ -86,8 +92,8 @@ def test_metrics_are_results_and_diagnostics_go_to_reports(pipeline_run):
     metrics = next(iter(shown.values()))["data"]
     assert set(metrics) == {"metrics/forecaster.json", "metrics/forecast.json", "metrics/charrnn.json"}
     assert set(metrics["metrics/forecaster.json"]["data"]) == {"test_mse", "linear_ar_mse", "noise_floor_mse"}
-    assert set(metrics["metrics/charrnn.json"]["data"]) == {"bits_per_char", "ngram_bits_per_char",
-                                                            "unigram_bits_per_char"}
+    assert set(metrics["metrics/charrnn.json"]["data"]) == {"bits_per_char", "rnn_bits_per_char",
+                                                            "ngram_bits_per_char", "unigram_bits_per_char"}
     report = json.loads((copy.root / "reports/forecaster_test.json").read_text())
     assert report["test_mse_over_noise_floor"] == pytest.approx(
         metrics["metrics/forecaster.json"]["data"]["test_mse"] / metrics["metrics/forecaster.json"]["data"][

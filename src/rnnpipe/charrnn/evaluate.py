@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from rnnpipe.charrnn.mixture import mixed_log_probs
 from rnnpipe.core.params import CharMode
 
 LOG2E = 1.0 / math.log(2.0)  # nats → bits
@@ -15,46 +16,72 @@ LOG2E = 1.0 / math.log(2.0)  # nats → bits
 # training, the test in evaluation.
 CONTEXT_CHARS = 200
 # The figures a char-RNN is judged by (metrics/charrnn.json); the rest goes to reports/charrnn_test.json.
-RESULTS = ("bits_per_char", "ngram_bits_per_char", "unigram_bits_per_char")
+RESULTS = ("bits_per_char", "rnn_bits_per_char", "ngram_bits_per_char", "unigram_bits_per_char")
 
 
 @torch.no_grad()
 def char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, mode: CharMode, seq_length: int,
-                chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+                chunk: int = 2048, with_ngram: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-target cross-entropy (nats) and top-1 hit for every character of `targets`.
 
     `context` is the text just before `targets` (e.g. the end of the previous split), so even the first target
     has history. many_to_many: one stream, state carried; many_to_one: the previous seq_length characters only,
-    exactly as the model was trained.
+    exactly as the model was trained. A model with an n-gram part (CharRNN.ngram) is scored as the mixture, unless
+    with_ngram is false (the RNN part alone).
     """
+    stream = torch.cat([context, targets]).long()
+    ngram = getattr(model, "ngram", None) if with_ngram else None
+    losses: list[torch.Tensor] = []
+    hits: list[torch.Tensor] = []
+    for logits, where in _stream_logits(model, stream, len(context), mode, seq_length, chunk):
+        if ngram is None:
+            _collect_logits(logits, stream[where], losses, hits)
+        else:
+            log_probs = mixed_log_probs(logits, ngram.distributions(stream.numpy(), where.numpy()),
+                                        model.config.rnn_weight, model.config.ngram_weight)
+            _collect_log_probs(log_probs, stream[where], losses, hits)
+    return torch.cat(losses), torch.cat(hits)
+
+
+@torch.no_grad()
+def char_log_probs(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, mode: CharMode, seq_length: int,
+                   chunk: int = 2048) -> torch.Tensor:
+    """[len(targets), V]: the RNN part's log-probabilities of every character at every target, scored as
+    char_losses scores them."""
+    stream = torch.cat([context, targets]).long()
+    return torch.cat([torch.log_softmax(logits, dim=-1)
+                      for logits, _ in _stream_logits(model, stream, len(context), mode, seq_length, chunk)])
+
+
+def _stream_logits(model: nn.Module, stream: torch.Tensor, start: int, mode: CharMode, seq_length: int,
+                   chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(the RNN's logits [m, V], the stream positions [m] they predict) for the targets stream[start:], `chunk` at a
+    time, the model in eval mode meanwhile."""
     was_training = model.training
     model.eval()
-    stream = torch.cat([context, targets]).long()
-    start = len(context)
-    losses, hits = [], []
-    if mode == "many_to_many":
-        if start < 1:
-            raise ValueError("char_losses needs at least one character of context")
-        state = None
-        # Inputs are stream[t-1] for each target t >= start; the context before that warms the state up.
-        if start > 1:
-            _, state = model(stream[:start - 1].unsqueeze(0), None)
-        for begin in range(start, len(stream), chunk):
-            end = min(begin + chunk, len(stream))
-            logits, state = model(stream[begin - 1:end - 1].unsqueeze(0), state)
-            _collect(logits[0], stream[begin:end], losses, hits)
-    elif mode == "many_to_one":
-        if start < seq_length:
-            raise ValueError(f"char_losses needs {seq_length} characters of context, got {start}")
-        positions = torch.arange(start, len(stream))
-        for part in positions.split(chunk):
-            windows = stream[part.unsqueeze(1) - seq_length + torch.arange(seq_length)]
-            logits, _ = model(windows)
-            _collect(logits[:, -1], stream[part], losses, hits)
-    else:
-        raise ValueError(f"mode = {mode!r}: allowed is many_to_many or many_to_one")
-    model.train(was_training)
-    return torch.cat(losses), torch.cat(hits)
+    try:
+        if mode == "many_to_many":
+            if start < 1:
+                raise ValueError("char_losses needs at least one character of context")
+            state = None
+            # Inputs are stream[t-1] for each target t >= start; the context before that warms the state up.
+            if start > 1:
+                _, state = model(stream[:start - 1].unsqueeze(0), None)
+            for begin in range(start, len(stream), chunk):
+                end = min(begin + chunk, len(stream))
+                logits, state = model(stream[begin - 1:end - 1].unsqueeze(0), state)
+                yield logits[0], torch.arange(begin, end)
+        elif mode == "many_to_one":
+            if start < seq_length:
+                raise ValueError(f"char_losses needs {seq_length} characters of context, got {start}")
+            for part in torch.arange(start, len(stream)).split(chunk):
+                windows = stream[part.unsqueeze(1) - seq_length + torch.arange(seq_length)]
+                logits, _ = model(windows)
+                yield logits[:, -1], part
+        else:
+            raise ValueError(f"mode = {mode!r}: allowed is many_to_many or many_to_one")
+    finally:
+        model.train(was_training)
 
 
 def piecewise_char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, pieces: int,
@@ -95,9 +122,14 @@ def piecewise_char_losses(model: nn.Module, context: torch.Tensor, targets: torc
     return torch.cat(losses, dim=1)[:, warm:].reshape(-1)[:n]
 
 
-def _collect(logits: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
+def _collect_logits(logits: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
     losses.append(nn.functional.cross_entropy(logits, targets, reduction="none"))
     hits.append((logits.argmax(-1) == targets).float())
+
+
+def _collect_log_probs(log_probs: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
+    losses.append(-log_probs.gather(1, targets.unsqueeze(1)).squeeze(1))
+    hits.append((log_probs.argmax(-1) == targets).float())
 
 
 def mean_of(values: torch.Tensor) -> float:
@@ -128,9 +160,24 @@ def baseline_metrics(train_ids: Sequence[int] | torch.Tensor, context_ids: Seque
 def held_out_metrics(model: nn.Module, mode: CharMode, seq_length: int, train: torch.Tensor, val: torch.Tensor,
                  test: torch.Tensor, vocab_size: int, ngram_order: int) -> dict[str, float]:
     """metrics/charrnn.json: the model and both baselines on every test character, each with the same context
-    (the end of train + val, at least the model's window)."""
+    (the end of train + val, at least the model's window). A model with an n-gram part is scored as the mixture
+    (bits_per_char, top1_accuracy), its RNN alone (rnn_*) and its n-gram alone (ngram_part_bits_per_char, only then)."""
     context = torch.cat([train, val])[-max(CONTEXT_CHARS, seq_length):]
     metrics = char_metrics(*char_losses(model, context, test, mode, seq_length))
+    config = getattr(model, "config", None)
+    mixed_order = getattr(config, "ngram_order", 0)
+    if mixed_order:
+        rnn_losses, rnn_hits = char_losses(model, context, test, mode, seq_length, with_ngram=False)
+        metrics["rnn_bits_per_char"] = mean_of(rnn_losses) * LOG2E
+        metrics["rnn_top1_accuracy"] = mean_of(rnn_hits)
+        metrics["ngram_part_bits_per_char"] = model.ngram.bits_per_char(torch.cat([context, test]).numpy(),
+                                                                        len(context))
+    else:
+        metrics["rnn_bits_per_char"] = metrics["bits_per_char"]
+        metrics["rnn_top1_accuracy"] = metrics["top1_accuracy"]
+    metrics["mixed_ngram_order"] = mixed_order
+    metrics["mixed_rnn_weight"] = config.rnn_weight if mixed_order else 1.0
+    metrics["mixed_ngram_weight"] = config.ngram_weight if mixed_order else 0.0
     metrics.update(baseline_metrics(train, context, test, vocab_size, ngram_order))
     metrics["bits_per_char_minus_ngram"] = metrics["bits_per_char"] - metrics["ngram_bits_per_char"]
     return metrics

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from rnnpipe.charrnn.corpus import clean_text
+from rnnpipe.charrnn.mixture import mixed_log_probs
 from rnnpipe.charrnn.model import CharRNNConfig
 from rnnpipe.core.errors import GenerationError
 from rnnpipe.core.params import CharMode, GenerateParams
@@ -42,7 +43,8 @@ def generate_text(model: nn.Module, vocab: Sequence[str], prompt: str, n_chars: 
 
     method: greedy (argmax, as the course), temperature (sample from softmax(logits / T)) or top_k (sample from
     the k most likely, after temperature). many_to_many models carry their state along; many_to_one models see
-    the previous seq_length characters, as they were trained.
+    the previous seq_length characters, as they were trained. A model with an n-gram part (CharRNN.ngram) draws
+    from the mixture: temperature and top-k apply to its log-probabilities as they do to an RNN's logits.
     """
     check_prompt(prompt, vocab)
     if method not in get_args(Method):
@@ -51,6 +53,7 @@ def generate_text(model: nn.Module, vocab: Sequence[str], prompt: str, n_chars: 
     index = {ch: i for i, ch in enumerate(vocab)}
     ids = [index[ch] for ch in prompt]
     generator = torch.Generator().manual_seed(seed)
+    ngram = getattr(model, "ngram", None)
     state = None
     pending = torch.tensor([ids])
     out = []
@@ -59,7 +62,11 @@ def generate_text(model: nn.Module, vocab: Sequence[str], prompt: str, n_chars: 
             logits, state = model(pending, state)
         else:
             logits, _ = model(torch.tensor([ids[-seq_length:]]))
-        next_id = _choose(logits[0, -1], method, temperature, top_k, generator)
+        scores = logits[0, -1]
+        if ngram is not None:
+            scores = mixed_log_probs(scores, ngram.distribution(ids), model.config.rnn_weight,
+                                     model.config.ngram_weight)
+        next_id = _choose(scores, method, temperature, top_k, generator)
         ids.append(next_id)
         out.append(vocab[next_id])
         pending = torch.tensor([[next_id]])

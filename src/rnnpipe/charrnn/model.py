@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Optional
 
+import numpy as np
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
+from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.checkpoint import ModelConfig, load_model
-from rnnpipe.core.params import Allowed, Cell, CharInput, CharMode, at_least, one_of
+from rnnpipe.core.errors import CheckpointError
+from rnnpipe.core.params import MAX_NGRAM_ORDER, Allowed, Cell, CharInput, CharMode, at_least, one_of
 from rnnpipe.core.recurrent import ManyToMany, State
 
 
@@ -19,7 +22,7 @@ class CharRNNConfig(ModelConfig):
 
     kind: ClassVar[str] = "charrnn"
     ARCH: ClassVar[tuple[str, ...]] = ("vocab_size", "hidden_size", "num_layers", "cell", "input", "embedding_dim",
-                                       "dropout")
+                                       "dropout", "ngram_order", "ngram_chars")
     vocab_size: at_least(1)
     hidden_size: at_least(1)
     num_layers: at_least(1)
@@ -30,11 +33,22 @@ class CharRNNConfig(ModelConfig):
     mode: one_of(CharMode)
     seq_length: at_least(1)
     vocab: Annotated[list[str], Field(min_length=1), Allowed("a non-empty list of characters")]
+    # The n-gram part (rnnpipe.charrnn.mixture): its order (0: none), the length of the training text it is
+    # estimated on (stored in the checkpoint as the buffer ngram_text) and the two weights of the log-linear
+    # mixture. Checkpoints written before the n-gram part existed load as pure RNNs.
+    ngram_order: Annotated[int, Field(ge=0, le=MAX_NGRAM_ORDER),
+                           Allowed(f"0 (no n-gram part) or an integer in [1, {MAX_NGRAM_ORDER}]")] = 0
+    ngram_chars: Annotated[int, Field(ge=0), Allowed("an integer >= 0")] = 0
+    rnn_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 1.0
+    ngram_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 0.0
 
     @model_validator(mode="after")
     def _vocab_matches_its_size(self) -> "CharRNNConfig":
         if len(self.vocab) != self.vocab_size:
             raise ValueError(f"vocab has {len(self.vocab)} characters but vocab_size is {self.vocab_size}")
+        if (self.ngram_order == 0) != (self.ngram_chars == 0):
+            raise ValueError(f"ngram_order {self.ngram_order} with ngram_chars {self.ngram_chars}: an n-gram part "
+                             "needs both > 0, none both 0")
         return self
 
 
@@ -64,9 +78,34 @@ class CharRNN(nn.Module):
         self.input_dropout = nn.Dropout(config.dropout if config.input == "embedding" else 0.0)
         self.net = ManyToMany(input_size, config.hidden_size, config.vocab_size, num_layers=config.num_layers,
                               cell=config.cell, dropout=config.dropout)
+        if config.ngram_order:
+            self.register_buffer("ngram_text", torch.zeros(config.ngram_chars, dtype=torch.int16))
+        self._ngram: Optional[tuple[int, KneserNey]] = None
 
     def forward(self, ids: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        """The RNN's logits; the n-gram part is mixed in by whoever turns them into probabilities (evaluate,
+        generate)."""
         return self.net(self.input_dropout(self.encode(ids)), state)
+
+    @property
+    def ngram(self) -> Optional[KneserNey]:
+        """The n-gram part, estimated on the stored training text the first time it is needed (0.2 s for the
+        default corpus) and again whenever that text changes (load_state_dict); None for a pure RNN."""
+        if not self.config.ngram_order:
+            return None
+        version = self.ngram_text._version
+        if self._ngram is None or self._ngram[0] != version:
+            text = self.ngram_text.numpy().astype(np.int64)
+            self._ngram = (version, KneserNey(text, self.config.ngram_order, self.config.vocab_size))
+        return self._ngram[1]
+
+    def attach_ngram(self, text: torch.Tensor, order: int, rnn_weight: float, ngram_weight: float) -> None:
+        """Make the `order`-gram estimated on `text` (character ids) the n-gram part, with these mixture weights."""
+        self.config = CharRNNConfig.model_validate({**self.config.model_dump(), "ngram_order": order,
+                                                    "ngram_chars": len(text), "rnn_weight": rnn_weight,
+                                                    "ngram_weight": ngram_weight})
+        self.register_buffer("ngram_text", text.detach().to(torch.int16).clone())
+        self._ngram = None
 
 
 class LogitsOnly(nn.Module):
@@ -81,4 +120,11 @@ class LogitsOnly(nn.Module):
 
 
 def load_charrnn(path: str | Path) -> tuple[CharRNNConfig, CharRNN]:
-    return load_model(path, CharRNNConfig, CharRNN)
+    config, model = load_model(path, CharRNNConfig, CharRNN)
+    if config.ngram_order:
+        text = model.ngram_text
+        if int(text.min()) < 0 or int(text.max()) >= config.vocab_size:
+            raise CheckpointError(f"checkpoint {path}: its n-gram text holds character ids outside [0, "
+                                  f"{config.vocab_size}) (the file was altered?); restore it with `dvc checkout "
+                                  f"{path}`, or rebuild it with `dvc repro -f -s train_charrnn`")
+    return config, model

@@ -211,13 +211,28 @@ class KneserNey:
         positions = np.full(self.vocab_size, context_symbols.size)
         return self._probabilities(context_symbols, positions, np.arange(self.vocab_size, dtype=np.int64))
 
-    def bits_per_char(self, stream: Sequence[int], start: int = 0) -> float:
-        """Mean -log2 p(stream[t] | stream[max(0, t-order+1):t]) over t in range(start, len(stream))."""
+    def target_probabilities(self, stream: Sequence[int], start: int = 0) -> np.ndarray:
+        """p(stream[t] | stream[max(0, t-order+1):t]) for every t in range(start, len(stream)), float64."""
         symbols = _as_symbols(stream, "stream", self.vocab_size)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < symbols.size:
             raise ValueError(f"start must be an int in [0, len(stream)) = [0, {symbols.size}), got {start!r}")
         positions = np.arange(start, symbols.size)
-        return float(-np.mean(np.log2(self._probabilities(symbols, positions, symbols[positions]))))
+        return self._probabilities(symbols, positions, symbols[positions])
+
+    def distributions(self, stream: Sequence[int], positions: Sequence[int]) -> np.ndarray:
+        """[len(positions), vocab_size]: row i is p(. | the up-to order-1 symbols of `stream` before positions[i])
+        (a position may be len(stream): the distribution of the symbol after the stream)."""
+        symbols = _as_symbols(stream, "stream", self.vocab_size)
+        where = np.asarray(positions, dtype=np.int64)
+        if where.size and (where.min() < 0 or where.max() > symbols.size):
+            raise ValueError(f"positions must lie in [0, len(stream)] = [0, {symbols.size}]")
+        every = np.arange(self.vocab_size, dtype=np.int64)
+        return self._probabilities(symbols, np.repeat(where, self.vocab_size),
+                                   np.tile(every, where.size)).reshape(where.size, self.vocab_size)
+
+    def bits_per_char(self, stream: Sequence[int], start: int = 0) -> float:
+        """Mean -log2 p(stream[t] | stream[max(0, t-order+1):t]) over t in range(start, len(stream))."""
+        return float(-np.mean(np.log2(self.target_probabilities(stream, start))))
 
 
 def unigram_bits_per_char(train: Sequence[int], targets: Sequence[int], vocab_size: int) -> float:

@@ -2,13 +2,19 @@
 many-to-one windows; cross-entropy in nats, the best validation epoch kept."""
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from rnnpipe.charrnn.evaluate import CONTEXT_CHARS, LOG2E, char_losses, mean_of, piecewise_char_losses
+from rnnpipe.charrnn.evaluate import (CONTEXT_CHARS, LOG2E, char_log_probs, char_losses, mean_of,
+                                      piecewise_char_losses)
+from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_weights
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
+from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.core.params import CharRNNParams
 from rnnpipe.core.recurrent import detach_state
@@ -78,8 +84,9 @@ def check_trainable(train_ids: torch.Tensor, n_val: int, p: CharRNNParams, vocab
 def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequence[str], p: CharRNNParams,
                   on_epoch: Optional[Callable[[EpochResult], None]] = None,
                   show_progress: bool = True, threads: Optional[LoadAwareThreads] = None
-                  ) -> tuple[CharRNN, FitResult]:
-    """Char-RNN trained many-to-many (truncated BPTT, state carried) or many-to-one (the course's windows)."""
+                  ) -> tuple[CharRNN, CharFitResult]:
+    """Char-RNN trained many-to-many (truncated BPTT, state carried) or many-to-one (the course's windows); with
+    p.ngram_order > 0 it then gets its n-gram part (attach_ngram)."""
     check_trainable(train_ids, len(val_ids), p, vocab)
     torch.manual_seed(p.seed)
     model = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_size=p.hidden_size, num_layers=p.num_layers,
@@ -112,23 +119,63 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
         logits, _ = model(inputs)
         return nn.functional.cross_entropy(logits[:, -1], targets), len(targets)
 
-    def validate() -> float:
+    def validation_losses() -> torch.Tensor:
         # Validation text follows the training text: its first characters get their context from there.
         if many_to_many:
             # One stream of 32 K steps at batch 1 took 9% of training; its pieces side by side give the same
             # figure (to 1e-8 on the default model: CONTEXT_CHARS of warm-up is more than the LSTM remembers).
-            return mean_of(piecewise_char_losses(model, train_ids[-CONTEXT_CHARS:], val_ids, VAL_PIECES))
-        losses, _ = char_losses(model, train_ids[-p.seq_length:], val_ids, p.mode, p.seq_length)
-        return mean_of(losses)
+            return piecewise_char_losses(model, train_ids[-CONTEXT_CHARS:], val_ids, VAL_PIECES)
+        return char_losses(model, train_ids[-p.seq_length:], val_ids, p.mode, p.seq_length)[0]
 
-    result = fit(model, optimizer, epoch_batches, batch_loss, validate, p.epochs, grad_clip=p.grad_clip,
-                 on_epoch=on_epoch, desc="charrnn", show_progress=show_progress, scheduler=scheduler,
-                 threads=threads)
+    result = fit(model, optimizer, epoch_batches, batch_loss, lambda: mean_of(validation_losses()), p.epochs,
+                 grad_clip=p.grad_clip, on_epoch=on_epoch, desc="charrnn", show_progress=show_progress,
+                 scheduler=scheduler, threads=threads)
     model.load_state_dict(result.kept_state)
-    return model.eval(), result
+    model.eval()
+    if not p.ngram_order:
+        return model, CharFitResult(**vars(result))
+    return model, attach_ngram(model, result, train_ids, val_ids, p.ngram_order)
 
 
-def training_summary(result: FitResult, n_train: int, vocab_size: int) -> dict[str, Any]:
-    """metrics/charrnn_train.json: deterministic figures only (no timings), in bits per character."""
-    return {"best_epoch": result.best_epoch, "best_val_bits_per_char": result.best_val_loss * LOG2E,
-            "train_chars": n_train, "vocab_size": vocab_size}
+@dataclass
+class CharFitResult(FitResult):
+    """FitResult, and the validation loss (nats) of the model with its n-gram part, when it has one (on the
+    validation characters the mixture was fitted on: all of them up to FIT_TARGETS)."""
+
+    mixed_val_loss: Optional[float] = None
+    ngram_seconds: float = 0.0  # estimating and fitting the n-gram part, included in `seconds`
+
+
+def attach_ngram(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_ids: torch.Tensor,
+                 order: int) -> CharFitResult:
+    """Give the trained RNN its n-gram part (rnnpipe.charrnn.mixture): a Kneser-Ney `order`-gram estimated on the
+    training text, mixed in with the weights that minimise the loss on (the first FIT_TARGETS characters of) the
+    validation text, which is scored as the test text is in evaluation (char_losses)."""
+    started = time.perf_counter()
+    c = model.config
+    context = train_ids[-max(CONTEXT_CHARS, c.seq_length):]  # the validation text follows the training text
+    fitted = val_ids[:FIT_TARGETS]
+    stream = torch.cat([context, fitted]).long().numpy()
+    ngram = KneserNey(train_ids.numpy(), order, c.vocab_size)
+    ngram_log_probs = np.log(ngram.distributions(stream, np.arange(len(context), len(stream))))
+    rnn_log_probs = char_log_probs(model, context, fitted, c.mode, c.seq_length).numpy()
+    mixture = fit_weights(rnn_log_probs, ngram_log_probs, stream[len(context):])
+    model.attach_ngram(train_ids, order, mixture.rnn_weight, mixture.ngram_weight)
+    seconds = time.perf_counter() - started
+    return CharFitResult(**{**vars(result), "seconds": result.seconds + seconds}, mixed_val_loss=mixture.loss,
+                         ngram_seconds=seconds)
+
+
+def training_summary(result: CharFitResult, n_train: int, vocab_size: int, model: Optional[CharRNN] = None
+                     ) -> dict[str, Any]:
+    """reports/charrnn_train.json: deterministic figures only (no timings), in bits per character.
+    combined_val_bits_per_char is the kept model's validation figure: with its n-gram part when it has one."""
+    summary = {"best_epoch": result.best_epoch, "best_val_bits_per_char": result.best_val_loss * LOG2E,
+               "train_chars": n_train, "vocab_size": vocab_size}
+    mixed = getattr(result, "mixed_val_loss", None)
+    config = model.config if model is not None and mixed is not None else None
+    summary["ngram_order"] = config.ngram_order if config else 0
+    summary["rnn_weight"] = config.rnn_weight if config else 1.0
+    summary["ngram_weight"] = config.ngram_weight if config else 0.0
+    summary["combined_val_bits_per_char"] = (mixed if mixed is not None else result.kept_val_loss) * LOG2E
+    return summary

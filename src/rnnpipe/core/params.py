@@ -26,6 +26,8 @@ CorpusSource = Literal["fortunes-ru", "file", "dir"]
 Isa = Literal["avx2", "avx512", "native"]
 
 CELLS: tuple[str, ...] = get_args(Cell)
+# Kneser-Ney n-grams are int64 numbers in base V: the cleaned corpus has at most 75 characters, 75**10 < 2**63.
+MAX_NGRAM_ORDER = 10
 
 
 class Allowed(str):
@@ -135,10 +137,12 @@ class CharRNNParams(Section):
     grad_clip: Annotated[float, Field(ge=0, allow_inf_nan=False), Allowed("a number >= 0 (0 turns clipping off)")]
     epochs: at_least(1)
     seed: Seed
+    ngram_order: Annotated[int, Field(ge=0, le=MAX_NGRAM_ORDER),
+                           Allowed(f"0 (no n-gram part) or an integer in [1, {MAX_NGRAM_ORDER}]")]
 
 
 class CharEvalParams(Section):
-    ngram_order: Annotated[int, Field(ge=1, le=10), Allowed("an integer in [1, 10]")]
+    ngram_order: Annotated[int, Field(ge=1, le=MAX_NGRAM_ORDER), Allowed(f"an integer in [1, {MAX_NGRAM_ORDER}]")]
 
 
 class GenerateParams(Section):

@@ -41,8 +41,9 @@ HEADLINE_COLUMNS = {
     "forecaster": (["test_mse", "test_mse_over_noise_floor", "test_mse_over_linear_ar", "forecast_mse_vs_clean",
                     "best_val_mse", "train_seconds"],
                    ["forecaster.cell", "forecaster.hidden_size", "forecaster.seq_length", "forecaster.epochs"]),
-    "charrnn": (["test_bits_per_char", "test_ngram_bits_per_char", "best_val_bits_per_char", "train_seconds"],
-                ["charrnn.cell", "charrnn.hidden_size", "charrnn.epochs", "charrnn.lr"]),
+    "charrnn": (["test_bits_per_char", "test_rnn_bits_per_char", "test_ngram_bits_per_char", "best_val_bits_per_char",
+                 "train_seconds"],
+                ["charrnn.cell", "charrnn.hidden_size", "charrnn.epochs", "charrnn.lr", "charrnn.ngram_order"]),
 }
 SHARED_VIEW = "rnnpipe-headline"
 _EXPS_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep

@@ -1,0 +1,261 @@
+"""Tests for the char model's n-gram part (rnnpipe.charrnn.mixture, CharRNN.attach_ngram and its users)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from rnnpipe.charrnn.corpus import build_vocab, encode
+from rnnpipe.charrnn.evaluate import LOG2E, char_losses, held_out_metrics
+from rnnpipe.charrnn.generate import generate_text
+from rnnpipe.charrnn.mixture import fit_weights, mixed_log_probs
+from rnnpipe.charrnn.model import CharRNNConfig, load_charrnn
+from rnnpipe.charrnn.ngram import KneserNey
+from rnnpipe.charrnn.train import training_summary, train_charrnn
+from rnnpipe.core.checkpoint import save_model
+from rnnpipe.core.errors import CheckpointError
+from tests.builders import charrnn_config, make_charrnn
+from tests.charrnn.test_train import TEXT, charrnn_params, state_dicts_equal
+
+torch.set_num_threads(1)
+
+V = 6
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def mean_cross_entropy(rnn: np.ndarray, ngram: np.ndarray, y: np.ndarray, a: float, b: float) -> float:
+    return float(-log_softmax(a * rnn + b * ngram)[np.arange(y.size), y].mean())
+
+
+@pytest.fixture(scope="module")
+def experts() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return log_softmax(rng.normal(0, 2, (20_000, V))), log_softmax(rng.normal(0, 2, (20_000, V)))
+
+
+def draw(rnn: np.ndarray, ngram: np.ndarray, a: float, b: float, seed: int = 1) -> np.ndarray:
+    probs = np.exp(log_softmax(a * rnn + b * ngram))
+    u = np.random.default_rng(seed).random((probs.shape[0], 1))
+    return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1)
+
+
+def test_fit_weights_recovers_the_weights_the_targets_were_drawn_with(experts):
+    rnn, ngram = experts
+    y = draw(rnn, ngram, 0.6, 0.5)
+    fit = fit_weights(rnn, ngram, y)
+    assert fit.rnn_weight == pytest.approx(0.6, abs=0.04) and fit.ngram_weight == pytest.approx(0.5, abs=0.04)
+    assert fit.loss == pytest.approx(mean_cross_entropy(rnn, ngram, y, fit.rnn_weight, fit.ngram_weight), abs=1e-12)
+
+
+def test_fit_weights_is_a_minimum_of_the_loss(experts):
+    rnn, ngram = experts
+    y = draw(rnn, ngram, 1.2, -0.3, seed=2)
+    fit = fit_weights(rnn, ngram, y)
+    for da, db in ((0.01, 0), (-0.01, 0), (0, 0.01), (0, -0.01)):
+        assert fit.loss < mean_cross_entropy(rnn, ngram, y, fit.rnn_weight + da, fit.ngram_weight + db)
+    assert fit.loss < mean_cross_entropy(rnn, ngram, y, 1.0, 0.0)  # never worse than the RNN alone
+
+
+def test_fit_weights_leaves_an_uninformative_ngram_out(experts):
+    rnn, _ = experts
+    y = draw(rnn, rnn, 1.0, 0.0, seed=3)
+    uniform = np.full_like(rnn, -np.log(V))
+    fit = fit_weights(rnn, uniform, y)
+    # A constant adds nothing after renormalising: whatever its weight, the fit is the RNN's own calibration.
+    assert fit.loss == pytest.approx(mean_cross_entropy(rnn, uniform, y, fit.rnn_weight, 0.0), abs=1e-12)
+    assert fit.rnn_weight == pytest.approx(1.0, abs=0.04)
+
+
+def test_fit_weights_is_deterministic(experts):
+    rnn, ngram = experts
+    y = draw(rnn, ngram, 0.7, 0.4)
+    assert fit_weights(rnn, ngram, y) == fit_weights(rnn.copy(), ngram.copy(), y.copy())
+
+
+@pytest.mark.parametrize("rnn, ngram, y, message", [
+    (np.zeros((3, V)), np.zeros((4, V)), np.zeros(3), "shapes"),
+    (np.zeros((3, V)), np.zeros((3, V)), np.zeros(2), "shapes"),
+    (np.zeros((0, V)), np.zeros((0, V)), np.zeros(0), "n > 0"),
+    (np.full((3, V), -np.inf), np.zeros((3, V)), np.zeros(3), "finite"),
+    (np.zeros((3, V)), np.zeros((3, V)), np.array([0, V, 1]), r"\[0, 6\)"),
+])
+def test_fit_weights_refuses_bad_input(rnn, ngram, y, message):
+    with pytest.raises(ValueError, match=message):
+        fit_weights(rnn, ngram, y)
+
+
+def test_mixed_log_probs_is_a_distribution_and_each_expert_at_its_corner():
+    torch.manual_seed(0)
+    logits = torch.randn(5, V) * 3
+    ngram = np.exp(log_softmax(np.random.default_rng(0).normal(0, 1, (5, V))))
+    mixed = mixed_log_probs(logits, ngram, 0.5, 0.7)
+    torch.testing.assert_close(mixed.exp().sum(-1), torch.ones(5, dtype=torch.float64))
+    torch.testing.assert_close(mixed_log_probs(logits, ngram, 1.0, 0.0), torch.log_softmax(logits.double(), -1))
+    torch.testing.assert_close(mixed_log_probs(logits, ngram, 0.0, 1.0), torch.from_numpy(np.log(ngram)))
+
+
+# --- the n-gram part in the model, its checkpoint, evaluation and generation --------------------------------------
+
+@pytest.fixture(scope="module")
+def text_ids() -> tuple[torch.Tensor, list[str]]:
+    vocab = build_vocab(TEXT)
+    return encode(TEXT, vocab), vocab
+
+
+@pytest.fixture()
+def mixed_model(text_ids):
+    ids, vocab = text_ids
+    torch.manual_seed(3)
+    model = make_charrnn(vocab=vocab, hidden_size=10, cell="lstm", input="embedding", embedding_dim=4).eval()
+    model.attach_ngram(ids[:300], 4, 0.55, 0.45)
+    return model
+
+
+def test_attach_ngram_records_its_order_text_and_weights(mixed_model, text_ids):
+    ids, _ = text_ids
+    c = mixed_model.config
+    assert (c.ngram_order, c.ngram_chars, c.rnn_weight, c.ngram_weight) == (4, 300, 0.55, 0.45)
+    assert torch.equal(mixed_model.ngram_text.long(), ids[:300])
+    expected = KneserNey(ids[:300].numpy(), 4, c.vocab_size)
+    np.testing.assert_array_equal(mixed_model.ngram.distribution([1, 2, 3]), expected.distribution([1, 2, 3]))
+
+
+def test_a_checkpoint_keeps_the_ngram_part(mixed_model, tmp_path):
+    save_model(tmp_path / "m.pt", mixed_model.config, mixed_model)
+    config, loaded = load_charrnn(tmp_path / "m.pt")
+    assert config == mixed_model.config and state_dicts_equal(loaded, mixed_model)
+    np.testing.assert_array_equal(loaded.ngram.distribution([0, 1]), mixed_model.ngram.distribution([0, 1]))
+
+
+def test_a_checkpoint_whose_ngram_text_leaves_the_vocabulary_is_refused(mixed_model, tmp_path):
+    state = mixed_model.state_dict()
+    state["ngram_text"] = state["ngram_text"].clone()
+    state["ngram_text"][7] = mixed_model.config.vocab_size
+    save_model(tmp_path / "m.pt", mixed_model.config, _with_state(mixed_model, state))
+    with pytest.raises(CheckpointError, match=r"n-gram text holds character ids outside \[0, \d+\)"):
+        load_charrnn(tmp_path / "m.pt")
+
+
+def _with_state(model, state):
+    class Holder(torch.nn.Module):
+        def state_dict(self, *args, **kwargs):
+            return state
+    return Holder()
+
+
+def test_a_pure_rnn_has_no_ngram_part_and_old_checkpoints_load_as_one():
+    model = make_charrnn(4)
+    assert model.ngram is None and "ngram_text" not in model.state_dict()
+    stored = model.config.to_checkpoint()
+    for key in ("ngram_order", "ngram_chars"):
+        del stored["arch"][key]
+    del stored["rnn_weight"], stored["ngram_weight"]
+    assert CharRNNConfig.from_checkpoint(stored) == model.config
+
+
+def test_the_ngram_part_is_rebuilt_when_its_text_is_loaded(mixed_model, text_ids):
+    ids, _ = text_ids
+    before = mixed_model.ngram.distribution([1, 2])
+    state = mixed_model.state_dict()
+    state["ngram_text"] = ids[100:400].to(torch.int16)
+    mixed_model.load_state_dict(state)
+    after = mixed_model.ngram.distribution([1, 2])
+    np.testing.assert_array_equal(after, KneserNey(ids[100:400].numpy(), 4, len(before)).distribution([1, 2]))
+
+
+def test_an_ngram_order_needs_its_text_length():
+    with pytest.raises(ValidationError, match="an n-gram part needs both > 0"):
+        charrnn_config(4, ngram_order=3)
+    with pytest.raises(ValidationError, match="an n-gram part needs both > 0"):
+        charrnn_config(4, ngram_chars=10)
+
+
+@pytest.mark.parametrize("mode", ["many_to_many", "many_to_one"])
+def test_char_losses_scores_the_mixture_and_with_ngram_false_the_rnn(mixed_model, text_ids, mode):
+    ids, _ = text_ids
+    context, targets = ids[300:320], ids[320:380]
+    losses, hits = char_losses(mixed_model, context, targets, mode, 10)
+    rnn_losses, rnn_hits = char_losses(mixed_model, context, targets, mode, 10, with_ngram=False)
+    stream = torch.cat([context, targets])
+    positions = np.arange(len(context), len(stream))
+    rnn_log_probs = []
+    with torch.no_grad():
+        for t in positions:
+            history = stream[:t] if mode == "many_to_many" else stream[t - 10:t]
+            rnn_log_probs.append(torch.log_softmax(mixed_model(history.unsqueeze(0))[0][0, -1].double(), -1))
+    rnn_log_probs = torch.stack(rnn_log_probs)
+    ngram = torch.from_numpy(np.log(mixed_model.ngram.distributions(stream.numpy(), positions)))
+    expected = torch.log_softmax(0.55 * rnn_log_probs + 0.45 * ngram, -1)
+    torch.testing.assert_close(losses, -expected.gather(1, targets.unsqueeze(1)).squeeze(1), rtol=1e-5, atol=1e-5)
+    assert torch.equal(hits, (expected.argmax(-1) == targets).float())
+    torch.testing.assert_close(rnn_losses.double(), -rnn_log_probs.gather(1, targets.unsqueeze(1)).squeeze(1),
+                               rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(losses.double(), rnn_losses.double(), atol=1e-3)
+
+
+def test_held_out_metrics_reports_the_mixture_and_its_rnn_part(mixed_model, text_ids):
+    ids, _ = text_ids
+    metrics = held_out_metrics(mixed_model, "many_to_many", 10, ids[:300], ids[300:400], ids[400:], 
+                               mixed_model.config.vocab_size, 3)
+    context = ids[:400][-200:]
+    mixed, _ = char_losses(mixed_model, context, ids[400:], "many_to_many", 10)
+    alone, _ = char_losses(mixed_model, context, ids[400:], "many_to_many", 10, with_ngram=False)
+    assert metrics["bits_per_char"] == pytest.approx(float(mixed.double().mean()) * LOG2E, rel=1e-9)
+    assert metrics["rnn_bits_per_char"] == pytest.approx(float(alone.double().mean()) * LOG2E, rel=1e-9)
+    assert (metrics["mixed_ngram_order"], metrics["mixed_rnn_weight"], metrics["mixed_ngram_weight"]) == (4, 0.55, 0.45)
+    stream = torch.cat([context, ids[400:]]).numpy()
+    assert metrics["ngram_part_bits_per_char"] == mixed_model.ngram.bits_per_char(stream, len(context))
+
+
+def test_generation_draws_from_the_mixture(mixed_model, text_ids):
+    _, vocab = text_ids
+    model = mixed_model
+    model.attach_ngram(model.ngram_text.long(), 4, 0.0, 1.0)  # the n-gram alone: greedy follows its argmax
+    index = {ch: i for i, ch in enumerate(vocab)}
+    ids = [index[ch] for ch in "мой дядя"]
+    expected = []
+    for _ in range(30):
+        next_id = int(np.argmax(model.ngram.distribution(ids)))
+        ids.append(next_id)
+        expected.append(vocab[next_id])
+    assert generate_text(model, vocab, "мой дядя", 30, "many_to_many", 10) == "".join(expected)
+    model.attach_ngram(model.ngram_text.long(), 4, 1.0, 0.0)  # the RNN alone: as a model without an n-gram part
+    pure = make_charrnn(vocab=vocab, hidden_size=10, cell="lstm", input="embedding", embedding_dim=4).eval()
+    pure.load_state_dict({k: v for k, v in model.state_dict().items() if k != "ngram_text"})
+    assert generate_text(model, vocab, "мой дядя", 30, "many_to_many", 10) == \
+        generate_text(pure, vocab, "мой дядя", 30, "many_to_many", 10)
+
+
+@pytest.mark.parametrize("mode", ["many_to_many", "many_to_one"])
+def test_train_charrnn_fits_its_ngram_part_on_validation_deterministically(text_ids, mode):
+    ids, vocab = text_ids
+    train_ids, val_ids = ids[:430], ids[430:]
+    p = charrnn_params(mode=mode, ngram_order=3, batch_size=4 if mode == "many_to_many" else 16)
+    first, r1 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    second, r2 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    assert first.config == second.config and state_dicts_equal(first, second)
+    assert first.config.ngram_order == 3 and torch.equal(first.ngram_text.long(), train_ids)
+    context = train_ids[-200:]
+    alone, _ = char_losses(first, context, val_ids, mode, p.seq_length, with_ngram=False)
+    mixed, _ = char_losses(first, context, val_ids, mode, p.seq_length)
+    assert r1.mixed_val_loss == pytest.approx(float(mixed.double().mean()), rel=1e-5)
+    assert r1.mixed_val_loss <= float(alone.double().mean()) + 1e-9
+    assert 0 < r1.ngram_seconds <= r1.seconds
+    summary = training_summary(r1, len(train_ids), len(vocab), first)
+    assert summary["ngram_order"] == 3
+    assert summary["combined_val_bits_per_char"] == pytest.approx(r1.mixed_val_loss * LOG2E)
+    assert (summary["rnn_weight"], summary["ngram_weight"]) == (first.config.rnn_weight, first.config.ngram_weight)
+
+
+def test_train_charrnn_without_an_ngram_part_is_a_pure_rnn(text_ids):
+    ids, vocab = text_ids
+    model, result = train_charrnn(ids[:430], ids[430:], vocab, charrnn_params(), show_progress=False)
+    assert model.ngram is None and result.mixed_val_loss is None
+    summary = training_summary(result, 430, len(vocab), model)
+    assert (summary["ngram_order"], summary["rnn_weight"], summary["ngram_weight"]) == (0, 1.0, 0.0)
+    assert summary["combined_val_bits_per_char"] == summary["best_val_bits_per_char"]
