@@ -2,7 +2,8 @@
 
 One line per finding: `ok: ...` on stdout, `error: <what> ...: <what to do>` on stderr; exit code 1 if any error.
 Checks, in order: the team extra (dvc-s3, boto3), the default DVC remote and its S3 credentials (a real request
-to the bucket), the MLflow server (MLFLOW_TRACKING_URI or params.yaml tracking.uri), and then each model in the
+to the bucket), the MLflow server (MLFLOW_TRACKING_URI or params.yaml tracking.uri), the sweep storage when
+RNNPIPE_SWEEP_STORAGE names a PostgreSQL database (a real login), and then each model in the
 workspace: a model that DVC restored (dvc pull, dvc repro --pull, dvc exp apply) was logged by whoever trained it,
 and the shared server finds that run by the model's sha256 (tag rnnpipe.model_sha256). A model with no such run
 is reported, with the command that logs one.
@@ -43,6 +44,7 @@ def check(root: Path) -> int:
         return 1
     check_remote(root, report)
     uri = check_mlflow(root, report)
+    check_sweep_storage(os.environ.get("RNNPIPE_SWEEP_STORAGE", ""), report)
     if uri is not None:
         check_models(root, uri, report)
     return 1 if report.errors else 0
@@ -144,6 +146,31 @@ def check_mlflow(root: Path, report: Report) -> str | None:
         return None
     report.ok(f"MLflow server {uri} answers")
     return uri
+
+
+def check_sweep_storage(storage: str, report: Report) -> None:
+    """A PostgreSQL study database must let this clone log in: every sweep agent opens it directly."""
+    if not storage.startswith("postgresql"):
+        return
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(storage)
+    except Exception as exc:  # SQLAlchemy's ArgumentError, ValueError for a bad port
+        report.error(f"RNNPIPE_SWEEP_STORAGE is not a database URL ({exc}): copy it from "
+                     "`bash scripts/team_services.sh env`")
+        return
+    shown = url.render_as_string(hide_password=True)
+    try:
+        psycopg2.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                         dbname=url.database, connect_timeout=5).close()
+    except psycopg2.OperationalError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        report.error(f"the sweep storage {shown} refused this clone ({reason}): copy RNNPIPE_SWEEP_STORAGE from "
+                     "`bash scripts/team_services.sh env` on the team's machine")
+        return
+    report.ok(f"sweep storage {shown} answers")
 
 
 def check_models(root: Path, uri: str, report: Report) -> None:

@@ -38,6 +38,8 @@ BUCKET = "rnnpipe"
 DVC_REMOTE = "team"
 ARTIFACTS = f"s3://{BUCKET}/mlartifacts"
 DATABASE = ROLE = "mlflow"
+# Optuna has no server: the agents of a sweep open the study database directly, as a role of its own.
+SWEEP_DATABASE = SWEEP_ROLE = "optuna"
 REGION = "us-east-1"
 SETUP_HINT = "run RNNPIPE_EXTRAS=team bash scripts/setup.sh (or pip install -c constraints.txt -e '.[team]')"
 
@@ -113,6 +115,11 @@ class State:
     def backend_uri(self) -> str:
         # No password in the URI (it would show in `ps`): libpq reads PGPASSWORD from the server's environment.
         return f"postgresql+psycopg2://{ROLE}@127.0.0.1:{self.get('PG_PORT')}/{DATABASE}"
+
+    def sweep_storage(self) -> str:
+        """The Optuna storage URL a sweep agent needs (it carries the password: only `env` prints it)."""
+        return (f"postgresql+psycopg2://{SWEEP_ROLE}:{self.get('OPTUNA_PASSWORD')}@127.0.0.1:{self.get('PG_PORT')}/"
+                f"{SWEEP_DATABASE}")
 
 
 def team_dir() -> Path:
@@ -346,6 +353,7 @@ def start_postgres(state: State, taken: set[int]) -> None:
     taken.add(port)
     superuser_password = state.secret("PG_SUPERUSER_PASSWORD")
     state.secret("PG_PASSWORD")
+    state.secret("OPTUNA_PASSWORD")
     if fresh:
         state.pgdata.mkdir(mode=0o700, exist_ok=True)
         chown_pg(state.pgdata)
@@ -380,20 +388,25 @@ def start_postgres(state: State, taken: set[int]) -> None:
 
 
 def ensure_database(state: State) -> None:
-    """The role and database MLflow uses (idempotent), then a login as that role: a wrong password stops here."""
+    """The roles and databases of MLflow and of sweeps (idempotent), then a login as each role: a wrong password
+    stops here."""
+    owners = ((ROLE, DATABASE, "PG_PASSWORD"), (SWEEP_ROLE, SWEEP_DATABASE, "OPTUNA_PASSWORD"))
+    state.secret("OPTUNA_PASSWORD")  # a cluster made before sweeps had a database of their own
     connection = pg_connect(state, "postgres", state.get("PG_SUPERUSER_PASSWORD"))
     connection.autocommit = True  # CREATE DATABASE refuses to run in a transaction
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
-            if cursor.fetchone() is None:
-                cursor.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD %s", (state.get("PG_PASSWORD"),))
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
-            if cursor.fetchone() is None:
-                cursor.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
+            for role, database, password_key in owners:
+                cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                if cursor.fetchone() is None:
+                    cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s", (state.get(password_key),))
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+                if cursor.fetchone() is None:
+                    cursor.execute(f"CREATE DATABASE {database} OWNER {role}")
     finally:
         connection.close()
-    pg_connect(state, ROLE, state.get("PG_PASSWORD"), DATABASE).close()
+    for role, database, password_key in owners:
+        pg_connect(state, role, state.get(password_key), database).close()
 
 
 def stop_postgres(state: State) -> None:
@@ -578,6 +591,8 @@ def client_lines(state: State) -> list[str]:
         f"dvc remote modify --local {DVC_REMOTE} endpointurl {state.s3_endpoint()}",
         f"dvc remote modify --local {DVC_REMOTE} access_key_id {state.get('S3_ACCESS_KEY_ID')}",
         f"dvc remote modify --local {DVC_REMOTE} secret_access_key {state.get('S3_SECRET_ACCESS_KEY')}",
+        "# Sweeps: every agent opens the study database itself (Optuna has no server):",
+        f"export RNNPIPE_SWEEP_STORAGE={state.sweep_storage()}",
     ]
 
 
@@ -613,7 +628,8 @@ def cmd_status(state: State) -> int:
     down = 0
     pid = pg_running(state, pg_bindir(install=False))
     if pid is not None:
-        say(f"postgres: running (pid {pid}, 127.0.0.1:{state.values.get('PG_PORT')}, data {state.pgdata})")
+        say(f"postgres: running (pid {pid}, 127.0.0.1:{state.values.get('PG_PORT')}, databases {DATABASE} and "
+            f"{SWEEP_DATABASE}, data {state.pgdata})")
     else:
         say(f"postgres: stopped (data {state.pgdata})")
         down += 1
@@ -638,6 +654,7 @@ def cmd_env(state: State) -> int:
     if read_pidfile(state.mlflow_pid) is None:
         raise TeamError(f"the team stack in {state.root} is not running: run `bash scripts/team_services.sh start`")
     print(f"export MLFLOW_TRACKING_URI={state.mlflow_uri()}")
+    print(f"export RNNPIPE_SWEEP_STORAGE={state.sweep_storage()}")
     return 0
 
 
@@ -646,8 +663,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "status", "env", "check"],
                         help="start: start (or keep) the three services and print what clients need; stop: stop only "
                              "what start started; status: one line per service (exit 3 if any is down); env: the "
-                             "export line, for eval; check: in this clone, one line per problem (extra, DVC remote, "
-                             "credentials, MLflow server, models without an MLflow run)")
+                             "export lines (MLflow server, sweep storage), for eval; check: in this clone, one line "
+                             "per problem (extra, DVC remote, credentials, MLflow server, sweep storage, models "
+                             "without an MLflow run)")
     args = parser.parse_args(argv)
     try:
         if args.command == "check":

@@ -3,7 +3,7 @@
 #   bash scripts/team_services.sh start    start what is not running (idempotent); prints the client settings
 #   bash scripts/team_services.sh stop     stop only what `start` started (PID files); data stays in .team/
 #   bash scripts/team_services.sh status   one line per service; exit 3 if any is down
-#   bash scripts/team_services.sh env      `export MLFLOW_TRACKING_URI=...`, for eval "$(...)"
+#   bash scripts/team_services.sh env      `export MLFLOW_TRACKING_URI=...` and RNNPIPE_SWEEP_STORAGE, for eval "$(...)"
 #   bash scripts/team_services.sh check    in this clone: extra, DVC remote, credentials, server, models' runs
 # State (ports, passwords, data, logs) lives in $RNNPIPE_TEAM_DIR (default: .team/ here, git-ignored).
 # Python: $RNNPIPE_PYTHON, else this checkout's .venv, else the active virtualenv (RNNPIPE_EXTRAS=team bash scripts/setup.sh

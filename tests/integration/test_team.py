@@ -64,6 +64,7 @@ class Team:
     uri: str                       # MLFLOW_TRACKING_URI of the server
     dvc_lines: list[list[str]]     # the `dvc remote ... --local` commands `start` printed
     config: dict[str, str]         # ports, passwords, S3 keys (config.env)
+    sweep_storage: str             # RNNPIPE_SWEEP_STORAGE that `start` printed
 
     def script(self, *args: str, env: dict[str, str] | None = None, cwd: Path = REPO,
                timeout: float = 900) -> subprocess.CompletedProcess:
@@ -142,7 +143,9 @@ def team():
         dvc_lines = [shlex.split(line) for line in lines if line.startswith("dvc remote ")]
         config = dict(line.split("=", 1) for line in (state / "config.env").read_text().splitlines()
                       if "=" in line and not line.startswith("#"))
-        yield Team(state, env, uri, dvc_lines, config)
+        sweep_storage = next(line.split("=", 1)[1] for line in lines
+                             if line.startswith("export RNNPIPE_SWEEP_STORAGE="))
+        yield Team(state, env, uri, dvc_lines, config, sweep_storage)
     finally:
         stopped = subprocess.run(["bash", str(SCRIPT), "stop"], cwd=REPO, env=env, capture_output=True, text=True,
                                  timeout=300)
@@ -213,7 +216,18 @@ def test_start_is_idempotent_and_status_reports_each_service(team):
     for service in ("postgres: running", "s3: running", "mlflow: running"):
         assert service in status.stderr, status.stderr
     env = team.script("env")
-    assert env.stdout.strip() == f"export MLFLOW_TRACKING_URI={team.uri}"
+    assert env.stdout.splitlines() == [f"export MLFLOW_TRACKING_URI={team.uri}",
+                                       f"export RNNPIPE_SWEEP_STORAGE={team.sweep_storage}"]
+
+
+def test_sweep_storage_is_a_database_of_the_teams_postgresql(team):
+    import optuna
+
+    assert team.sweep_storage.endswith(f"@127.0.0.1:{team.config['PG_PORT']}/optuna")
+    study = optuna.create_study(storage=team.sweep_storage, study_name="team-storage")
+    study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=2)
+    again = optuna.load_study(study_name="team-storage", storage=team.sweep_storage)  # as a second agent would
+    assert [t.state.name for t in again.trials] == ["COMPLETE", "COMPLETE"]
 
 
 def test_pipeline_logs_runs_history_evaluation_and_models_to_postgres_and_the_bucket(team, clone_a):
