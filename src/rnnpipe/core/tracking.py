@@ -46,6 +46,7 @@ HEADLINE_COLUMNS = {
                 ["charrnn.cell", "charrnn.hidden_size", "charrnn.epochs", "charrnn.lr", "charrnn.ngram_order"]),
 }
 SHARED_VIEW = "rnnpipe-headline"
+RUN_TAGS_ENV = "RNNPIPE_RUN_TAGS"
 _EXPS_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
 
 
@@ -266,7 +267,8 @@ class Tracker:
             return
         experiment_id = self.experiment_id(kind)
         self.close_abandoned_runs(experiment_id)
-        all_tags = {**self.standard_tags(), **tags, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+        all_tags = {**self.standard_tags(), **tags, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+                    **run_tags_from_env()}
         run_name = os.environ.get("DVC_EXP_NAME") or name
         with signals_end_runs(), self.mlflow.start_run(experiment_id=experiment_id, tags=all_tags, run_name=run_name,
                                                        log_system_metrics=True) as run:
@@ -419,6 +421,21 @@ class Tracker:
         result = promote(self.client, REGISTERED_MODELS[kind], kind, self.run_id, value, data_md5, extra)
         if result is not None:
             print(result.line(REGISTERED_MODELS[kind]))
+
+
+def run_tags_from_env() -> dict[str, str]:
+    """Tags a caller gives every training run it starts, as JSON in RNNPIPE_RUN_TAGS: a sweep agent names the sweep,
+    the trial and the parent run (mlflow.parentRunId), so the UI nests a sweep's runs under one row."""
+    text = os.environ.get(RUN_TAGS_ENV)
+    if not text:
+        return {}
+    try:
+        tags = json.loads(text)
+    except ValueError:
+        raise TrackingError(f"{RUN_TAGS_ENV} = {text[:80]!r} is invalid: allowed is a JSON object of tags") from None
+    if not isinstance(tags, dict):
+        raise TrackingError(f"{RUN_TAGS_ENV} = {text[:80]!r} is invalid: allowed is a JSON object of tags")
+    return {str(key): str(value) for key, value in tags.items()}
 
 
 def _version(distribution: str) -> str:

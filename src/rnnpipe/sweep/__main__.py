@@ -1,0 +1,58 @@
+"""python -m rnnpipe.sweep run sweeps/NAME.yaml | agent NAME | show NAME [--markdown FILE] [--png FILE] | check FILE...
+
+run    checks the sweep file, creates its Optuna study (or resumes it) and runs trials until the budget is spent
+agent  joins an existing study (any clone that reaches the same storage) and runs trials until the budget is spent
+show   prints the trials, the best one, parameter importances; writes a PNG of the objective (and a markdown table)
+check  validates sweep files and starts nothing
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnnpipe.core.errors import RnnpipeError
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rnnpipe.sweep", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="create or resume a sweep's study and run trials").add_argument("file")
+    commands.add_parser("agent", help="join a sweep's study and run trials").add_argument("name")
+    show = commands.add_parser("show", help="the trials, the best, importances, a PNG")
+    show.add_argument("name")
+    show.add_argument("--markdown", metavar="FILE", help="also write the trials table as markdown to FILE")
+    show.add_argument("--png", metavar="FILE", help="the plot's path (default .sweeps/NAME.png)")
+    commands.add_parser("check", help="validate sweep files, start nothing").add_argument("files", nargs="+")
+    args = parser.parse_args(argv)
+
+    from rnnpipe.sweep.agent import join, root_of_checkout, start
+
+    root = root_of_checkout()
+    if args.command == "run":
+        return start(args.file, root)
+    if args.command == "agent":
+        return join(args.name, root)
+    if args.command == "show":
+        from rnnpipe.sweep.show import show as show_study
+
+        print(show_study(args.name, root, args.markdown, args.png))
+        return 0
+    from rnnpipe.sweep.spec import load_spec
+
+    for file in args.files:
+        spec = load_spec(file, root)
+        print(f"{file}: ok ({len(spec.space)} params, {spec.sampler}, {spec.objective.direction} "
+              f"{spec.objective.metric})")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except RnnpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("sweep: stopped; finished trials are in the study, the interrupted one runs again with the next agent",
+              file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,233 @@
+"""Agents: `run` creates the study of a sweep file (or finds it) and works on it; `agent NAME` joins one that exists.
+
+An agent loops until the budget is spent: it fails the trials of agents whose heartbeat stopped (Optuna queues a
+retry of each), starts a trial while finished + running trials are fewer than the budget, waits while the rest
+run elsewhere (one of them may die and come back as a retry), and stops at the study's wall-time deadline.
+The study keeps the sweep spec, the MLflow parent run id and the deadline as user attrs, so an agent on another
+machine needs only the sweep's name.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from rnnpipe.core.errors import TrackingError, first_line
+from rnnpipe.sweep.spec import SweepError, SweepSpec, load_spec, spec_from_json
+from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
+from rnnpipe.sweep.trial import exp_name, run_trial
+
+SPEC_ATTR, PARENT_ATTR, DEADLINE_ATTR = "spec", "mlflow_parent_run_id", "deadline_unix"
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+def study_name(spec_name: str) -> str:
+    return f"rnnpipe-sweep-{spec_name}"
+
+
+def start(spec_path: str, root: Path) -> int:
+    """`run sweeps/X.yaml`: check everything, create (or resume) the study, then work as an agent."""
+    spec = load_spec(spec_path, root)
+    tracker = _tracker(root)
+    url = storage_url(root)
+    storage = open_storage(url)
+    study = _load(spec.name, storage)
+    if study is None:
+        study = _create(spec, storage, tracker)
+        print(f"sweep {spec.name}: study created in {shown(url)}")
+    elif study.user_attrs.get(SPEC_ATTR) != spec.to_json():
+        raise SweepError(f"{spec_path}: sweep {spec.name} already has a study in {shown(url)} made from a different "
+                         "file: rename this file for a new sweep, or restore the one the study was made from")
+    else:
+        print(f"sweep {spec.name}: resuming the study in {shown(url)}")
+    return work(spec.name, root, tracker)
+
+
+def join(name: str, root: Path) -> int:
+    """`agent NAME`: one line if the study does not exist; otherwise work on it."""
+    tracker = _tracker(root)
+    url = storage_url(root)
+    if _load(name, open_storage(url)) is None:
+        raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
+                         f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
+    return work(name, root, tracker)
+
+
+def work(name: str, root: Path, tracker: Any) -> int:
+    import optuna
+
+    url = storage_url(root)
+    spec = spec_from_json(_load(name, open_storage(url)).user_attrs[SPEC_ATTR], root)
+    storage = open_storage(url, heartbeat_seconds=spec.heartbeat_seconds)
+    study = optuna.load_study(study_name=study_name(name), storage=storage, sampler=_sampler(spec))
+    parent_run_id = study.user_attrs.get(PARENT_ATTR)
+    deadline = study.user_attrs.get(DEADLINE_ATTR)
+    ran = 0
+    with _sigterm_as_interrupt():
+        while True:
+            optuna.storages.fail_stale_trials(study)
+            states = [t.state.name for t in study.get_trials(deepcopy=False)]
+            done, running = sum(s in FINISHED for s in states), states.count("RUNNING")
+            if deadline is not None and time.time() >= deadline:
+                print(f"sweep {name}: wall-time budget spent ({done} trials finished)")
+                break
+            if spec.trials is not None and done >= spec.trials:
+                break
+            if spec.trials is None or done + running < spec.trials:
+                _one_trial(study, spec, root, url, parent_run_id)
+                ran += 1
+                continue
+            time.sleep(min(spec.heartbeat_seconds, 5))  # the last trials run elsewhere; one may die and be retried
+    _finish_parent(tracker, parent_run_id, study)
+    print(f"sweep {name}: this agent ran {ran} trials; `python -m rnnpipe.sweep show {name}` shows them all")
+    return 0
+
+
+def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id: Optional[str]) -> None:
+    import optuna
+
+    from rnnpipe.sweep.report import PRUNED_ATTR
+
+    from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize runs around each trial
+
+    trial = study.ask()
+    with get_heartbeat_thread(trial._trial_id, study._storage):
+        params = {d.key: _suggest(trial, d) for d in spec.space}
+        name = exp_name(spec.name, trial.number)
+        trial.set_user_attr("exp_name", name)
+        retry = study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
+        print(f"sweep {spec.name}: trial {trial.number} ({name}){f', a retry of trial {retry}' if retry is not None else ''}: "
+              + ", ".join(f"{k}={v}" for k, v in params.items()), flush=True)
+
+        def was_pruned() -> bool:
+            return PRUNED_ATTR in study._storage.get_trial(trial._trial_id).user_attrs
+
+        try:
+            result = run_trial(root, spec, url, study.study_name, trial._trial_id, trial.number, params,
+                               parent_run_id, was_pruned)
+        except KeyboardInterrupt:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            frozen = study._storage.get_trial(trial._trial_id)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, frozen)
+            print(f"sweep {spec.name}: trial {trial.number} stopped with this agent: FAIL, queued to run again",
+                  file=sys.stderr)
+            raise
+    trial.set_user_attr("seconds", round(result.seconds, 1))
+    if result.state == "COMPLETE":
+        study.tell(trial, result.value)
+        shared = {None: "", True: ", pushed", False: ", NOT pushed"}[result.pushed]
+        print(f"sweep {spec.name}: trial {trial.number} COMPLETE {spec.objective.metric}={result.value:.6g} "
+              f"in {result.seconds:.0f}s{shared}", flush=True)
+    elif result.state == "PRUNED":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        print(f"sweep {spec.name}: trial {trial.number} PRUNED in {result.seconds:.0f}s", flush=True)
+    else:
+        trial.set_user_attr("fail_reason", result.reason)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        print(f"sweep {spec.name}: trial {trial.number} FAIL: {result.reason}", file=sys.stderr, flush=True)
+
+
+def _suggest(trial: Any, d: Any) -> Any:
+    if d.kind == "categorical":
+        return trial.suggest_categorical(d.key, list(d.choices))
+    if d.kind == "int":
+        return trial.suggest_int(d.key, int(d.low), int(d.high), step=int(d.step or 1), log=d.log)
+    return trial.suggest_float(d.key, float(d.low), float(d.high), step=d.step, log=d.log)
+
+
+def _sampler(spec: SweepSpec) -> Any:
+    import optuna
+
+    if spec.sampler == "grid":
+        return optuna.samplers.GridSampler({d.key: d.grid_values() for d in spec.space}, seed=spec.seed)
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    # TPE's seed fixes its own random draws; which trials it sees depends on the agents' timing all the same.
+    return optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(10, max(2, (spec.trials or 20) // 3)))
+
+
+def _load(name: str, storage: Any) -> Any:
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=study_name(name), storage=storage)
+    except KeyError:
+        return None
+
+
+def _create(spec: SweepSpec, storage: Any, tracker: Any) -> Any:
+    import optuna
+
+    study = optuna.create_study(study_name=study_name(spec.name), storage=storage,
+                                direction=spec.objective.direction, load_if_exists=True)
+    if SPEC_ATTR in study.user_attrs:  # another `run` of the same file won the race
+        return study
+    study.set_user_attr(SPEC_ATTR, spec.to_json())
+    if spec.minutes is not None:
+        study.set_user_attr(DEADLINE_ATTR, time.time() + 60 * spec.minutes)
+    if tracker is not None:
+        run = tracker.client.create_run(tracker.experiment_id(spec.model_kind), run_name=f"sweep {spec.name}",
+                                        tags={"sweep": spec.name, "sweep_parent": "true",
+                                              "sweep_objective": f"{spec.objective.direction} "
+                                                                 f"{spec.objective.metric}"})
+        study.set_user_attr(PARENT_ATTR, run.info.run_id)
+    return study
+
+
+def _tracker(root: Path) -> Any:
+    """MLflow as the stages will see it, checked before any trial (a dead server is one line here)."""
+    from rnnpipe.core.params import load_params
+    from rnnpipe.core.tracking import Tracker
+
+    params = load_params(root / "params.yaml")
+    if not params.tracking.enabled:
+        return None
+    try:
+        return Tracker(True, params.tracking.uri)
+    except TrackingError:
+        raise
+    except Exception as exc:
+        raise TrackingError(f"MLflow is not usable: {first_line(exc)}") from None
+
+
+def _finish_parent(tracker: Any, run_id: Optional[str], study: Any) -> None:
+    """The parent run ends once the study's budget is spent; its metric `objective` (step = trial) draws the
+    search's progress in the UI."""
+    if tracker is None or run_id is None:
+        return
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state.name in ("RUNNING", "WAITING") for t in trials):
+        return
+    client = tracker.client
+    for t in trials:
+        if t.state.name == "COMPLETE":
+            client.log_metric(run_id, "objective", t.value, step=t.number)
+    client.set_terminated(run_id, "FINISHED")
+
+
+class _sigterm_as_interrupt:
+    """SIGTERM and SIGHUP stop an agent as Ctrl-C does: its trial's guard ends the trial, the trial is FAIL and
+    queued again."""
+
+    def __enter__(self) -> None:
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+        self._previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def root_of_checkout() -> Path:
+    """The repository the command runs in (its dvc.yaml), like rnnpipe.core.tracking.project_root()."""
+    from rnnpipe.core.tracking import project_root
+
+    root = project_root()
+    if not (root / "dvc.yaml").is_file():
+        raise SweepError(f"{root} has no dvc.yaml: run sweeps from the project's root folder")
+    return root
+

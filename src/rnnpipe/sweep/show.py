@@ -1,0 +1,132 @@
+"""`show NAME`: the study as the research log: every trial (params, objective, state, seconds, experiment), the best
+trial, parameter importances and a PNG of the objective against the trial number."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+from rnnpipe.sweep.spec import SweepError
+
+
+def trial_rows(study: Any, keys: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        seconds = t.user_attrs.get("seconds")
+        if seconds is None and t.datetime_start and t.datetime_complete:
+            seconds = round((t.datetime_complete - t.datetime_start).total_seconds(), 1)
+        row = {"trial": t.number, **{k: t.params.get(k, "") for k in keys},
+               "objective": t.value if t.state.name == "COMPLETE" else None, "state": t.state.name,
+               "seconds": seconds, "exp": t.user_attrs.get("exp_name", "")}
+        if t.state.name == "PRUNED":
+            row["state"] = f"PRUNED@{t.user_attrs.get('pruned_epoch', '?')}"
+        retry = t.system_attrs.get("failed_trial")
+        if retry is not None:
+            row["state"] += f" (retry of {retry})"
+        rows.append(row)
+    return rows
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]], markdown: bool) -> str:
+    if not rows:
+        return "(no trials yet)"
+    header = list(rows[0])
+    cells = [[cell(row[h]) for h in header] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    return "\n".join(lines + ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells])
+
+
+def importances(study: Any) -> dict[str, float]:
+    """PED-ANOVA: Optuna's own evaluator that needs no scikit-learn (fANOVA's default does)."""
+    import optuna
+
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if len(finished) < 2 or not finished[0].params:
+        return {}
+    try:
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+
+
+def plot(study: Any, metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnpipe.core.io import save_figure
+
+    trials = study.get_trials(deepcopy=False)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    ax.plot([t.number for t in done], [t.value for t in done], "o", label="complete")
+    best, points = math.inf if study.direction.name == "MINIMIZE" else -math.inf, []
+    for t in done:
+        best = min(best, t.value) if study.direction.name == "MINIMIZE" else max(best, t.value)
+        points.append((t.number, best))
+    if points:
+        ax.step(*zip(*points), where="post", label="best so far")
+    pruned = [t.number for t in trials if t.state.name == "PRUNED"]
+    if pruned:
+        ax.plot(pruned, [ax.get_ylim()[1]] * len(pruned), "x", color="grey", label="pruned")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.set_title(study.study_name)
+    ax.legend()
+    fig.tight_layout()
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+def show(name: str, root: Path, markdown: Optional[str] = None, png: Optional[str] = None) -> str:
+    import optuna
+
+    from rnnpipe.sweep.agent import SPEC_ATTR, _load, study_name
+    from rnnpipe.sweep.spec import spec_from_json
+    from rnnpipe.sweep.storage import open_storage, shown, storage_url
+
+    url = storage_url(root)
+    study = _load(name, open_storage(url))
+    if study is None:
+        raise SweepError(f"no sweep named {name!r} in {shown(url)}")
+    spec = spec_from_json(study.user_attrs[SPEC_ATTR], root)
+    keys = [d.key for d in spec.space]
+    rows = trial_rows(study, keys)
+    lines = [f"sweep {name}: {spec.objective.direction} {spec.objective.metric} ({spec.objective.file}); "
+             f"{len(rows)} trials in {shown(url)}", "", table(rows, markdown=False), ""]
+    try:
+        best = study.best_trial
+        lines.append(f"best: trial {best.number} ({best.user_attrs.get('exp_name', '')}) "
+                     f"{spec.objective.metric}={best.value:.6g}: "
+                     + ", ".join(f"{k}={v}" for k, v in best.params.items())
+                     + f"; restore its outputs with `dvc exp apply {best.user_attrs.get('exp_name', '')}`")
+    except ValueError:
+        lines.append("best: none yet (no complete trial)")
+    found = importances(study)
+    if found:
+        lines.append("importance (PED-ANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()))
+    png_path = Path(png) if png else root / ".sweeps" / f"{name}.png"
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        plot(study, spec.objective.metric, png_path)
+        lines.append(f"plot: {png_path}")
+    if markdown:
+        from rnnpipe.core.io import write_text
+
+        write_text(markdown, f"Sweep `{name}`: {spec.objective.direction} `{spec.objective.metric}`\n\n"
+                   + table(rows, markdown=True) + "\n")
+        lines.append(f"markdown: {markdown}")
+    return "\n".join(lines)

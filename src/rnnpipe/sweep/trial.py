@@ -1,0 +1,147 @@
+"""One trial: `dvc exp run --temp -n <sweep>-<trial> -S key=value ... <stages>` under a guard process, its objective
+read from the experiment DVC committed, and the experiment shared (`dvc exp push`) when the clone has a git remote.
+
+The trial's identity reaches the stages by environment variables: RNNPIPE_RUN_TAGS (rnnpipe.core.tracking) puts
+the sweep, the trial and the parent run on the training run; RNNPIPE_SWEEP_* (rnnpipe.sweep.report) let training
+report each epoch to the trial and stop when it is pruned.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from rnnpipe.sweep import report
+from rnnpipe.sweep.spec import SweepSpec, override_value
+
+LOG_DIR = Path(".sweeps") / "logs"
+
+
+@dataclass
+class TrialResult:
+    state: str                         # COMPLETE | PRUNED | FAIL
+    value: Optional[float] = None
+    reason: str = ""                   # FAIL: the last error line of the trial's log
+    seconds: float = 0.0
+    pushed: Optional[bool] = None      # None: no git remote to push to
+
+
+def exp_name(sweep: str, number: int) -> str:
+    return f"{sweep}-{number}"
+
+
+def tool(name: str) -> str:
+    """dvc from the agent's own environment (the one its tests and docs install), else from PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
+def trial_command(root: Path, spec: SweepSpec, name: str, params: dict[str, Any]) -> list[str]:
+    overrides = [part for key, value in params.items() for part in ("-S", f"{key}={override_value(value)}")]
+    return [sys.executable, "-m", "rnnpipe.sweep.guard", str(root), "--",
+            tool("dvc"), "exp", "run", "--temp", "-n", name, *overrides, *spec.stages]
+
+
+def trial_env(spec: SweepSpec, storage_url: str, study_name: str, trial_id: int, number: int,
+              parent_run_id: Optional[str], root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")]))
+    tags = {"sweep": spec.name, "trial": str(number)}
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    env["RNNPIPE_RUN_TAGS"] = json.dumps(tags)
+    env.pop(report.PRUNER_ENV, None)
+    env.update({report.STORAGE_URL_ENV: storage_url, report.STUDY_ENV: study_name,
+                report.TRIAL_ID_ENV: str(trial_id)})
+    if spec.pruning is not None:
+        sign = 1 if spec.objective.direction == "minimize" else -1
+        env[report.PRUNER_ENV] = f"{spec.pruning.startup_trials},{spec.pruning.warmup_epochs},{sign}"
+    return env
+
+
+def run_trial(root: Path, spec: SweepSpec, storage_url: str, study_name: str, trial_id: int, number: int,
+              params: dict[str, Any], parent_run_id: Optional[str], was_pruned: Any) -> TrialResult:
+    """Run the experiment to its end. KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) stops the guard,
+    which ends the trial's processes and deletes its temporary workspace, then propagates."""
+    name = exp_name(spec.name, number)
+    log_path = root / LOG_DIR / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as log:
+        guard = subprocess.Popen(trial_command(root, spec, name, params), cwd=root, stdout=log,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env=trial_env(spec, storage_url, study_name, trial_id, number, parent_run_id, root))
+        try:
+            code = guard.wait()
+        except BaseException:
+            guard.send_signal(signal.SIGTERM)
+            guard.wait()
+            raise
+    seconds = time.monotonic() - start
+    if code != 0:
+        if was_pruned():
+            return TrialResult("PRUNED", seconds=seconds)
+        return TrialResult("FAIL", reason=last_error(log_path), seconds=seconds)
+    value = objective_value(root, name, spec.objective.file, spec.objective.metric)
+    return TrialResult("COMPLETE", value=value, seconds=seconds, pushed=push(root, name))
+
+
+def last_error(log_path: Path) -> str:
+    lines = [line.strip() for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors[0] if errors else next((l for l in reversed(lines) if l), "no output"))[:300] + f" (log: {log_path})"
+
+
+# --- the experiment's result ----------------------------------------------------------------------------------------
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def exp_ref(root: Path, name: str) -> str:
+    refs = git(root, "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+    matches = [ref for ref in refs if ref.rsplit("/", 1)[-1] == name]
+    if not matches:
+        raise RuntimeError(f"dvc exp run succeeded but no experiment ref named {name} exists")
+    return matches[-1]
+
+
+def objective_value(root: Path, name: str, file: str, metric: str) -> float:
+    """The metric as the experiment committed it: from git (metrics kept in git) or, for an output in DVC's cache,
+    through the md5 that the experiment's dvc.lock records."""
+    ref = exp_ref(root, name)
+    shown = git(root, "show", f"{ref}:{file}", check=False)
+    if shown.returncode == 0:
+        data = json.loads(shown.stdout)
+    else:
+        import yaml
+
+        lock = yaml.safe_load(git(root, "show", f"{ref}:dvc.lock").stdout)
+        md5 = next(out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])
+                   if out["path"] == file)
+        data = json.loads((root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).read_text(encoding="utf-8"))
+    return float(data[metric])
+
+
+def push(root: Path, name: str) -> Optional[bool]:
+    """Share a finished trial: its exp ref to the git remote, its data and run cache to the default DVC remote."""
+    if git(root, "remote", "get-url", "origin", check=False).returncode != 0:
+        return None
+    has_dvc_remote = subprocess.run([tool("dvc"), "remote", "default"], cwd=root, capture_output=True,
+                                    text=True).stdout.strip() != ""
+    command = [tool("dvc"), "exp", "push", "origin", name]
+    command += ["--run-cache"] if has_dvc_remote else ["--no-cache"]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"sweep: warning: `{' '.join(command[1:])}` failed ({(result.stderr.strip().splitlines() or [''])[-1]}); "
+              "the trial is in the study and in this clone: push it by hand", file=sys.stderr)
+    return result.returncode == 0

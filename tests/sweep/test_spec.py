@@ -1,0 +1,105 @@
+"""Sweep files are checked before anything starts: a bad one is one line naming the key, the value and what is
+allowed; the committed sweep files pass."""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnnpipe.sweep.spec import SweepError, load_spec, override_value, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = {
+    "stages": ["train_forecaster"],
+    "space": {"forecaster.hidden_size": {"int": [2, 8]}, "forecaster.input_noise": {"float": [0.0, 0.3]},
+              "forecaster.lr": {"float": [0.0001, 0.01], "log": True}, "forecaster.cell": {"categorical": ["gru", "lstm"]}},
+    "objective": {"file": "reports/forecaster_train.json", "metric": "kept_val_mse", "direction": "minimize"},
+    "budget": {"trials": 4},
+    "sampler": {"type": "tpe", "seed": 0},
+}
+
+
+def changed(path: str, value) -> dict:
+    raw = copy.deepcopy(GOOD)
+    *parents, last = path.split("/")
+    node = raw
+    for part in parents:
+        node = node[part]
+    if value is None:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+def test_a_good_file_parses():
+    spec = parse_spec(GOOD, "good", ROOT)
+    assert [d.key for d in spec.space][0] == "forecaster.hidden_size"
+    assert spec.model_kind == "forecaster" and spec.trials == 4 and spec.pruning is None
+
+
+@pytest.mark.parametrize("raw, needles", [
+    (changed("colour", "red"), ["unknown key 'colour'", "allowed keys are"]),
+    (changed("space/forecaster.hidden_sise", {"int": [2, 8]}), ["unknown params.yaml key 'forecaster.hidden_sise'"]),
+    (changed("space/forecaster.hidden_size", {"int": [8, 8]}), ["forecaster.hidden_size", "empty range", "low < high"]),
+    (changed("space/forecaster.cell", {"categorical": []}), ["forecaster.cell", "empty"]),
+    (changed("space/forecaster.hidden_size", {"int": [0, 8]}), ["forecaster.hidden_size = 0", "params.yaml invalid"]),
+    (changed("space/forecaster.cell", {"categorical": ["gru", "transformer"]}), ["'transformer'", "one of rnn, gru"]),
+    (changed("space/forecaster.lr", {"float": [0.0, 0.01], "log": True}), ["log = true needs low > 0"]),
+    (changed("objective/metric", "test_mse_typo"), ["metric 'test_mse_typo'"]),
+    (changed("objective/file", "metrics/charrnn.json"), ["written by none of the stages", "reports/forecaster_train.json"]),
+    (changed("objective/direction", "down"), ["direction = 'down'", "minimize or maximize"]),
+    (changed("budget", {"trials": 0}), ["trials = 0", ">= 1"]),
+    (changed("budget", {"hours": 1}), ["unknown key 'hours'"]),
+    (changed("sampler", {"type": "cmaes"}), ["type = 'cmaes'", "tpe, random, grid"]),
+    (changed("sampler", {"type": "grid"}), ["grid", "continuous range"]),
+    (changed("stages", ["train_everything"]), ["unknown stage 'train_everything'"]),
+    (changed("pruning", {"patience": 3}), ["unknown key 'patience'"]),
+    (changed("space", {}), ["space = {}"]),
+    (changed("objective", None), ["missing key 'objective'"]),
+])
+def test_a_bad_file_is_one_line(raw, needles, tmp_path):
+    if "test_mse_typo" in str(raw):  # the metric check reads the file the stage wrote, when there is one
+        (tmp_path / "reports").mkdir()
+        (tmp_path / "reports" / "forecaster_train.json").write_text('{"kept_val_mse": 0.1, "best_val_mse": 0.1}')
+        for name in ("dvc.yaml", "params.yaml"):
+            (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
+        root = tmp_path
+    else:
+        root = ROOT
+    with pytest.raises(SweepError) as caught:
+        parse_spec(raw, "bad", root, "sweeps/bad.yaml")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("sweeps/bad.yaml: ")
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_a_bad_name_is_refused():
+    with pytest.raises(SweepError, match="sweep name 'Big_Sweep'"):
+        parse_spec(GOOD, "Big_Sweep", ROOT)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "sweeps").glob("*.yaml")))
+def test_committed_sweep_files_validate(path):
+    spec = load_spec(path, ROOT)
+    assert spec.objective.metric.startswith(("best_val", "kept_val", "combined_val"))  # never tuned on test data
+
+
+def test_the_cli_refuses_a_bad_file_in_one_line_and_starts_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(changed("objective/direction", "sideways")))
+    result = subprocess.run([sys.executable, "-m", "rnnpipe.sweep", "run", str(bad)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "direction = 'sideways'" in result.stderr
+    assert not (ROOT / ".sweeps" / "logs" / "bad-0.log").exists()
+
+
+def test_override_values_read_back_as_the_same_yaml():
+    for value in (3, 0.1, 1e-05, True, "gru", "a b"):
+        assert yaml.safe_load(override_value(value)) == value
