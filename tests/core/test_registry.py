@@ -72,3 +72,36 @@ def test_the_summary_names_the_champion_and_every_version(client):
     lines = summary(client, NAME, "forecaster")
     assert lines[0] == f"{NAME}: @champion is version 1"
     assert "test_mse 0.02" in lines[1] and "<- champion" in lines[1] and "not evaluated" in lines[2]
+
+
+def test_parallel_promotions_end_with_the_better_model_as_champion(tmp_path):
+    """Two evaluations finishing together, without any lock: whatever the interleaving, the better one wins."""
+    import threading
+
+    uri = f"sqlite:///{tmp_path / 'race.db'}"
+    MlflowClient(uri).create_registered_model(NAME)
+    for round_ in range(8):
+        clients = [MlflowClient(uri), MlflowClient(uri)]
+        runs = [new_version(clients[0]), new_version(clients[0])]
+        better, worse = 0.5 - 0.03 * round_ - 0.02, 0.5 - 0.03 * round_ - 0.01
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def evaluate(client: MlflowClient, run: str, value: float) -> None:
+            start.wait()
+            try:
+                promote(client, NAME, "forecaster", run, value, "data-a")
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        order = [(clients[0], runs[0], worse), (clients[1], runs[1], better)]
+        if round_ % 2:
+            order.reverse()
+        threads = [threading.Thread(target=evaluate, args=args) for args in order]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        champion = current_champion(clients[0], NAME)
+        assert champion.run_id == runs[1], f"round {round_}: @champion is the worse model (version {champion.version})"

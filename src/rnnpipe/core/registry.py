@@ -5,7 +5,9 @@ evaluation stage then calls `promote`: the version is tagged with its test metri
 evaluated on, its DVC experiment name and commit, and it takes the `champion` alias when there is none yet, or
 when it beats the champion on the same data. A champion evaluated on other data is never compared (another test
 split or corpus makes the numbers incomparable): the version stays a candidate and the line printed says so.
-Running it again changes nothing, so it is safe in a pipeline that DVC may rerun.
+Running it again changes nothing, so it is safe in a pipeline that DVC may rerun, and parallel evaluations (queue
+workers, sweep agents, teammates on one server) end with the best of them as champion. A version promoted by hand
+stays champion until the next evaluation on the same data, which leaves the best version evaluated there.
 
     python -m rnnpipe.core.registry                  # the champion of each model, and each version's figures
     python -m rnnpipe.core.registry promote charrnn 7   # make version 7 the champion by hand
@@ -22,6 +24,7 @@ CHAMPION = "champion"
 # The metric each model is ranked by: its name on the version, and whether lower is better.
 RANKING = {"forecaster": ("test_mse", True), "charrnn": ("test_bits_per_char", True)}
 DATA_TAG = "eval_data_md5"
+_ALREADY_EXISTS = ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS")
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,14 @@ class Promotion:
 
 
 def promote(client: Any, name: str, kind: str, run_id: str, value: float, data_md5: str,
-            extra_tags: Optional[dict[str, str]] = None) -> Optional[Promotion]:
-    """Tag the version that run_id registered and make it champion if it beats the champion on the same data."""
+            extra_tags: Optional[dict[str, str]] = None, max_rounds: int = 10) -> Optional[Promotion]:
+    """Tag the version that run_id registered and make it champion if it beats the champion on the same data.
+
+    Safe under parallel promoters without a lock: the alias is set to the best version evaluated on the champion's
+    data as the store shows it now, then read back and set again until reading changes nothing. Every promoter tags
+    its version before it reads, so whichever of them writes last has seen every rival's figure and leaves the best
+    one as champion, whatever the interleaving.
+    """
     metric, lower_is_better = RANKING[kind]
     versions = [v for v in client.search_model_versions(f"name='{name}'") if v.run_id == run_id]
     if not versions:
@@ -46,26 +55,55 @@ def promote(client: Any, name: str, kind: str, run_id: str, value: float, data_m
     tags = {metric: repr(float(value)), DATA_TAG: data_md5, **(extra_tags or {})}
     for key, tag_value in tags.items():
         client.set_model_version_tag(name, version.version, key, tag_value)
-    champion = current_champion(client, name)
-    if champion is None:
-        client.set_registered_model_alias(name, CHAMPION, version.version)
-        return Promotion(version.version, version.version, True, f"is the first evaluated: now @{CHAMPION} "
-                                                                   f"({metric} {value:.5g})")
-    if champion.version == version.version:
-        return Promotion(version.version, champion.version, False, f"is @{CHAMPION} ({metric} {value:.5g})")
-    if champion.tags.get(DATA_TAG) != data_md5 or metric not in champion.tags:
-        return Promotion(version.version, champion.version, False,
+
+    before = current_champion(client, name)
+    if before is not None and before.version != version.version and (
+            before.tags.get(DATA_TAG) != data_md5 or metric not in before.tags):
+        return Promotion(version.version, before.version, False,
                          f"({metric} {value:.5g}) was evaluated on other data than @{CHAMPION} version "
-                         f"{champion.version}: not compared (promote by hand: python -m rnnpipe.core.registry "
+                         f"{before.version}: not compared (promote by hand: python -m rnnpipe.core.registry "
                          f"promote {kind} {version.version})")
-    best = float(champion.tags[metric])
-    better = value < best if lower_is_better else value > best
-    if better:
-        client.set_registered_model_alias(name, CHAMPION, version.version)
-        return Promotion(version.version, version.version, True,
-                         f"beats version {champion.version} ({metric} {value:.5g} vs {best:.5g}): now @{CHAMPION}")
-    return Promotion(version.version, champion.version, False,
-                     f"({metric} {value:.5g}) does not beat @{CHAMPION} version {champion.version} ({best:.5g})")
+    champion = settle_champion(client, name, metric, lower_is_better, data_md5, max_rounds)
+    if before is None and champion == version.version:
+        return Promotion(version.version, champion, True, f"is the first evaluated: now @{CHAMPION} "
+                                                          f"({metric} {value:.5g})")
+    if before is not None and before.version == version.version:
+        return Promotion(version.version, champion, False, f"is @{CHAMPION} ({metric} {value:.5g})")
+    if champion == version.version:
+        best = float(before.tags[metric])
+        return Promotion(version.version, champion, True,
+                         f"beats version {before.version} ({metric} {value:.5g} vs {best:.5g}): now @{CHAMPION}")
+    rival = client.get_model_version(name, champion)
+    return Promotion(version.version, champion, False,
+                     f"({metric} {value:.5g}) does not beat @{CHAMPION} version {champion} "
+                     f"({float(rival.tags[metric]):.5g})")
+
+
+def settle_champion(client: Any, name: str, metric: str, lower_is_better: bool, data_md5: str,
+                    max_rounds: int) -> str:
+    """Point @champion at the best version evaluated on data_md5 and re-read until it stays; returns it.
+
+    Ties go to the current champion, then to the older version, so a rerun never moves the alias."""
+    from mlflow.exceptions import MlflowException
+
+    for _ in range(max_rounds):
+        champion = current_champion(client, name)
+        rated = [(float(v.tags[metric]) * (1 if lower_is_better else -1),
+                  0 if champion is not None and v.version == champion.version else 1, int(v.version), v.version)
+                 for v in client.search_model_versions(f"name='{name}'")
+                 if v.tags.get(DATA_TAG) == data_md5 and metric in v.tags]
+        best = min(rated)[-1]
+        if champion is not None and champion.version == best:
+            return best
+        try:
+            client.set_registered_model_alias(name, CHAMPION, best)
+        except MlflowException as exc:
+            # A rival set the alias in the same instant (SQLite: UNIQUE constraint, PostgreSQL: duplicate key):
+            # read again and decide again.
+            if "unique constraint" not in str(exc).lower() and exc.error_code not in _ALREADY_EXISTS:
+                raise
+    raise TrackingError(f"registry: @{CHAMPION} of {name} kept moving under parallel promotions for {max_rounds} "
+                        f"rounds; run `python -m rnnpipe.core.registry` to see the versions")
 
 
 def current_champion(client: Any, name: str) -> Optional[Any]:

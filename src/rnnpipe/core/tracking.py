@@ -231,20 +231,21 @@ class Tracker:
                     f"start a store here, or log into the original with MLFLOW_TRACKING_URI")
 
     def experiment_id(self, kind: str) -> str:
+        """Get or create the kind's experiment. The file lock serialises SQLite writers on one machine; against a
+        server, parallel workers may race to create it, and the loser's RESOURCE_ALREADY_EXISTS means it exists."""
         name = EXPERIMENTS[kind]
+        tags = {"mlflow.experimentKind": "custom_model_development",
+                f"mlflow.sharedViewState.{SHARED_VIEW}": shared_view_state(kind)}
+        location = artifact_location(name, self.root) if self.uri.startswith("sqlite:") else None
         with self._store_lock():
             try:
-                tags = {"mlflow.experimentKind": "custom_model_development",
-                        f"mlflow.sharedViewState.{SHARED_VIEW}": shared_view_state(kind)}
-                found = self.client.get_experiment_by_name(name)
-                if found is None:
-                    return self.client.create_experiment(
-                        name, tags=tags,
-                        artifact_location=artifact_location(name, self.root) if self.uri.startswith("sqlite:") else None)
-                for key, value in tags.items():  # a store made by an older version of the project gets them too
+                found = get_or_create_experiment(self.client, name, tags, location)
+                for key, value in tags.items():  # a store made before a tag existed gets it too
                     if found.tags.get(key) != value:
                         self.client.set_experiment_tag(found.experiment_id, key, value)
                 return found.experiment_id
+            except TrackingError:
+                raise
             except Exception as exc:  # MlflowException, SQLAlchemy and HTTP errors alike
                 raise TrackingError(f"MLflow store {self.uri} is not usable: {first_line(exc)}") from None
 
@@ -342,11 +343,16 @@ class Tracker:
 
     def epoch_logger(self, unit: str, scale: float = 1.0) -> Callable[[Any], None]:
         """An on_epoch callback for rnnpipe.core.training.fit: train_<unit> and val_<unit> (times `scale`) with
-        step=epoch, so a metric's name says its unit."""
+        step=epoch, so a metric's name says its unit. A store that stays locked costs that epoch's points (one
+        warning line), never the training."""
 
         def callback(row: Any) -> None:
-            self.log_metrics({f"train_{unit}": row.train_loss * scale, f"val_{unit}": row.val_loss * scale,
-                              "epoch_seconds": row.seconds}, step=row.epoch)
+            metrics = {f"train_{unit}": row.train_loss * scale, f"val_{unit}": row.val_loss * scale,
+                       "epoch_seconds": row.seconds}
+            failed = retry_locked(lambda: self.log_metrics(metrics, step=row.epoch))
+            if failed is not None:
+                print(f"warning: mlflow: epoch {row.epoch}'s metrics were not logged, the store stayed locked "
+                      f"({failed}); training goes on", file=sys.stderr)
 
         return callback
 
@@ -418,9 +424,69 @@ class Tracker:
 
         extra = {**self.stage_tags(), "git_commit": git_commit(self.root)}
         extra.pop("dvc_stage", None)
-        result = promote(self.client, REGISTERED_MODELS[kind], kind, self.run_id, value, data_md5, extra)
+        with self._store_lock():  # SQLite: one promoter at a time; a server relies on promote's re-check
+            result = promote(self.client, REGISTERED_MODELS[kind], kind, self.run_id, value, data_md5, extra)
         if result is not None:
             print(result.line(REGISTERED_MODELS[kind]))
+
+
+def run_tags_from_env() -> dict[str, str]:
+    """Tags a caller gives every training run it starts, as JSON in RNNPIPE_RUN_TAGS: a sweep agent names the sweep,
+    the trial and the parent run (mlflow.parentRunId), so the UI nests a sweep's runs under one row."""
+    text = os.environ.get(RUN_TAGS_ENV)
+    if not text:
+        return {}
+    try:
+        tags = json.loads(text)
+    except ValueError:
+        raise TrackingError(f"{RUN_TAGS_ENV} = {text[:80]!r} is invalid: allowed is a JSON object of tags") from None
+    if not isinstance(tags, dict):
+        raise TrackingError(f"{RUN_TAGS_ENV} = {text[:80]!r} is invalid: allowed is a JSON object of tags")
+    return {str(key): str(value) for key, value in tags.items()}
+
+
+def get_or_create_experiment(client: Any, name: str, tags: dict[str, str], location: Optional[str]) -> Any:
+    """The experiment called `name`, created if missing; a concurrent creator's success counts as ours."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            client.create_experiment(name, tags=tags, artifact_location=location)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise TrackingError(f"MLflow experiment {name} could not be created or found in the store")
+    if found.lifecycle_stage == "deleted":
+        raise TrackingError(f"MLflow experiment {name} (id {found.experiment_id}) is deleted in this store: restore "
+                            f"it with `mlflow experiments restore --experiment-id {found.experiment_id}`, or remove it "
+                            f"for good with `mlflow gc`")
+    return found
+
+
+def retry_locked(write: Callable[[], None], attempts: int = 4, first_wait: float = 0.5,
+                 sleep: Optional[Callable[[float], None]] = None) -> Optional[str]:
+    """Run a store write, retrying while SQLite says "database is locked" (another writer held it past MLflow's
+    busy timeout). Returns None once it succeeds, or the last error's first line after the attempts are spent;
+    any other error propagates."""
+    import time
+
+    sleep = sleep or time.sleep
+    wait = first_wait
+    for attempt in range(attempts):
+        try:
+            write()
+            return None
+        except Exception as exc:  # MlflowException wrapping SQLAlchemy's OperationalError, or sqlite3's own
+            if "database is locked" not in str(exc):
+                raise
+            if attempt == attempts - 1:
+                return first_line(exc)
+            sleep(wait)
+            wait *= 2
+    return None
 
 
 def run_tags_from_env() -> dict[str, str]:
