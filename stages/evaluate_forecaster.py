@@ -1,4 +1,4 @@
-"""Stage evaluate_forecaster: test MSE against persistence, linear AR and the noise floor → metrics, plots."""
+"""Stage evaluate_forecaster: test MSE against persistence, linear and ridge AR and the noise floor → metrics, plots."""
 import sys
 
 from rnnpipe.core.runtime import configure_determinism, pin_numerics
@@ -11,7 +11,7 @@ from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
-from rnnpipe.forecaster.evaluate import RESULTS, forecaster_metrics, prediction_table
+from rnnpipe.forecaster.evaluate import RESULTS, forecaster_metrics, prediction_table, with_ridge_baseline
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
 from rnnpipe.forecaster.windows import forecaster_windows
@@ -28,6 +28,7 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
     windows = forecaster_windows(signal["y"].to_numpy(), n_train, config.seq_length, config.n_val)
     test = signal.iloc[n_train:]
     metrics, series = forecaster_metrics(model, windows, test["clean"].to_numpy())
+    metrics = with_ridge_baseline(metrics, signal["y"].to_numpy(), n_train, config.n_val)
     write_results(metrics_path, report_path, metrics, RESULTS)
     frame = prediction_table(test, series)
     write_csv(f"{plots_dir}/predictions.csv", long_table(frame, "x"))

@@ -17,12 +17,12 @@ def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstic
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     course = [line for line in lines if line.startswith("course")]
-    # name, window, mean ± sd, seconds, three ratios, the recursive forecast's MSE
-    assert len(course) == 1 and len(course[0].split()) == 10
-    assert not any(line.startswith(("default", "previous")) for line in lines)
-    assert not any("goals of issue 15" in line for line in lines)  # printed for the default only
-    ridge = [line for line in lines if "window" in line and "x noise floor" in line and "neighbours" not in line]
-    assert len(ridge) == 2 and all(1.0 < float(line.split("=")[1].split()[0]) < 1.2 for line in ridge)
+    # name, window, mean ± sd, seconds, four ratios, the recursive forecast's MSE
+    assert len(course) == 1 and len(course[0].split()) == 11
+    assert not any(line.startswith("default") for line in lines)
+    assert not any("goals for the default" in line for line in lines)  # printed for the default only
+    baselines = [line for line in lines if "baselines on the same targets: ridge AR" in line]
+    assert len(baselines) == 1 and "picked on validation" in baselines[0]
     knn = [line for line in lines if "neighbours: test MSE" in line]
     assert len(knn) == 4
     ratios = [float(line.split("=")[1].split()[0]) for line in knn]

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rnnpipe.forecaster.evaluate import forecaster_metrics, linear_ar_fit, linear_ar_predict, mse
+from rnnpipe.forecaster.evaluate import (RIDGE_PENALTIES, RIDGE_WINDOWS, forecaster_metrics, linear_ar_fit,
+                                       linear_ar_predict, mse, ridge_ar_baseline)
 from rnnpipe.forecaster.windows import forecaster_windows
 from rnnpipe.series.signal import noisy_signal
 
@@ -79,3 +80,41 @@ def test_forecaster_metrics_linear_baseline_beats_persistence_on_a_smooth_signal
     assert metrics["linear_ar_mse"] == pytest.approx(mse(series["linear_ar"], series["target"]))
     # noise std 0.1: the clean signal is about 0.01 away from the noisy targets
     assert 0.005 < metrics["noise_floor_mse"] < 0.02
+
+
+def ar2_series(n: int, seed: int = 0, noise: float = 0.1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n)
+    for t in range(2, n):
+        y[t] = 0.6 * y[t - 1] - 0.3 * y[t - 2] + 2.0 + noise * rng.standard_normal()  # mean 2.0 / 0.7
+    return y
+
+
+def test_the_ridge_ar_reaches_the_noise_of_a_linear_process():
+    y = ar2_series(3000)
+    ridge = ridge_ar_baseline(y, 2000, 300)
+    assert ridge["ridge_ar_mse"] == pytest.approx(0.01, rel=0.15)  # the innovation variance: nothing predicts it
+    assert ridge["ridge_ar_window"] in RIDGE_WINDOWS and ridge["ridge_ar_penalty"] in RIDGE_PENALTIES
+
+
+def test_the_ridge_ar_is_chosen_on_validation_never_on_the_test_part():
+    y = ar2_series(3000)
+    changed = y.copy()
+    changed[2000:] = ar2_series(1000, seed=7) * 3.0  # another test part altogether
+    first, second = ridge_ar_baseline(y, 2000, 300), ridge_ar_baseline(changed, 2000, 300)
+    assert (first["ridge_ar_window"], first["ridge_ar_penalty"], first["ridge_ar_val_mse"]) == \
+        (second["ridge_ar_window"], second["ridge_ar_penalty"], second["ridge_ar_val_mse"])
+    assert first["ridge_ar_mse"] != second["ridge_ar_mse"]
+
+
+def test_the_intercept_is_not_shrunk():
+    y = np.full(600, 5.0) + 1e-3 * np.random.default_rng(0).standard_normal(600)
+    ridge = ridge_ar_baseline(y, 400, 50, windows=(10,), penalties=(1e6,))  # lags shrunk to ~0: the mean remains
+    assert ridge["ridge_ar_mse"] < 1e-5
+
+
+def test_a_short_series_still_gets_a_ridge_baseline():
+    ridge = ridge_ar_baseline(ar2_series(400), 200, 38)  # the integration tests' tiny signal
+    assert np.isfinite(ridge["ridge_ar_mse"]) and ridge["ridge_ar_window"] <= 50
+    tiny = ridge_ar_baseline(ar2_series(60), 30, 6)  # no candidate window fits: a small one is used
+    assert np.isfinite(tiny["ridge_ar_mse"]) and 1 <= tiny["ridge_ar_window"] <= 8

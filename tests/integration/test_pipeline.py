@@ -44,9 +44,11 @@ def test_outputs_have_sane_content(pipeline_run):
 
     forecaster = {**read("metrics/forecaster.json"), **read("reports/forecaster_test.json")}
     assert forecaster["n_test_targets"] == 200
-    for key in ("test_mse", "persistence_mse", "linear_ar_mse", "noise_floor_mse"):
+    for key in ("test_mse", "persistence_mse", "linear_ar_mse", "ridge_ar_mse", "noise_floor_mse"):
         assert math.isfinite(forecaster[key]) and forecaster[key] > 0, key
     assert forecaster["test_mse_over_linear_ar"] == pytest.approx(forecaster["test_mse"] / forecaster["linear_ar_mse"])
+    assert forecaster["test_mse_over_ridge_ar"] == pytest.approx(forecaster["test_mse"] / forecaster["ridge_ar_mse"])
+    assert forecaster["ridge_ar_window"] < 200 - 38  # chosen where the tiny training part leaves room
     assert 0.005 < forecaster["noise_floor_mse"] < 0.02  # noise std 0.1 → MSE ≈ 0.01
 
     forecast = pd.read_csv(copy.root / "samples/forecast.csv")

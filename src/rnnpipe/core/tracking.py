@@ -38,7 +38,7 @@ MODEL_TAG = "rnnpipe.model_sha256"
 PID_TAG, HOST_TAG = "rnnpipe.pid", "rnnpipe.host"
 # The runs table a newcomer wants: what each run trained and how it scored (see runs_table_url).
 HEADLINE_COLUMNS = {
-    "forecaster": (["test_mse", "test_mse_over_noise_floor", "test_mse_over_linear_ar", "forecast_mse_vs_clean",
+    "forecaster": (["test_mse", "test_mse_over_noise_floor", "test_mse_over_ridge_ar", "forecast_mse_vs_clean",
                     "best_val_mse", "train_seconds"],
                    ["forecaster.cell", "forecaster.hidden_size", "forecaster.seq_length", "forecaster.epochs"]),
     "charrnn": (["test_bits_per_char", "test_rnn_bits_per_char", "test_ngram_bits_per_char", "best_val_bits_per_char",

@@ -9,7 +9,11 @@ from torch import nn
 
 # The figures a forecaster is judged by (metrics/forecaster.json); the rest goes to reports/forecaster_test.json.
 # The ratios between them go to the report: the summary and the MLflow run show them.
-RESULTS = ("test_mse", "linear_ar_mse", "noise_floor_mse")
+RESULTS = ("test_mse", "linear_ar_mse", "ridge_ar_mse", "noise_floor_mse")
+# The ridge AR's candidates: windows up to the default forecaster's, penalties over six decades. Both are chosen on
+# the validation targets (the end of the training part), never on the test part.
+RIDGE_WINDOWS = (10, 20, 50, 100, 150, 200, 250, 300)
+RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 
 
 def mse(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -51,6 +55,48 @@ def forecaster_metrics(model: nn.Module, windows: dict[str, torch.Tensor], clean
     metrics["test_mse_over_noise_floor"] = metrics["test_mse"] / metrics["noise_floor_mse"]
     metrics["test_mse_over_persistence"] = metrics["test_mse"] / metrics["persistence_mse"]
     return metrics, {"prediction": predicted, "linear_ar": linear, "target": y_test}
+
+
+def lagged(values: np.ndarray, first: int, stop: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Targets values[first:stop], each with the `window` values before it and a 1 (the intercept) as inputs."""
+    rows = np.lib.stride_tricks.sliding_window_view(values[first - window:stop - 1], window)
+    return np.hstack([rows, np.ones((len(rows), 1))]), values[first:stop]
+
+
+def ridge_fit(inputs: np.ndarray, targets: np.ndarray, penalty: float) -> np.ndarray:
+    """Least squares with an L2 penalty on the lag coefficients (not on the intercept)."""
+    regulariser = penalty * np.eye(inputs.shape[1])
+    regulariser[-1, -1] = 0.0
+    return np.linalg.solve(inputs.T @ inputs + regulariser, inputs.T @ targets)
+
+
+def ridge_ar_baseline(y: np.ndarray, n_train: int, n_val: int, windows: tuple[int, ...] = RIDGE_WINDOWS,
+                      penalties: tuple[float, ...] = RIDGE_PENALTIES) -> dict[str, float]:
+    """The best linear peer: a ridge AR whose window and penalty are picked on the validation targets (the last
+    n_val of the training part), refitted on the whole training part, scored on every test target.
+
+    The series is rounded to float32 first, as the forecaster's windows are, so every model is scored on the same
+    targets. Windows that leave fewer fitting rows than twice their size are skipped (small series)."""
+    values = np.asarray(y, dtype=np.float32).astype(np.float64)
+    fit_end = n_train - n_val
+    usable = [w for w in windows if fit_end - w >= 2 * (w + 1)] or [max(1, (fit_end - 2) // 3)]
+    trials = []
+    for window in usable:
+        x_fit, t_fit = lagged(values, window, fit_end, window)
+        x_val, t_val = lagged(values, fit_end, n_train, window)
+        for penalty in penalties:
+            trials.append((mse(x_val @ ridge_fit(x_fit, t_fit, penalty), t_val), window, penalty))
+    val_mse, window, penalty = min(trials)
+    x_train, t_train = lagged(values, window, n_train, window)
+    x_test, t_test = lagged(values, n_train, len(values), window)
+    return {"ridge_ar_mse": mse(x_test @ ridge_fit(x_train, t_train, penalty), t_test), "ridge_ar_window": window,
+            "ridge_ar_penalty": penalty, "ridge_ar_val_mse": val_mse}
+
+
+def with_ridge_baseline(metrics: dict[str, float], y: np.ndarray, n_train: int, n_val: int) -> dict[str, float]:
+    """forecaster_metrics' figures plus the ridge AR's and the forecaster's ratio to it."""
+    ridge = ridge_ar_baseline(y, n_train, n_val)
+    return {**metrics, **ridge, "test_mse_over_ridge_ar": metrics["test_mse"] / ridge["ridge_ar_mse"]}
 
 
 PLOTTED_TEST_POINTS = 200  # a window of the test part where four lines can still be told apart
