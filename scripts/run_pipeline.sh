@@ -28,6 +28,9 @@ fi
 # Everything that can be checked from params.yaml and the inputs (the corpus, the prompt), before any work.
 python -m rnnpipe.checks
 
+# dvc repro's own lines (which stages ran, which were up to date) go to a log the summary reads.
+repro_log=.dvc/tmp/run_pipeline_repro.log
+mkdir -p .dvc/tmp
 start=$(date +%s)
-dvc repro "$@"
-python -m rnnpipe.summary --seconds "$(( $(date +%s) - start ))"
+PYTHONUNBUFFERED=1 dvc repro "$@" 2>&1 | tee "$repro_log"
+python -m rnnpipe.summary --seconds "$(( $(date +%s) - start ))" --repro-log "$repro_log"
