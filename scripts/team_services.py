@@ -3,12 +3,14 @@ scripts/team_services.sh (start | stop | status | env | check); `python scripts/
 
 - PostgreSQL: Debian's package (apt-get installs it when missing and we are root), our own cluster in
   <team dir>/postgres, run as the `postgres` OS user when we are root, TCP on 127.0.0.1 only, password auth.
-- S3: moto's server (`python -m moto.server`), a real HTTP process speaking the S3 API on 127.0.0.1. It keeps
-  objects in memory: `stop` saves every object to <team dir>/s3/ and `start` uploads them again.
+- S3: scripts/team_s3_server.py, an HTTP process speaking the S3 API on 127.0.0.1 that keeps every object as a file
+  in <team dir>/s3/<bucket>/<key>, fsynced before it answers (nothing lives only in memory: `kill -9` loses nothing
+  it acknowledged), and answers only requests signed with the keys in config.env.
 - MLflow: `mlflow server --backend-store-uri postgresql+psycopg2://... --artifacts-destination s3://rnnpipe/mlartifacts
   --serve-artifacts`. Only the server holds the database password and the S3 keys; clients need neither.
 
-Ports are picked free on the first start and kept in <team dir>/config.env (mode 600, with the passwords and keys).
+Ports are picked free on the first start and kept in <team dir>/config.env (with the passwords and keys). The team
+dir is 0700 and its files 0600 (as root, the dir belongs to the postgres OS user, which must reach its cluster).
 Every service we start has a PID file with the process's start time: `stop` signals only those processes.
 Every error is one line on stderr: `error: <what> ...: <what to do>`, exit code 1.
 """
@@ -126,11 +128,24 @@ def team_dir() -> Path:
     return Path(os.environ.get("RNNPIPE_TEAM_DIR") or REPO / ".team").resolve()
 
 
+def close_to_others(root: Path) -> None:
+    """The team dir holds passwords, keys, logs and objects: 0700, its files 0600. As root, PostgreSQL runs as the
+    postgres OS user, which must pass through the dir to its cluster: the dir is that user's (root passes anyway)."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    if os.geteuid() == 0:
+        with contextlib.suppress(KeyError):
+            owner = pwd.getpwnam("postgres")
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+    for entry in root.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            os.chmod(entry, 0o600)
+
+
 @contextlib.contextmanager
 def locked(root: Path) -> Iterator[None]:
     """One start/stop at a time per team dir: two `start`s at once still give one set of services."""
-    root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o755)  # the postgres OS user must reach its data folder inside
+    close_to_others(root)
     with open(root / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -422,7 +437,7 @@ def stop_postgres(state: State) -> None:
     say(f"postgres: stopped (pid {pid})")
 
 
-# -- S3 (moto's server) ----------------------------------------------------------------------------------------------
+# -- S3 (scripts/team_s3_server.py, objects on disk) ---------------------------------------------------------------
 
 def s3_client(state: State):
     import boto3
@@ -442,63 +457,23 @@ def start_s3(state: State, taken: set[int]) -> None:
         return
     port = state.port("S3_PORT", taken)
     taken.add(port)
-    state.secret("S3_ACCESS_KEY_ID")
-    state.secret("S3_SECRET_ACCESS_KEY")
+    env = service_env()
+    env["RNNPIPE_S3_ACCESS_KEY_ID"] = state.secret("S3_ACCESS_KEY_ID")
+    env["RNNPIPE_S3_SECRET_ACCESS_KEY"] = state.secret("S3_SECRET_ACCESS_KEY")
     state.s3_log.write_text("")
-    process = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], state.s3_log,
-                    service_env(), state.s3_pid)
+    process = spawn([sys.executable, str(REPO / "scripts" / "team_s3_server.py"), "--root", str(state.s3_dir),
+                     "--host", "127.0.0.1", "--port", str(port)], state.s3_log, env, state.s3_pid)
     deadline = time.monotonic() + 60
-    while not http_ok(f"{state.s3_endpoint()}/moto-api/data.json"):
+    while not http_ok(f"{state.s3_endpoint()}/-/health"):
         if process.poll() is not None or time.monotonic() > deadline:
             stop_group(state.s3_pid, "s3")
-            raise TeamError(f"the S3 server (moto) did not start on 127.0.0.1:{port} ({log_reason(state.s3_log)}); "
+            raise TeamError(f"the S3 server did not start on 127.0.0.1:{port} ({log_reason(state.s3_log)}); "
                             f"full log: {state.s3_log}")
-        time.sleep(0.3)
-    restored = restore_objects(state)
+        time.sleep(0.2)
     client = s3_client(state)
     if BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
         client.create_bucket(Bucket=BUCKET)
-    say(f"s3: started (pid {process.pid}, {state.s3_endpoint()}, bucket {BUCKET}"
-        + (f", {restored} objects restored from {state.s3_dir}" if restored else "") + ")")
-
-
-def save_objects(state: State) -> int:
-    """moto keeps objects in memory: copy every one to <team dir>/s3/<bucket>/<key> before it stops."""
-    client = s3_client(state)
-    tmp = state.root / "s3.saving"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    count = 0
-    for bucket in client.list_buckets().get("Buckets", []):
-        (tmp / bucket["Name"]).mkdir()
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
-            for item in page.get("Contents", []):
-                if item["Key"].endswith("/"):
-                    continue
-                target = tmp / bucket["Name"] / item["Key"]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(bucket["Name"], item["Key"], str(target))
-                count += 1
-    old = state.root / "s3.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if state.s3_dir.exists():
-        state.s3_dir.rename(old)
-    tmp.rename(state.s3_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return count
-
-
-def restore_objects(state: State) -> int:
-    if not state.s3_dir.is_dir():
-        return 0
-    client = s3_client(state)
-    count = 0
-    for bucket_dir in sorted(p for p in state.s3_dir.iterdir() if p.is_dir()):
-        client.create_bucket(Bucket=bucket_dir.name)
-        for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file()):
-            client.upload_file(str(path), bucket_dir.name, path.relative_to(bucket_dir).as_posix())
-            count += 1
-    return count
+    say(f"s3: started (pid {process.pid}, {state.s3_endpoint()}, bucket {BUCKET}, objects on disk in {state.s3_dir})")
 
 
 def stop_service(pidfile: Path, name: str) -> int | None:
@@ -515,9 +490,8 @@ def stop_s3(state: State) -> None:
     pid = stop_service(state.s3_pid, "s3")
     if pid is None:
         return
-    saved = save_objects(state)
     stop_group(state.s3_pid, "s3")
-    say(f"s3: stopped (pid {pid}; {saved} objects saved to {state.s3_dir}, restored by the next start)")
+    say(f"s3: stopped (pid {pid}; its objects stay in {state.s3_dir})")
 
 
 # -- mlflow server ---------------------------------------------------------------------------------------------------
@@ -576,7 +550,6 @@ def stop_mlflow(state: State) -> None:
 def require_extra() -> None:
     try:
         import boto3  # noqa: F401
-        import moto.server  # noqa: F401
         import psycopg2  # noqa: F401
     except ImportError as exc:
         raise TeamError(f"the team extra is missing from {sys.executable} ({exc}): {SETUP_HINT}") from None
@@ -635,7 +608,7 @@ def cmd_status(state: State) -> int:
         down += 1
     pid = read_pidfile(state.s3_pid)
     if pid is not None:
-        say(f"s3: running (pid {pid}, {state.s3_endpoint()}, bucket {BUCKET})")
+        say(f"s3: running (pid {pid}, {state.s3_endpoint()}, bucket {BUCKET}, objects on disk in {state.s3_dir})")
     else:
         say("s3: stopped")
         down += 1
@@ -659,6 +632,7 @@ def cmd_env(state: State) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    os.umask(0o077)  # config, logs and PID files are for the team dir's owner only
     parser = argparse.ArgumentParser(prog="bash scripts/team_services.sh", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "stop", "status", "env", "check"],
                         help="start: start (or keep) the three services and print what clients need; stop: stop only "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The team stack on this machine: PostgreSQL, an S3 API server (moto) and `mlflow server` on both.
+# The team stack on this machine: PostgreSQL, an S3 API server that keeps objects on disk, and `mlflow server` on both.
 #   bash scripts/team_services.sh start    start what is not running (idempotent); prints the client settings
 #   bash scripts/team_services.sh stop     stop only what `start` started (PID files); data stays in .team/
 #   bash scripts/team_services.sh status   one line per service; exit 3 if any is down

@@ -1,5 +1,6 @@
-"""The team stack for real: PostgreSQL, an S3 API server (moto) and `mlflow server` on both, started by
-scripts/team_services.sh on this machine; two clones of the project share runs, data and the run cache.
+"""The team stack for real: PostgreSQL, the S3 API server that keeps objects on disk (scripts/team_s3_server.py) and
+`mlflow server` on both, started by scripts/team_services.sh on this machine; two clones of the project share runs,
+data and the run cache.
 
 Nothing is mocked: the services are real processes on 127.0.0.1, DVC talks S3 to the object store, MLflow keeps its
 runs in PostgreSQL (counted there with SQL) and its artifacts in the bucket. The clients (dvc, the stages, this test
@@ -112,7 +113,6 @@ def unavailable() -> str | None:
     try:
         import boto3  # noqa: F401
         import dvc_s3  # noqa: F401
-        import moto.server  # noqa: F401
         import psycopg2  # noqa: F401
     except ImportError as exc:
         return (f"the team extra is not installed in {sys.executable} ({exc}): "
