@@ -200,6 +200,17 @@ def test_load_source_fortunes_missing_listed_file_is_named(tmp_path):
     assert "'poetry'" in message and str(tmp_path) in message and "art, book" in message
 
 
+@pytest.mark.parametrize("name", ["../secret", "sub/art", "..", ".", "", "..\\secret"])
+def test_load_source_fortunes_reads_no_file_outside_its_folder(tmp_path, name):
+    folder = tmp_path / "ru"
+    write(folder / "art", "Искусство.\n%\n")
+    (folder / "sub").mkdir()
+    write(folder / "sub" / "art", "Вложенный.\n%\n")
+    write(tmp_path / "secret", "Чужой файл.\n%\n")
+    message = corpus_error(load_source, "fortunes-ru", folder, ["art", name])
+    assert f"{name!r} is not a plain file name" in message and str(folder) in message
+
+
 def test_load_source_fortunes_missing_folder_says_how_to_install(tmp_path):
     message = corpus_error(load_source, "fortunes-ru", tmp_path / "ru", ["art"])
     assert str(tmp_path / "ru") in message and "apt-get install" in message

@@ -337,3 +337,39 @@ def test_forecaster_window_stride_must_leave_a_training_window(raw):
 def test_charrnn_ngram_order_is_0_or_1_to_10(raw, value):
     message = error_for(raw, setter("charrnn", "ngram_order", value))
     assert f"charrnn.ngram_order = {value!r}" in message and "0 (no n-gram part) or an integer in [1, 10]" in message
+
+
+# Every seed the schema has, found in it, so a section added later is checked too.
+SEEDS = sorted((section, key) for section, field in Params.model_fields.items()
+               for key in field.annotation.model_fields if "seed" in key)
+
+
+@pytest.mark.parametrize("section, key", SEEDS)
+@pytest.mark.parametrize("value", [2**32, 2**64, -1])
+def test_every_seed_is_below_2_to_the_32(raw, section, key, value):
+    message = error_for(raw, setter(section, key, value))
+    assert message == f"params.yaml: {section}.{key} = {value} is invalid: allowed is an integer from 0 to 4294967295"
+
+
+def test_the_largest_seed_is_accepted_everywhere(raw):
+    assert {("series", "seed"), ("ar", "seed"), ("forecaster", "seed"), ("corpus", "seed"), ("charrnn", "seed"),
+            ("generate", "seed")} <= set(SEEDS)
+    for section, key in SEEDS:
+        raw[section][key] = 2**32 - 1
+    assert parse_params(raw).charrnn.seed == 2**32 - 1
+
+
+@pytest.mark.parametrize("index, name", [(1, "../secret"), (0, "/etc/passwd"), (1, "sub/art"), (0, ".."), (0, "."),
+                                         (1, ""), (0, "a\\b")])
+def test_fortunes_files_are_plain_names_in_the_corpus_folder(raw, index, name):
+    files = ["art", "book"]
+    files[index] = name
+    message = error_for(raw, setter("corpus", "fortunes_files", files))
+    assert message == (f"params.yaml: corpus.fortunes_files[{index}] = {name!r} is invalid: allowed is a non-empty "
+                       "list of file names in corpus.path (no folders, no '..')")
+
+
+def test_fortunes_files_accept_names_with_dots_and_dashes(raw):
+    raw["corpus"]["fortunes_files"] = ["art", "my-quotes.v2", "..hidden"]
+    assert parse_params(raw).corpus.fortunes_files == ["art", "my-quotes.v2", "..hidden"]
+

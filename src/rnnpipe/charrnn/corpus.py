@@ -115,6 +115,10 @@ def load_source(source: CorpusSource, path: str | Path, fortunes_files: Sequence
                               "fortunes-ru` (as root) or set corpus.source to file or dir with your own text")
         texts = []
         for name in fortunes_files:
+            if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+                # The stage depends on this folder: a file outside it would be read without DVC tracking it.
+                raise CorpusError(f"corpus.fortunes_files: {name!r} is not a plain file name; allowed are names of "
+                                  f"files in {path}")
             file = path / name
             if not file.is_file():
                 available = sorted(p.name for p in path.iterdir() if p.is_file() and "." not in p.name)

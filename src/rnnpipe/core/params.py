@@ -55,7 +55,9 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False), Allowed("a number 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False), Allowed("a number >= 0")]
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False), Allowed("a number in (0, 1)")]
 Correlation = Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False), Allowed("a number in (-1, 1)")]
-Seed = Annotated[int, Field(ge=0), Allowed("an integer >= 0")]
+# torch, numpy and random all take a seed below 2**32 (numpy refuses more; torch fails on 2**64 and above).
+SEED_LIMIT = 2**32
+Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT), Allowed(f"an integer from 0 to {SEED_LIMIT - 1}")]
 Flag = Annotated[bool, Allowed("true or false")]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 PairOfPositives = Annotated[list[Finite], _must(lambda v: len(v) == 2 and all(s > 0 for s in v), "2 numbers > 0"),
@@ -63,6 +65,10 @@ PairOfPositives = Annotated[list[Finite], _must(lambda v: len(v) == 2 and all(s 
 PairOfCorrelations = Annotated[list[Finite], _must(lambda v: len(v) == 2 and all(-1 < r < 1 for r in v), "(-1, 1)"),
                                Allowed("a list of 2 numbers in (-1, 1)")]
 NonEmptyText = Annotated[str, Field(min_length=1), Allowed("a non-empty string")]
+# A name inside one folder: the stage declares that folder as its dependency, so a path out of it would be read
+# without DVC knowing.
+PlainFileName = Annotated[str, _must(lambda v: v not in ("", ".", "..") and not any(c in v for c in "/\\\0"),
+                                     "a plain file name")]
 
 
 class Section(BaseModel):
@@ -113,7 +119,8 @@ class ForecastParams(Section):
 class CorpusParams(Section):
     source: one_of(CorpusSource)
     path: Annotated[str, _must(lambda v: bool(v.strip()), "non-empty"), Allowed("a non-empty path")]
-    fortunes_files: Annotated[list[str], Field(min_length=1), Allowed("a non-empty list of file names")]
+    fortunes_files: Annotated[list[PlainFileName], Field(min_length=1),
+                              Allowed("a non-empty list of file names in corpus.path (no folders, no '..')")]
     shuffle_entries: Flag
     seed: Seed
     train_fraction: Fraction
