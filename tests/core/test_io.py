@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import os
 import pickle
 import stat
+import subprocess
+from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -13,12 +17,14 @@ import torch
 
 from rnnpipe.core.errors import CheckpointError
 from rnnpipe.core.io import (
+    OutputError,
     atomic_path,
     file_digest,
     load_checkpoint,
     read_json,
     save_checkpoint,
     write_csv,
+    write_bytes,
     write_json,
     write_text,
 )
@@ -56,6 +62,71 @@ def test_atomic_path_creates_no_file_when_the_first_write_fails(tmp_path):
         with atomic_path(target):
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, size: str = "64k") -> Iterator[Path]:
+    """A real, tiny file system at `folder` (a full disk on demand); skips the test where mounting is not allowed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()[:120]}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_the_old_file_stays(tmp_path):
+    with mounted_tmpfs(tmp_path / "disk") as disk:
+        target = disk / "data" / "train.txt"
+        write_text(target, "old content")
+        with pytest.raises(OutputError) as info:
+            write_bytes(target, b"x" * 200_000)  # more than the 64 KB file system holds: a partial write first
+        message = str(info.value)
+        assert message == (f"cannot write {target}: No space left on device; the file that was there, if any, "
+                           "is unchanged")
+        assert target.read_text(encoding="utf-8") == "old content"
+        assert sorted(p.name for p in target.parent.iterdir()) == ["train.txt"]
+
+
+def test_a_file_where_the_folder_should_be_is_one_line_naming_the_output(tmp_path):
+    (tmp_path / "models").write_text("a file, not a folder")
+    target = tmp_path / "models" / "charrnn" / "model.pt"
+    with pytest.raises(OutputError) as info:
+        write_bytes(target, b"weights")
+    assert str(info.value) == (f"cannot write {target}: Not a directory ({target.parent}); the file that was there, "
+                               "if any, is unchanged")
+    with pytest.raises(OutputError) as info:
+        write_json(tmp_path / "models" / "a.json", {})
+    assert str(info.value).startswith(f"cannot write {tmp_path / 'models' / 'a.json'}: File exists "
+                                      f"({tmp_path / 'models'})")
+    assert (tmp_path / "models").read_text() == "a file, not a folder"
+
+
+def test_the_bytes_and_the_rename_reach_the_disk_before_write_returns(tmp_path, monkeypatch):
+    """os.fsync and os.replace are recorded (and still run), so the order of the real calls can be checked."""
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(source: str, destination: str) -> None:
+        calls.append(("replace", str(destination)))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    target = tmp_path / "out" / "model.pt"
+    write_bytes(target, b"weights")
+    assert [kind for kind, _ in calls] == ["fsync", "replace", "fsync"]
+    synced_file = Path(calls[0][1])
+    assert synced_file.parent == target.parent and synced_file.name.startswith(".model.pt.")  # the new bytes
+    assert calls[1] == ("replace", str(target)) and calls[2] == ("fsync", str(target.parent))  # then the rename
+    assert target.read_bytes() == b"weights"
 
 
 def test_write_json_is_deterministic_sorted_and_readable(tmp_path):

@@ -11,7 +11,10 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.integration.helpers import BIN, RepoCopy, make_copy
+import yaml
+
+from tests.core.test_io import mounted_tmpfs
+from tests.integration.helpers import BIN, REPO, TINY_PARAMS, RepoCopy, deep_update, make_copy, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +36,8 @@ def output_files(copy: RepoCopy) -> dict[str, bytes]:
     ({"corpus": {"test_fraction": 0.3}}, "add up to 1.2"),
     ({"forecaster": {"lrr": 0.1}}, "unknown key 'forecaster.lrr'"),
     ({"forecaster": {"epochs": "many"}}, "forecaster.epochs = 'many' is invalid"),
+    ({"charrnn": {"seed": 2**64}}, "charrnn.seed = 18446744073709551616 is invalid: allowed is an integer from 0"),
+    ({"corpus": {"fortunes_files": ["art", "../tiny.txt"]}}, "corpus.fortunes_files[1] = '../tiny.txt' is invalid"),
 ])
 def test_bad_params_stop_the_pipeline_before_any_output(tmp_path, changes, expected):
     copy = make_copy(tmp_path / "repo", changes)
@@ -102,6 +107,42 @@ def test_a_prompt_in_capitals_is_cleaned_like_the_corpus(tmp_path):
     result = copy.repro("generate_text")
     assert "cleaned like the corpus: 'мой дядя'" in result.stdout
     assert json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))["prompt"] == "мой дядя"
+
+
+def run_prepare_corpus(tmp_path, out_dir, report) -> subprocess.CompletedProcess:
+    """The prepare_corpus stage script itself (no dvc: the outputs go where the test says) on a 100 KB text."""
+    work = tmp_path / "work"
+    (work / "texts").mkdir(parents=True)
+    text = "Мой дядя самых честных правил, когда не в шутку занемог. " * 1800
+    (work / "texts" / "big.txt").write_text(text, encoding="utf-8")
+    tiny = deep_update(yaml.safe_load(yaml.safe_dump(TINY_PARAMS)), {"corpus": {"path": "texts/big.txt"}})
+    params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8")), tiny)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return subprocess.run([str(BIN / "python"), str(REPO / "stages/prepare_corpus.py"), str(out_dir), str(report)],
+                          cwd=work, env=subprocess_env(PYTHONPATH=str(REPO / "src")), capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_full_disk_stops_a_stage_with_one_line_and_leaves_the_old_outputs(tmp_path):
+    with mounted_tmpfs(tmp_path / "disk", "64k") as disk:
+        old = disk / "corpus" / "train.txt"
+        old.parent.mkdir()
+        old.write_text("the previous split", encoding="utf-8")
+        result = run_prepare_corpus(tmp_path, disk / "corpus", disk / "corpus.json")
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert error_lines(result) == [f"error: cannot write {old}: No space left on device; the file that was "
+                                       "there, if any, is unchanged"]
+        assert old.read_text(encoding="utf-8") == "the previous split"
+        assert sorted(p.name for p in disk.rglob("*")) == ["corpus", "train.txt"]  # no temporary file left
+
+
+def test_an_output_folder_that_is_a_file_stops_a_stage_with_one_line(tmp_path):
+    (tmp_path / "corpus").write_text("a file where the output folder should be")
+    result = run_prepare_corpus(tmp_path, tmp_path / "corpus", tmp_path / "corpus.json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert error_lines(result) == [f"error: cannot write {tmp_path / 'corpus' / 'train.txt'}: File exists "
+                                   f"({tmp_path / 'corpus'}); the file that was there, if any, is unchanged"]
+    assert not (tmp_path / "corpus.json").exists()
 
 
 def training_runs(copy: RepoCopy) -> list:

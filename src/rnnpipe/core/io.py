@@ -1,11 +1,14 @@
 """I/O at the edges: atomic writes, safe checkpoint loading, hashing.
 
-Every output is written to a temporary file in the destination folder and renamed into place, so a stage killed
-mid-way (SIGINT or SIGKILL) never leaves a half-written file that DVC could cache.
+Every output is written to a temporary file in the destination folder, flushed to disk and renamed into place, so
+a stage killed mid-way (SIGINT or SIGKILL) or a machine that loses power never leaves a half-written file that DVC
+could cache. A write the system refuses (disk full, no permission, a file where a folder should be) is an OutputError
+naming the destination, and the file that was there stays as it was.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -15,26 +18,61 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from rnnpipe.core.errors import CheckpointError, first_line
+from rnnpipe.core.errors import CheckpointError, RnnpipeError, first_line
 
 if TYPE_CHECKING:
     import torch
 
 
+class OutputError(RnnpipeError):
+    """An output the system would not let us write; the message names the output, not the temporary file."""
+
+
+def output_error(path: Path, exc: OSError, tmp_path: Path | None) -> OutputError:
+    reason = exc.strerror or type(exc).__name__
+    # A folder on the way (a file where it should be) is worth naming; the temporary file is not.
+    culprit = exc.filename if exc.filename is not None and Path(exc.filename) not in (path, tmp_path) else None
+    where = f" ({culprit})" if culprit is not None else ""
+    return OutputError(f"cannot write {path}: {reason}{where}; the file that was there, if any, is unchanged")
+
+
+def fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some file systems cannot sync a folder; the file itself is on disk by then.
+        if not directory or exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed."""
+    """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed.
+
+    The new bytes reach the disk before the rename and the rename reaches it before we return: after a crash the
+    path holds the old file or the whole new one. An OSError on the way (the body's included: it is writing this
+    output) becomes an OutputError naming `path`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         os.chmod(tmp_path, 0o644)
+        fsync_path(tmp_path)
         os.replace(tmp_path, path)
+        fsync_path(path.parent, directory=True)
+    except OSError as exc:
+        raise output_error(path, exc, tmp_path) from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
