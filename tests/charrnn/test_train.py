@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from rnnpipe.charrnn.corpus import build_vocab, encode
-from rnnpipe.charrnn.train import check_trainable, tbptt_batches, train_charrnn, window_batch, window_starts
+from rnnpipe.charrnn.train import (check_trainable, sampled_tbptt_batches, tbptt_batches, train_charrnn, window_batch,
+                                  window_starts)
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.core.params import CharRNNParams
 
@@ -90,7 +91,7 @@ TEXT = "мой дядя самых честных правил. " * 16  # 496 ch
 def charrnn_params(**overrides) -> CharRNNParams:
     values = dict(mode="many_to_many", sentence_windows=False, cell="gru", input="embedding", embedding_dim=8, hidden_size=24, num_layers=1,
                   dropout=0.0, seq_length=10, batch_size=4, lr=0.02, lr_schedule="cosine", grad_clip=1.0, epochs=2,
-                  seed=0, ngram_order=0)
+                  seed=0, ngram_order=0, chars_per_epoch=0)
     values.update(overrides)
     return CharRNNParams(**values)
 
@@ -172,3 +173,67 @@ def test_train_charrnn_with_sentence_windows_trains_on_those_windows_only(corpus
     p = charrnn_params(mode="many_to_one", sentence_windows=True, batch_size=16, epochs=1)
     _, result = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
     assert result.targets_seen == len(window_starts(train_ids, vocab, p.seq_length, True)) < len(train_ids) - 10
+
+
+# --- charrnn.chars_per_epoch: a capped epoch --------------------------------------------------------------------
+
+def test_sampled_chunks_are_contiguous_disjoint_and_their_targets_follow_them():
+    ids = torch.arange(1001)
+    batches = sampled_tbptt_batches(ids, batch_size=4, seq_length=7, chars=100,
+                                    generator=torch.Generator().manual_seed(0))
+    assert [x.shape[1] for x, _ in batches] == [7, 7, 7, 4]  # 25 characters per stream, state carried along
+    inputs = torch.cat([x for x, _ in batches], dim=1)
+    targets = torch.cat([y for _, y in batches], dim=1)
+    assert inputs.shape == (4, 25) and torch.equal(targets, inputs + 1)
+    assert all(torch.equal(row, torch.arange(row[0], row[0] + 25)) for row in inputs)  # each chunk contiguous
+    assert len(set(inputs.flatten().tolist())) == 100  # no character twice in one epoch
+    assert int(targets.max()) <= 1000
+
+
+def test_sampled_chunks_are_seeded_and_move_from_epoch_to_epoch():
+    ids = torch.arange(5000)
+
+    def chunk_starts(generator: torch.Generator) -> list[int]:
+        return sampled_tbptt_batches(ids, 4, 10, 400, generator)[0][0][:, 0].tolist()
+
+    same, other = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    epoch_1, epoch_2 = chunk_starts(same), chunk_starts(same)
+    assert epoch_1 != epoch_2
+    assert (chunk_starts(other), chunk_starts(other)) == (epoch_1, epoch_2)
+    assert chunk_starts(torch.Generator().manual_seed(4)) != epoch_1
+
+
+def test_sampled_chunks_can_reach_the_last_character():
+    ids = torch.arange(103)  # 102 targets: 2 slots of 50 and a phase in [0, 2]
+    seen = set()
+    for seed in range(40):
+        for x, y in sampled_tbptt_batches(ids, 1, 50, 50, torch.Generator().manual_seed(seed)):
+            seen.update(y.flatten().tolist())
+    assert seen == set(range(1, 103))
+
+
+def test_sampling_refuses_a_cap_that_is_the_whole_text():
+    with pytest.raises(ValueError, match="cannot sample 102 of 103"):
+        sampled_tbptt_batches(torch.arange(103), 2, 5, 102, torch.Generator())
+
+
+@pytest.mark.parametrize("mode, batch_size, cap", [("many_to_many", 4, 80), ("many_to_one", 16, 50)])
+def test_a_capped_epoch_trains_on_the_cap_and_is_seeded(corpus_ids, mode, batch_size, cap):
+    train_ids, val_ids, vocab = corpus_ids
+    p = charrnn_params(mode=mode, batch_size=batch_size, chars_per_epoch=cap)
+    first, r1 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    second, r2 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    assert r1.targets_seen == r2.targets_seen == 2 * cap
+    assert state_dicts_equal(first, second)
+    other, _ = train_charrnn(train_ids, val_ids, vocab, p.model_copy(update={"seed": 1}), show_progress=False)
+    assert not state_dicts_equal(first, other)
+
+
+@pytest.mark.parametrize("mode, batch_size", [("many_to_many", 4), ("many_to_one", 16)])
+def test_a_cap_at_or_above_the_training_text_changes_nothing(corpus_ids, mode, batch_size):
+    train_ids, val_ids, vocab = corpus_ids
+    p = charrnn_params(mode=mode, batch_size=batch_size)
+    full, _ = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
+    capped, _ = train_charrnn(train_ids, val_ids, vocab, p.model_copy(update={"chars_per_epoch": len(train_ids)}),
+                              show_progress=False)
+    assert state_dicts_equal(full, capped)

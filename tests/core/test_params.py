@@ -373,3 +373,21 @@ def test_fortunes_files_accept_names_with_dots_and_dashes(raw):
     raw["corpus"]["fortunes_files"] = ["art", "my-quotes.v2", "..hidden"]
     assert parse_params(raw).corpus.fortunes_files == ["art", "my-quotes.v2", "..hidden"]
 
+
+@pytest.mark.parametrize("value", [-1, 2.5, True, "all"])
+def test_charrnn_chars_per_epoch_is_0_or_a_count(raw, value):
+    message = error_for(raw, setter("charrnn", "chars_per_epoch", value))
+    assert message.startswith(f"params.yaml: charrnn.chars_per_epoch = {value!r} is invalid: allowed is 0 (every "
+                              "training character each epoch) or an integer >= 1")
+
+
+def test_charrnn_chars_per_epoch_gives_every_stream_one_bptt_chunk(raw):
+    raw["charrnn"].update(mode="many_to_many", batch_size=32, seq_length=50)
+    message = error_for(copy.deepcopy(raw), setter("charrnn", "chars_per_epoch", 1599))
+    assert message == ("params.yaml: charrnn.chars_per_epoch = 1599 is invalid: allowed is 0 or an integer >= "
+                       "charrnn.batch_size × seq_length (1600: one BPTT chunk for each of the batch_size streams)")
+    for value in (0, 1600, 10**9):
+        raw["charrnn"]["chars_per_epoch"] = value
+        assert parse_params(copy.deepcopy(raw)).charrnn.chars_per_epoch == value
+    raw["charrnn"].update(mode="many_to_one", chars_per_epoch=1)  # windows: any count
+    assert parse_params(raw).charrnn.chars_per_epoch == 1

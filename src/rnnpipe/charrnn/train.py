@@ -36,6 +36,31 @@ def tbptt_batches(ids: torch.Tensor, batch_size: int, seq_length: int, offset: i
     return [(inputs[:, i:i + seq_length], targets[:, i:i + seq_length]) for i in range(0, n, seq_length)]
 
 
+def sampled_tbptt_batches(ids: torch.Tensor, batch_size: int, seq_length: int, chars: int,
+                          generator: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """About `chars` training characters as batch_size contiguous chunks, one per stream, from seeded random places
+    that do not overlap; cut into seq_length chunks like tbptt_batches, so the state is carried along each chunk.
+
+    Chunks sit on a grid of chunk-sized slots shifted by a random phase, so any character can be sampled and no
+    character is seen twice in one epoch. Needs chars < len(ids) - 1 (a larger cap is every character:
+    tbptt_batches).
+    """
+    length = chars // batch_size
+    if length < 1 or chars >= len(ids) - 1:
+        raise ValueError(f"cannot sample {chars} of {len(ids)} characters in {batch_size} chunks")
+    slots = (len(ids) - 1) // length  # >= batch_size, as chars < len(ids) - 1
+    phase = int(torch.randint(len(ids) - 1 - slots * length + 1, (1,), generator=generator))
+    starts = phase + torch.randperm(slots, generator=generator)[:batch_size] * length
+    positions = starts.unsqueeze(1) + torch.arange(length)
+    inputs, targets = ids[positions], ids[positions + 1]
+    return [(inputs[:, i:i + seq_length], targets[:, i:i + seq_length]) for i in range(0, length, seq_length)]
+
+
+def caps_the_epoch(p: CharRNNParams, n_train: int) -> bool:
+    """Whether charrnn.chars_per_epoch leaves out part of the training text (at or above its length it does not)."""
+    return 0 < p.chars_per_epoch < n_train - 1
+
+
 VAL_PIECES = 16  # parts of the validation text scored side by side (piecewise_char_losses)
 SENTENCE_ENDS = ".?"  # what ends a sentence in the cleaned text ("!" is cleaned away)
 
@@ -86,7 +111,8 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
                   show_progress: bool = True, threads: Optional[LoadAwareThreads] = None
                   ) -> tuple[CharRNN, CharFitResult]:
     """Char-RNN trained many-to-many (truncated BPTT, state carried) or many-to-one (the course's windows); with
-    p.ngram_order > 0 it then gets its n-gram part (attach_ngram)."""
+    p.ngram_order > 0 it then gets its n-gram part (attach_ngram). p.chars_per_epoch > 0 caps the training targets of
+    an epoch: sampled contiguous chunks (many_to_many) or windows (many_to_one), seeded; validation is unchanged."""
     check_trainable(train_ids, len(val_ids), p, vocab)
     torch.manual_seed(p.seed)
     model = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_size=p.hidden_size, num_layers=p.num_layers,
@@ -101,13 +127,18 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
     carried: dict[str, Any] = {"state": None}
     starts = window_starts(train_ids, vocab, p.seq_length, p.mode == "many_to_one" and p.sentence_windows)
 
+    capped = caps_the_epoch(p, len(train_ids))
+
     def epoch_batches(epoch: int) -> list[Any]:
         if many_to_many:
             carried["state"] = None
+            if capped:
+                return sampled_tbptt_batches(train_ids, p.batch_size, p.seq_length, p.chars_per_epoch, order)
             # A fresh chunk phase each epoch, so chunk boundaries fall in different places.
             offset = int(torch.randint(p.seq_length, (1,), generator=order)) if epoch > 1 else 0
             return tbptt_batches(train_ids, p.batch_size, p.seq_length, offset)
-        return list(starts[torch.randperm(len(starts), generator=order)].split(p.batch_size))
+        shuffled = starts[torch.randperm(len(starts), generator=order)]
+        return list((shuffled[:p.chars_per_epoch] if p.chars_per_epoch else shuffled).split(p.batch_size))
 
     def batch_loss(batch: Any) -> tuple[torch.Tensor, int]:
         if many_to_many:

@@ -146,6 +146,8 @@ class CharRNNParams(Section):
     seed: Seed
     ngram_order: Annotated[int, Field(ge=0, le=MAX_NGRAM_ORDER),
                            Allowed(f"0 (no n-gram part) or an integer in [1, {MAX_NGRAM_ORDER}]")]
+    chars_per_epoch: Annotated[int, Field(ge=0), Allowed("0 (every training character each epoch) or an integer "
+                                                         ">= 1 (training characters sampled per epoch)")]
 
 
 class CharEvalParams(Section):
@@ -211,6 +213,10 @@ class Params(Section):
         if self.charrnn.sentence_windows and self.charrnn.mode != "many_to_one":
             _fail("charrnn.sentence_windows", True, f"false with charrnn.mode {self.charrnn.mode} (windows bounded by "
                   "a sentence are many_to_one windows: set charrnn.mode: many_to_one too)")
+        ch = self.charrnn
+        if ch.mode == "many_to_many" and 0 < ch.chars_per_epoch < ch.batch_size * ch.seq_length:
+            _fail("charrnn.chars_per_epoch", ch.chars_per_epoch, f"0 or an integer >= charrnn.batch_size × seq_length "
+                  f"({ch.batch_size * ch.seq_length}: one BPTT chunk for each of the batch_size streams)")
         c = self.corpus
         total = c.train_fraction + c.val_fraction + c.test_fraction
         if abs(total - 1.0) > 1e-9:
