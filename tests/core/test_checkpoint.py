@@ -115,3 +115,71 @@ def test_a_damaged_checkpoint_says_so_and_how_to_restore_it(tmp_path, damage, ex
 def test_a_missing_checkpoint_says_how_to_make_it(tmp_path):
     message = str(pytest.raises(CheckpointError, load_charrnn, tmp_path / "nope.pt").value)
     assert "is missing" in message and "dvc repro -f -s train_charrnn" in message
+
+
+# --- built on the meta device, checked, then materialised -----------------------------------------------------------
+
+def test_a_huge_config_in_a_small_file_is_refused_in_one_line_under_1_gb(tmp_path):
+    """hidden_size 50000 asks for a ~40 GB LSTM: refused before any memory is spent, measured in a fresh process."""
+    import subprocess
+    import sys
+
+    model = make_charrnn(4, cell="lstm", input="embedding")
+    stored = model.config.to_checkpoint()
+    stored["arch"]["hidden_size"] = 50_000
+    save_checkpoint(tmp_path / "huge.pt", stored, model.state_dict())
+    assert (tmp_path / "huge.pt").stat().st_size < 20_000
+    script = ("import resource, sys\n"
+              "from rnnpipe.charrnn.model import load_charrnn\n"
+              "from rnnpipe.core.errors import CheckpointError\n"
+              "try:\n"
+              f"    load_charrnn({str(tmp_path / 'huge.pt')!r})\n"
+              "except CheckpointError as exc:\n"
+              "    print(exc)\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")  # KiB on Linux
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    message, peak_kib = result.stdout.splitlines()
+    assert "huge.pt: its config asks for a model of 10,001,400,020 numbers (37.3 GiB in float32)" in message
+    assert "allowed are at most 268,435,456" in message and "dvc repro -f -s train_charrnn" in message
+    assert int(peak_kib) < 1024 * 1024, f"peak memory {int(peak_kib) / 1024:.0f} MiB"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_weight_that_is_not_finite_is_refused(tmp_path, bad):
+    model = make_forecaster(cell="gru", hidden_size=4)
+    state = model.state_dict()
+    state["net.head.bias"][0] = bad
+    save_checkpoint(tmp_path / "m.pt", model.config.to_checkpoint(), state)
+    message = str(pytest.raises(CheckpointError, load_forecaster, tmp_path / "m.pt").value)
+    assert "net.head.bias holds values that are not finite" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda s: s.pop("net.head.weight"), "net.head.weight is missing"),
+    (lambda s: s.update(extra=torch.zeros(1)), "extra is not a weight of this model"),
+    (lambda s: s.update({"net.head.bias": torch.zeros(2)}),
+     "net.head.bias is [2] float32, the config makes [1] float32"),
+    (lambda s: s.update({"net.head.bias": torch.zeros(1, dtype=torch.float64)}),
+     "net.head.bias is [1] float64, the config makes [1] float32"),
+    (lambda s: s.update({"net.head.bias": [0.0]}), "net.head.bias is a list, not a tensor"),
+])
+def test_every_weight_is_compared_with_the_model_the_config_builds(tmp_path, change, expected):
+    model = make_forecaster()
+    state = model.state_dict()
+    change(state)
+    save_checkpoint(tmp_path / "m.pt", model.config.to_checkpoint(), state)
+    message = str(pytest.raises(CheckpointError, load_forecaster, tmp_path / "m.pt").value)
+    assert f"the weights do not match its config ({expected}" in message and "\n" not in message
+
+
+def test_a_model_with_an_ngram_part_loads_with_its_text_and_identical_outputs(tmp_path):
+    torch.manual_seed(5)
+    model = make_charrnn(6, cell="lstm", input="embedding", num_layers=2).eval()
+    model.attach_ngram(torch.randint(6, (500,)), 3, 0.5, 0.5)
+    save_model(tmp_path / "n.pt", model.config, model)
+    config, loaded = load_charrnn(tmp_path / "n.pt")
+    assert torch.equal(loaded.ngram_text, model.ngram_text) and config == model.config
+    example = torch.randint(6, (2, 9))
+    with torch.no_grad():
+        assert torch.equal(loaded(example)[0], model(example)[0])
+    assert all(p.device.type == "cpu" and p.requires_grad for p in loaded.parameters())

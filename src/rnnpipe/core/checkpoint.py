@@ -45,11 +45,21 @@ def save_model(path: str | Path, config: ModelConfig, model: "nn.Module") -> Non
     save_checkpoint(path, config.to_checkpoint(), model.state_dict())
 
 
+# Every model this project trains holds a few million numbers at most. A checkpoint is a small file that can ask
+# for any size (hidden_size 50000 is a ~40 GB LSTM), so a config asking for more than this is refused before
+# any memory is spent on it: 2**28 numbers, 1 GiB in float32.
+MAX_MODEL_NUMBERS = 1 << 28
+
+
 def load_model(path: str | Path, config_type: type[Config], build: Callable[[Config], "nn.Module"]
                ) -> tuple[Config, "nn.Module"]:
     """Checkpoint → (typed config, model in eval mode), with its meaning checked: the kind of model, its config
-    (the same validation as params.yaml), the weights' shapes against the config. Loaded with weights_only, so no
-    pickled code runs. Every failure is one line naming the file, what is wrong and what to do."""
+    (the same validation as params.yaml), its size, every weight's name, shape and dtype against the model the
+    config builds, every weight finite. The model is built on the meta device (no memory) for those checks and
+    materialised only after them. Loaded with weights_only, so no pickled code runs. Every failure is one line
+    naming the file, what is wrong and what to do."""
+    import torch
+
     remedy = (f"restore it with `dvc checkout {path}`, or rebuild it with "
               f"`dvc repro -f -s train_{config_type.kind}`")
     try:
@@ -66,9 +76,47 @@ def load_model(path: str | Path, config_type: type[Config], build: Callable[[Con
         raise CheckpointError(f"{error_message(config_type, exc.errors()[0], f'checkpoint {path}: config')}; "
                               f"{remedy}") from None
     try:
-        model = build(config)
-        model.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path}: the weights do not match its config ({first_line(exc)[:160]}); "
+        with torch.device("meta"):
+            skeleton = build(config)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: its config builds no model ({first_line(exc)[:160]}); "
                               f"{remedy}") from None
+    expected = skeleton.state_dict()
+    numbers = sum(tensor.numel() for tensor in expected.values())
+    if numbers > MAX_MODEL_NUMBERS:
+        raise CheckpointError(f"checkpoint {path}: its config asks for a model of {numbers:,} numbers "
+                              f"({numbers * 4 / 2**30:,.1f} GiB in float32): allowed are at most "
+                              f"{MAX_MODEL_NUMBERS:,}; {remedy}")
+    problem = weights_problem(expected, state)
+    if problem is not None:
+        raise CheckpointError(f"checkpoint {path}: the weights do not match its config ({problem}); {remedy}")
+    # Fresh memory and a copy, as a model built on the CPU gets: the weights then sit in memory exactly as they did
+    # before the meta-device checks existed, so the outputs computed from them keep their bits.
+    model = skeleton.to_empty(device="cpu")
+    model.load_state_dict(state)
     return config, model.eval()
+
+
+def weights_problem(expected: dict[str, Any], state: Any) -> str | None:
+    """What is wrong with `state` for a model whose state_dict is `expected` (meta tensors), in a few words, or
+    None: a missing or unexpected name, a shape or dtype the model does not have, a value that is not finite."""
+    import torch
+
+    if not isinstance(state, dict):
+        return f"the weights are a {type(state).__name__}, not a mapping of names to tensors"
+    missing = [name for name in expected if name not in state]
+    if missing:
+        return f"{missing[0]} is missing" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+    unexpected = [name for name in state if name not in expected]
+    if unexpected:
+        return f"{unexpected[0]!s:.80} is not a weight of this model"
+    for name, want in expected.items():
+        got = state[name]
+        if not isinstance(got, torch.Tensor):
+            return f"{name} is a {type(got).__name__}, not a tensor"
+        if got.shape != want.shape or got.dtype != want.dtype:
+            return (f"{name} is {list(got.shape)} {str(got.dtype).removeprefix('torch.')}, the config makes "
+                    f"{list(want.shape)} {str(want.dtype).removeprefix('torch.')}")
+        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            return f"{name} holds values that are not finite (NaN or inf)"
+    return None
