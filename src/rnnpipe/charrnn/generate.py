@@ -64,7 +64,9 @@ def generate_text(model: nn.Module, vocab: Sequence[str], prompt: str, n_chars: 
             logits, _ = model(torch.tensor([ids[-seq_length:]]))
         scores = logits[0, -1]
         if ngram is not None:
-            scores = mixed_log_probs(scores, ngram.distribution(ids), model.config.rnn_weight,
+            # Only the last order-1 characters: the whole history would make each character cost more than the last.
+            context = ids[max(0, len(ids) - ngram.order + 1):]
+            scores = mixed_log_probs(scores, ngram.distribution(context), model.config.rnn_weight,
                                      model.config.ngram_weight)
         next_id = _choose(scores, method, temperature, top_k, generator)
         ids.append(next_id)
