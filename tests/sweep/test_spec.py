@@ -50,6 +50,7 @@ def test_a_good_file_parses():
     (changed("space/forecaster.hidden_size", {"int": [0, 8]}), ["forecaster.hidden_size = 0", "params.yaml invalid"]),
     (changed("space/forecaster.cell", {"categorical": ["gru", "transformer"]}), ["'transformer'", "one of rnn, gru"]),
     (changed("space/forecaster.lr", {"float": [0.0, 0.01], "log": True}), ["log = true needs low > 0"]),
+    (changed("space/forecaster.lr", {"float": [0.00001, 0.01], "log": True}), ["1e-05", "too small", "0.0001"]),
     (changed("objective/metric", "test_mse_typo"), ["metric 'test_mse_typo'"]),
     (changed("objective/file", "metrics/charrnn.json"), ["written by none of the stages", "reports/forecaster_train.json"]),
     (changed("objective/direction", "down"), ["direction = 'down'", "minimize or maximize"]),
@@ -101,5 +102,5 @@ def test_the_cli_refuses_a_bad_file_in_one_line_and_starts_nothing(tmp_path):
 
 
 def test_override_values_read_back_as_the_same_yaml():
-    for value in (3, 0.1, 1e-05, True, "gru", "a b"):
+    for value in (3, 0.1, 0.0001, 12345.5, True, "gru", "a b"):
         assert yaml.safe_load(override_value(value)) == value

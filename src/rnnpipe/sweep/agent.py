@@ -8,7 +8,10 @@ machine needs only the sweep's name.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -34,7 +37,8 @@ def start(spec_path: str, root: Path) -> int:
     url = storage_url(root)
     storage = open_storage(url)
     study = _load(spec.name, storage)
-    if study is None:
+    created = study is None
+    if created:
         study = _create(spec, storage, tracker)
         print(f"sweep {spec.name}: study created in {shown(url)}")
     elif study.user_attrs.get(SPEC_ATTR) != spec.to_json():
@@ -42,7 +46,7 @@ def start(spec_path: str, root: Path) -> int:
                          "file: rename this file for a new sweep, or restore the one the study was made from")
     else:
         print(f"sweep {spec.name}: resuming the study in {shown(url)}")
-    return work(spec.name, root, tracker)
+    return work(spec.name, root, tracker, first_agent=created)
 
 
 def join(name: str, root: Path) -> int:
@@ -52,16 +56,16 @@ def join(name: str, root: Path) -> int:
     if _load(name, open_storage(url)) is None:
         raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
                          f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
-    return work(name, root, tracker)
+    return work(name, root, tracker, first_agent=False)
 
 
-def work(name: str, root: Path, tracker: Any) -> int:
+def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
     import optuna
 
     url = storage_url(root)
     spec = spec_from_json(_load(name, open_storage(url)).user_attrs[SPEC_ATTR], root)
     storage = open_storage(url, heartbeat_seconds=spec.heartbeat_seconds)
-    study = optuna.load_study(study_name=study_name(name), storage=storage, sampler=_sampler(spec))
+    study = optuna.load_study(study_name=study_name(name), storage=storage, sampler=_sampler(spec, first_agent))
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
     deadline = study.user_attrs.get(DEADLINE_ATTR)
     ran = 0
@@ -137,15 +141,32 @@ def _suggest(trial: Any, d: Any) -> Any:
     return trial.suggest_float(d.key, float(d.low), float(d.high), step=d.step, log=d.log)
 
 
-def _sampler(spec: SweepSpec) -> Any:
+def _sampler(spec: SweepSpec, first_agent: bool) -> Any:
+    """The sweep's seed drives the agent that created the study; every other agent draws from a seed of its own,
+    or two agents with one seed would propose the same params (the study stays reproducible only with one agent)."""
     import optuna
 
+    seed = spec.seed
+    if seed is not None and not first_agent:
+        seed = int.from_bytes(hashlib.sha256(f"{seed} {socket.gethostname()} {os.getpid()}".encode()).digest()[:4],
+                              "little")
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({d.key: d.grid_values() for d in spec.space}, seed=spec.seed)
+        return _GridWithinBudget({d.key: d.grid_values() for d in spec.space}, seed=seed)
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
-    # TPE's seed fixes its own random draws; which trials it sees depends on the agents' timing all the same.
-    return optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(10, max(2, (spec.trials or 20) // 3)))
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, (spec.trials or 20) // 3)))
+
+
+def _GridWithinBudget(search_space: dict[str, list[Any]], seed: Optional[int]) -> Any:
+    """Optuna's grid sampler, minus its study.stop() once the grid is used up (stop() works only inside
+    study.optimize; the budget, at most the grid's size, ends the agent here)."""
+    import optuna
+
+    class GridWithinBudget(optuna.samplers.GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            pass
+
+    return GridWithinBudget(search_space, seed=seed)
 
 
 def _load(name: str, storage: Any) -> Any:

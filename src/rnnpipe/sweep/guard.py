@@ -41,7 +41,7 @@ def group_members(pgid: int) -> list[int]:
                 fields = handle.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp
+        if int(fields[2]) == pgid and fields[0] != b"Z":  # after the name: state, ppid, pgrp; a zombie is done
             members.append(int(entry))
     return members
 
@@ -54,8 +54,10 @@ def workspaces_in_use(pgid: int, exps_dir: Path) -> set[Path]:
             cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
         except OSError:
             continue
-        if exps_dir in cwd.parents:
-            found.add(exps_dir / cwd.relative_to(exps_dir).parts[0])
+        workspace = next((folder for folder in (cwd, *cwd.parents)
+                          if exps_dir in folder.parents and (folder / ".dvc").is_dir()), None)
+        if workspace is not None:  # a copy of the project (.dvc/tmp/exps/standalone/tmpXXXX), never a shared folder
+            found.add(workspace)
     return found
 
 

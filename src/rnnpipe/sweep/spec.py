@@ -31,6 +31,8 @@ TOP_KEYS = ("description", "stages", "space", "objective", "budget", "sampler", 
 SAMPLERS = ("tpe", "random", "grid")
 DIRECTIONS = ("minimize", "maximize")
 KINDS = ("categorical", "int", "float")
+# Below this, Python and DVC write a float in exponent form without a dot (1e-05), which YAML 1.1 reads as text.
+SMALLEST_WRITABLE = 0.0001
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -139,6 +141,12 @@ def parse_spec(raw: Any, name: str, root: Path, source: str = "sweep file") -> S
     objective = _objective(raw["objective"], stages, dvc_stages, root, fail)
     trials, minutes = _budget(raw["budget"], fail)
     sampler, seed = _sampler(raw["sampler"], dimensions, fail)
+    if sampler == "grid":
+        points = math.prod(len(d.grid_values()) for d in dimensions)
+        if trials is not None and trials > points:
+            raise fail(f"budget: trials = {trials} is more than the grid's {points} points: allowed is at most "
+                       f"{points} (or leave trials out to try every point once)")
+        trials = trials or points
     pruning = _pruning(raw.get("pruning"), fail)
     heartbeat = raw.get("heartbeat_seconds", 10)
     if not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or not 1 <= heartbeat <= 3600:
@@ -216,6 +224,10 @@ def _dimension(key: Any, value: Any, params_raw: dict[str, Any], fail: Any) -> D
 
 def _check_value(params_raw: dict[str, Any], key: str, value: Any, fail: Any) -> None:
     """Every end of a range and every choice must be a value params.yaml accepts for that key."""
+    if isinstance(value, float) and 0 < abs(value) < SMALLEST_WRITABLE:
+        raise fail(f"space: {key} = {value!r} is too small to pass through `dvc exp run -S`: DVC writes it to "
+                   f"params.yaml as {value:.0e}, which params.yaml's YAML 1.1 reader takes for text; allowed are "
+                   f"numbers of at least {SMALLEST_WRITABLE} in size (or 0)")
     trial_params = copy.deepcopy(params_raw)
     _assign(trial_params, key, value)
     try:
