@@ -1,6 +1,7 @@
 """Tests for corpus sources, cleaning, vocabulary, encoding and splits (rnnpipe.charrnn.corpus)."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -78,6 +79,17 @@ def test_clean_text_output_only_holds_allowed_characters():
     cleaned = clean_text(raw)
     assert set(cleaned.text) <= ALLOWED
     assert {"ё", "й", "z", "я", "0", "9", ".", ",", "?", ";", ":"} <= set(cleaned.text)
+
+
+def test_clean_text_matches_a_character_by_character_reference_on_any_code_point():
+    # Characters a regex class or an encoder could trip on: ] ^ \\ -, a lone surrogate, one beyond the BMP.
+    raw = "a]b^c\\d-e\ud800f\U0001F600 Ёж\ufeff  Z[ " + "".join(chr(c) for c in range(0, 0x3000, 7))
+    for strip in (True, False):
+        lowered = re.sub(r"\s+", " ", raw.replace("\ufeff", "").lower())
+        expected = re.sub(" {2,}", " ", "".join(ch for ch in lowered if ch in ALLOWED))
+        cleaned = clean_text(raw, strip=strip)
+        assert cleaned.text == (expected.strip() if strip else expected)
+        assert cleaned.removed == Counter(ch for ch in lowered if ch not in ALLOWED)
 
 
 # --- parse_fortunes -----------------------------------------------------------------------------------------------
@@ -247,6 +259,11 @@ def test_encode_gives_each_character_its_vocabulary_index():
     assert ids.dtype == torch.long and ids.shape == (len(text),)
     assert ids.tolist() == [vocab.index(ch) for ch in text]
     assert "".join(vocab[i] for i in ids) == text
+
+
+def test_encode_handles_an_empty_text_and_characters_beyond_the_bmp():
+    assert encode("", ["a"]).dtype == torch.long and encode("", []).shape == (0,)
+    assert encode("x\U0001F600x", ["\U0001F600", "x", "я"]).tolist() == [1, 0, 1]
 
 
 def test_encode_names_the_characters_missing_from_the_vocabulary():
