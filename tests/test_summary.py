@@ -40,6 +40,7 @@ Use `dvc push` to send your updates to remote storage.
 def test_each_model_has_one_line_with_its_figure_next_to_its_baselines():
     lines = summary_lines(FORECASTER, FORECAST, CHARRNN, SAMPLES, seconds=461)
     assert lines[0] == "rnnpipe: pipeline finished in 7 min 41 s"
+    assert summary_lines(FORECASTER, FORECAST, CHARRNN, SAMPLES, seconds=20)[0] == "rnnpipe: pipeline finished in 20 s"
     forecaster = next(line for line in lines if "forecaster" in line)
     assert "test MSE 0.01090 = 1.10x the noise floor (0.00990)" in forecaster and "0.77x a linear AR" in forecaster
     assert any("200-step recursive forecast: MSE 0.0042" in line for line in lines)

@@ -172,7 +172,8 @@ def summary_lines(forecaster: Optional[dict], forecast: Optional[dict], charrnn:
     """The summary from the metrics and samples files (each may be missing: its line then says how to make it).
     `store`: the tracking URI this run logged to; `outcomes`: what `dvc repro` did per stage (stage_outcomes);
     `activate`: the command that activates the environment (activate_command)."""
-    took = f" in {int(seconds) // 60} min {int(seconds) % 60} s" if seconds else ""
+    minutes, rest = divmod(int(seconds or 0), 60)
+    took = f" in {minutes} min {rest} s" if minutes else f" in {rest} s" if seconds else ""
     lines = [f"rnnpipe: pipeline finished{took}"]
     lines += stage_lines(outcomes)
     lines += forecaster_lines(forecaster, forecast)
