@@ -20,7 +20,7 @@ if [ "$source" = "fortunes-ru" ] && [ ! -d "$path" ]; then
   if [ ! -d "$path" ]; then
     echo "error: the default corpus $path is missing. Install it as root with 'apt-get install -y fortunes-ru'," \
          "or train on your own text: set corpus.source: file and corpus.path: path/to/text.txt in params.yaml" \
-         "(see README, 'Train on your own text')." >&2
+         "(see docs/corpus.md)." >&2
     exit 1
   fi
 fi
