@@ -230,6 +230,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.object_request(bucket, key, query)
         except S3Error as exc:
             self.fail(exc)
+        except (ConnectionError, TimeoutError) as exc:  # the client went away: nothing to answer, nothing kept
+            self.close_connection = True
+            self.log_message("%s: connection lost (%s)", self.requestline, type(exc).__name__)
         except Exception:  # a bug here must not take the server down, and must be in the log
             traceback.print_exc()
             self.fail(S3Error(500, "InternalError", "the store failed on this request: see .team/s3.log"))
