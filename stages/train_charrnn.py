@@ -7,7 +7,7 @@ PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml 
 
 from rnnpipe.charrnn.corpus import read_splits
 from rnnpipe.charrnn.evaluate import LOG2E
-from rnnpipe.charrnn.serving import INPUT_EXAMPLE, SIGNATURE, CharRNNText
+from rnnpipe.charrnn.serving import INPUT_EXAMPLE, MODEL_CODE, SIGNATURE
 from rnnpipe.charrnn.train import check_trainable, train_charrnn, training_summary
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, write_json
@@ -49,7 +49,8 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
         tracker.log_metrics({**summary, "train_seconds": result.seconds,
                              "targets_per_second": result.targets_seen / max(result.seconds, 1e-9)})
         tracker.log_artifact(f"{plots_dir}/loss.png")
-        tracker.log_model("charrnn", CharRNNText(), model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn")
+        tracker.log_model("charrnn", MODEL_CODE, model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn",
+                          PARAMS.serving.charrnn.model_dump())
     mixed = (f", with its {p.ngram_order}-gram part (weights {summary['rnn_weight']:.3f}, "
              f"{summary['ngram_weight']:.3f}) {summary['combined_val_bits_per_char']:.3f}"
              if p.ngram_order else "")

@@ -14,7 +14,7 @@ from rnnpipe.core.plots import close, long_table, loss_figure
 from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
-from rnnpipe.forecaster.serving import SIGNATURE, ForecasterSeries, input_example
+from rnnpipe.forecaster.serving import MODEL_CODE, SIGNATURE, input_example
 from rnnpipe.forecaster.train import train_forecaster, training_summary
 from rnnpipe.forecaster.windows import forecaster_windows
 
@@ -48,7 +48,8 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
         tracker.log_metrics({**summary, "train_seconds": result.seconds})
         tracker.log_artifact(f"{plots_dir}/loss.png")
         recent = signal["y"].to_numpy()[n_train - f.seq_length:n_train]
-        tracker.log_model("forecaster", ForecasterSeries(), model_path, SIGNATURE, input_example(recent), "forecaster")
+        tracker.log_model("forecaster", MODEL_CODE, model_path, SIGNATURE, input_example(recent), "forecaster",
+                          PARAMS.serving.forecaster.model_dump())
     print(f"forecaster: kept epoch {result.kept_epoch}/{f.epochs} ({f.keep}), val MSE {result.kept_val_loss:.5f}, "
           f"{result.seconds:.1f}s")
 

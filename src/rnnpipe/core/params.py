@@ -26,6 +26,7 @@ CorpusSource = Literal["fortunes-ru", "file", "dir"]
 Isa = Literal["avx2", "avx512", "native"]
 
 CELLS: tuple[str, ...] = get_args(Cell)
+FLOAT32_MAX = 3.4028234663852886e38  # the models compute in float32: a larger input is inf inside them
 # Kneser-Ney n-grams are int64 numbers in base V: the cleaned corpus has at most 75 characters, 75**10 < 2**63.
 MAX_NGRAM_ORDER = 10
 
@@ -168,6 +169,36 @@ class TrackingParams(Section):
                                        "sqlite:////abs/mlflow.db")]
 
 
+class CharRNNServingParams(Section):
+    """What one request to the served char-RNN may ask for (rnnpipe.charrnn.serving); stored with the model."""
+
+    max_n_chars: at_least(1)               # characters generated per prompt
+    max_prompt_chars: at_least(1)          # characters in one prompt, as sent
+    max_rows: at_least(1)                  # prompts in one request
+    max_chars_per_request: at_least(1)     # rows × n_chars: characters generated for the whole request
+
+    @model_validator(mode="after")
+    def _one_prompt_fits(self) -> "CharRNNServingParams":
+        if self.max_n_chars > self.max_chars_per_request:
+            _fail("serving.charrnn.max_n_chars", self.max_n_chars, "an integer <= serving.charrnn."
+                  f"max_chars_per_request ({self.max_chars_per_request}), so one prompt of max_n_chars fits")
+        return self
+
+
+class ForecasterServingParams(Section):
+    """What one request to the served forecaster may ask for (rnnpipe.forecaster.serving); stored with the model."""
+
+    max_horizon: at_least(1)               # steps forecast
+    max_rows: at_least(1)                  # values sent (only the last seq_length are read)
+    max_abs_value: Annotated[float, Field(gt=0, le=FLOAT32_MAX, allow_inf_nan=False),
+                             Allowed(f"a number in (0, {FLOAT32_MAX:g}] (float32's largest)")]
+
+
+class ServingParams(Section):
+    charrnn: CharRNNServingParams
+    forecaster: ForecasterServingParams
+
+
 class RuntimeParams(Section):
     isa: one_of(Isa)
     threads: Annotated[Literal["auto"] | Annotated[int, Field(ge=1)],
@@ -185,6 +216,7 @@ class Params(Section):
     charrnn_eval: CharEvalParams
     generate: GenerateParams
     tracking: TrackingParams
+    serving: ServingParams
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Params":

@@ -388,9 +388,11 @@ class Tracker:
         self.mlflow.log_input(MetaDataset(source, name=name, digest=md5[:10]), context=context)
 
     @uninterrupted()
-    def log_model(self, kind: str, python_model: Any, checkpoint: str | Path, signature: Any, input_example: Any,
-                  name: str) -> None:
-        """The model as a pyfunc (the checkpoint and this package inside it), registered as a new version."""
+    def log_model(self, kind: str, model_code: str | Path, checkpoint: str | Path, signature: Any,
+                  input_example: Any, name: str, limits: dict[str, Any]) -> None:
+        """The model as a pyfunc logged from code (MLflow's models-from-code: the file `model_code`, this package and
+        the checkpoint; nothing pickled), registered as a new version. Its model_config carries the checkpoint's
+        sha256, which loading checks, and the request limits the served model enforces."""
         if not self.enabled:
             return
         import mlflow.pyfunc
@@ -399,12 +401,16 @@ class Tracker:
         import torch
 
         import rnnpipe
+        from rnnpipe.core.io import file_digest
+        from rnnpipe.core.serving import CHECKPOINT_DIGEST_KEY
 
         # Explicit requirements: MLflow's own inference re-imports the model in a subprocess (~10 s per model).
         requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}",
                         f"pandas=={pd.__version__}", f"pydantic=={_version('pydantic')}",
                         f"mlflow=={mlflow.__version__}", f"PyYAML=={_version('PyYAML')}"]
-        info = mlflow.pyfunc.log_model(name=name, python_model=python_model, artifacts={"checkpoint": str(checkpoint)},
+        model_config = {CHECKPOINT_DIGEST_KEY: file_digest(checkpoint), "limits": dict(limits)}
+        info = mlflow.pyfunc.log_model(name=name, python_model=str(model_code), model_config=model_config,
+                                       artifacts={"checkpoint": str(checkpoint)},
                                        code_paths=[str(Path(rnnpipe.__file__).parent)], signature=signature,
                                        input_example=input_example, pip_requirements=requirements,
                                        registered_model_name=REGISTERED_MODELS[kind])

@@ -1,0 +1,106 @@
+"""What the served models' request limits cost on this machine; every figure is measured in this one run.
+
+    python benchmarks/serving.py [--corpus FILE]   (default: the corpus params.yaml names)
+
+Default-size models (params.yaml `charrnn`, `forecaster`) with untrained weights: the cost of a request does not
+depend on what the weights are. The char-RNN's n-gram part is estimated on the corpus, as training does.
+
+per character   milliseconds of the n-gram part's next-character distribution after a history of 10 and of 10,000
+                characters (the RNN's step carries its state: it costs the same anywhere), given its last order-1
+                characters (rnnpipe.charrnn.generate) and given the whole history, side by side: the first ratio
+                should be about 1.
+at the limits   seconds for the largest request params.yaml `serving` lets through: max_chars_per_request
+                characters of the char-RNN (in prompts of max_n_chars), max_horizon steps of the forecaster.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rnnpipe.core.runtime import pin  # noqa: E402
+from rnnpipe.core.params import load_params  # noqa: E402
+
+PARAMS = load_params(ROOT / "params.yaml")
+pin(PARAMS.runtime)  # before torch loads, as every stage does
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from rnnpipe.charrnn.corpus import clean_text, encode, prepare_corpus  # noqa: E402
+from rnnpipe.charrnn.generate import generate_text  # noqa: E402
+from rnnpipe.charrnn.model import CharRNN, CharRNNConfig  # noqa: E402
+from rnnpipe.forecaster.forecast import recursive_forecast  # noqa: E402
+from rnnpipe.forecaster.model import Forecaster, ForecasterConfig  # noqa: E402
+
+
+def default_charrnn(corpus: str | None) -> CharRNN:
+    if corpus:
+        text = clean_text(Path(corpus).read_text(encoding="utf-8")).text
+        vocab = sorted(set(text))
+    else:
+        prepared = prepare_corpus(PARAMS.corpus)
+        text, vocab = prepared.splits["train"], prepared.vocab
+    c = PARAMS.charrnn
+    config = CharRNNConfig(vocab_size=len(vocab), hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
+                           input=c.input, embedding_dim=c.embedding_dim, dropout=c.dropout, mode=c.mode,
+                           seq_length=c.seq_length, vocab=vocab)
+    model = CharRNN(config).eval()
+    if c.ngram_order:
+        model.attach_ngram(encode(text, vocab), c.ngram_order, 1.0, 1.0)  # the weights cost nothing extra
+    return model
+
+
+def ngram_seconds(model: CharRNN, history: list[int], whole_history: bool, repeats: int = 200) -> float:
+    """Seconds for the n-gram part's next-character distribution after `history`, the per-character work that
+    could grow with the history (the RNN's step does not: it carries its state): given its last order-1
+    characters, as rnnpipe.charrnn.generate does, or given every character so far. The best of three runs."""
+    ngram = model.ngram
+    context = history if whole_history else history[max(0, len(history) - ngram.order + 1):]
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            ngram.distribution(context)
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", help="a UTF-8 text file instead of the corpus params.yaml names")
+    args = parser.parse_args()
+    model = default_charrnn(args.corpus)
+    _ = model.ngram
+    history = [i % model.config.vocab_size for i in range(10_000)]
+    print("n-gram part per character (ms)   after 10   after 10,000   ratio")
+    for label, whole in (("its context (as served)", False), ("the whole history", True)):
+        short, long = ngram_seconds(model, history[:10], whole), ngram_seconds(model, history, whole)
+        print(f"{label:<31}  {short * 1e3:8.3f}   {long * 1e3:12.3f}   {long / short:5.2f}")
+
+    limits = PARAMS.serving
+    rows = limits.charrnn.max_chars_per_request // limits.charrnn.max_n_chars
+    start = time.perf_counter()
+    for _ in range(rows):
+        generate_text(model, model.config.vocab, "мой дядя самых", limits.charrnn.max_n_chars, model.config.mode,
+                      model.config.seq_length, "top_k", 0.8, 5)
+    charrnn_seconds = time.perf_counter() - start
+    f = PARAMS.forecaster
+    forecaster = Forecaster(ForecasterConfig(cell=f.cell, hidden_size=f.hidden_size, num_layers=f.num_layers,
+                                             seq_length=f.seq_length, n_val=1)).eval()
+    recent = pd.Series(np.sin(np.linspace(0, 10, f.seq_length))).to_numpy()
+    start = time.perf_counter()
+    recursive_forecast(forecaster, recent, limits.forecaster.max_horizon)
+    forecaster_seconds = time.perf_counter() - start
+    print("at the limits (s)")
+    print(f"char-RNN    {rows} prompts x {limits.charrnn.max_n_chars} characters   {charrnn_seconds:6.2f}")
+    print(f"forecaster  horizon {limits.forecaster.max_horizon}   {forecaster_seconds:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

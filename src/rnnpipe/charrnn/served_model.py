@@ -1,0 +1,7 @@
+"""The char-RNN's MLflow model, logged from code: MLflow runs this file to load the model, so a registered model
+holds code and a checkpoint, never a pickled object (rnnpipe.charrnn.serving has the model itself)."""
+from mlflow.models import set_model
+
+from rnnpipe.charrnn.serving import CharRNNText
+
+set_model(CharRNNText())
