@@ -28,8 +28,8 @@ from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from team_object_store import (CHUNK, BodyChecks, ObjectInfo, ObjectStore, S3Error, decode_token,  # noqa: E402
-                               encode_token, http_checks, key_segments)
+from team_object_store import (CHUNK, ObjectStore, S3Error, decode_token, encode_token, http_checks,  # noqa: E402
+                               key_segments)
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 MAX_XML_BODY = 1 << 20

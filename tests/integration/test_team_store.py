@@ -198,3 +198,40 @@ def test_presigned_urls_read_only_and_only_as_signed(stack):
             urllib.request.urlopen(urllib.request.Request(bad, data=b"x" if method == "PUT" else None, method=method),
                                    timeout=10)
         assert refused.value.code == 403, bad
+
+
+def test_the_s3_operations_dvc_and_mlflow_use(stack, tmp_path):
+    from botocore.exceptions import ClientError
+
+    _, _, config, _ = stack
+    client = s3(config)
+    keys = [f"ops/{name}" for name in ("a-b", "a/b", "a/c/d", "z", "ё x+y")]  # S3's order: UTF-8 bytes
+    for key in keys:
+        client.put_object(Bucket="rnnpipe", Key=key, Body=key.encode())
+    pages = list(client.get_paginator("list_objects_v2").paginate(Bucket="rnnpipe", Prefix="ops/",
+                                                                  PaginationConfig={"PageSize": 2}))
+    assert len(pages) == 3 and [o["Key"] for p in pages for o in p["Contents"]] == keys
+    top = client.list_objects_v2(Bucket="rnnpipe", Prefix="ops/", Delimiter="/")
+    assert [o["Key"] for o in top["Contents"]] == ["ops/a-b", "ops/z", "ops/ё x+y"]
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["ops/a/"]
+    assert [o["Key"] for o in client.list_objects(Bucket="rnnpipe", Prefix="ops/a/")["Contents"]] == keys[1:3]
+
+    head = client.head_object(Bucket="rnnpipe", Key="ops/z")
+    assert head["ContentLength"] == len(b"ops/z")
+    assert client.get_object(Bucket="rnnpipe", Key="ops/a/c/d", Range="bytes=4-6")["Body"].read() == b"a/c"
+    with pytest.raises(ClientError) as changed:
+        client.get_object(Bucket="rnnpipe", Key="ops/z", IfMatch='"not-the-etag"')
+    assert changed.value.response["Error"]["Code"] == "PreconditionFailed"
+    with pytest.raises(ClientError) as missing:
+        client.get_object(Bucket="rnnpipe", Key="ops/none")
+    assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(9 << 20))  # boto3 uploads and downloads it in 8 MiB parts
+    client.upload_file(str(big), "rnnpipe", "ops/big.bin")
+    client.download_file("rnnpipe", "ops/big.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == big.read_bytes()
+
+    deleted = client.delete_objects(Bucket="rnnpipe", Delete={"Objects": [{"Key": k} for k in keys + ["ops/big.bin"]]})
+    assert len(deleted["Deleted"]) == len(keys) + 1
+    assert client.list_objects_v2(Bucket="rnnpipe", Prefix="ops/")["KeyCount"] == 0
