@@ -166,7 +166,9 @@ def clean_text(raw: str, strip: bool = True) -> CleanedText:
 # --- vocabulary, encoding, splits -------------------------------------------------------------------------------
 
 def build_vocab(text: str) -> list[str]:
-    return sorted(set(text))
+    """The text's distinct characters, sorted (by code point, as sorted(set(text)) sorts them)."""
+    codes = code_points(text)
+    return [chr(c) for c in np.flatnonzero(np.bincount(codes)).tolist()] if len(codes) else []
 
 
 def code_points(text: str) -> np.ndarray:
