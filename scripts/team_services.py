@@ -449,8 +449,52 @@ def s3_client(state: State):
                         config=Config(connect_timeout=3, read_timeout=60, retries={"max_attempts": 2}))
 
 
+def in_memory_server(pid: int) -> bool:
+    """Whether the S3 server an older `start` left running is moto's, which holds objects only in memory."""
+    try:
+        return b"moto.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def move_out_of_memory(state: State, pid: int) -> int:
+    """Write every object of a running in-memory server into the on-disk store, each one whole (staged, fsynced,
+    renamed over its file), before that server stops. An object the disk store refuses stops this with the server
+    still running, so it is not lost either."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from team_object_store import BodyChecks, ObjectStore, S3Error
+
+    store = ObjectStore(state.s3_dir)
+    store.open()
+    client = s3_client(state)
+    moved = 0
+    for bucket in (b["Name"] for b in client.list_buckets().get("Buckets", [])):
+        if bucket == store.staging.name:  # the disk store's own staging files, uploaded by moto's restore
+            continue
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):  # a folder marker: an empty object no file can stand for
+                    continue
+                try:
+                    store.create_bucket(bucket)
+                    body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]
+                    staged, _ = store.receive(body, item["Size"], BodyChecks())
+                    store.commit(staged, bucket, item["Key"])
+                except S3Error as exc:
+                    raise TeamError(f"the in-memory S3 server (pid {pid}) holds {bucket}/{item['Key']}, which the "
+                                    f"on-disk store refuses ({exc.message}); it keeps running: copy that object out "
+                                    "with any S3 client, delete it there, and run this again") from None
+                moved += 1
+    return moved
+
+
 def start_s3(state: State, taken: set[int]) -> None:
     pid = read_pidfile(state.s3_pid)
+    if pid is not None and in_memory_server(pid):
+        moved = move_out_of_memory(state, pid)
+        stop_group(state.s3_pid, "s3")
+        say(f"s3: {moved} objects moved from the in-memory server (pid {pid}, now stopped) to {state.s3_dir}")
+        pid = None
     if pid is not None:
         say(f"s3: already running (pid {pid}, {state.s3_endpoint()})")
         taken.add(int(state.get("S3_PORT")))
@@ -490,6 +534,8 @@ def stop_s3(state: State) -> None:
     pid = stop_service(state.s3_pid, "s3")
     if pid is None:
         return
+    if in_memory_server(pid):
+        say(f"s3: {move_out_of_memory(state, pid)} objects moved from the in-memory server to {state.s3_dir}")
     stop_group(state.s3_pid, "s3")
     say(f"s3: stopped (pid {pid}; its objects stay in {state.s3_dir})")
 
