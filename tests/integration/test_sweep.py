@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import difflib
 import os
 import signal
 import subprocess
@@ -188,7 +189,7 @@ def test_team_sweep_two_clones_one_agent_killed_a_trial_reruns_on_a_fresh_clone(
     a.run("git", "remote", "add", "origin", str(origin))
     a.run("git", "push", "-q", "origin", "main")
     b = clone_of(origin, tmp_path / "b", env, team)
-    b.dvc("pull")
+    b.dvc("pull", "check_params", "prepare_series")
     before = {c.root: (c.run("git", "status", "--porcelain").stdout, c.dvc("status").stdout) for c in (a, b)}
 
     first = start_agent(a, tmp_path / "a1.log", "run", "sweeps/team.yaml")
@@ -224,7 +225,9 @@ def test_team_sweep_two_clones_one_agent_killed_a_trial_reruns_on_a_fresh_clone(
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
     assert parent.info.status == "FINISHED"
     for c in (a, b):
-        assert (c.run("git", "status", "--porcelain").stdout, c.dvc("status").stdout) == before[c.root]
+        after = (c.run("git", "status", "--porcelain").stdout, c.dvc("status").stdout)
+        assert after == before[c.root], "\n".join(difflib.unified_diff("\n".join(before[c.root]).splitlines(),
+                                                                     "\n".join(after).splitlines(), lineterm=""))
         assert list((c.root / ".dvc" / "tmp" / "exps").glob("standalone/tmp*")) == []
 
     # A fresh clone reruns one trial from its exp ref: the same output md5s as the agent's experiment.

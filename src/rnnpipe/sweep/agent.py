@@ -20,10 +20,12 @@ from typing import Any, Optional
 from rnnpipe.core.errors import TrackingError, first_line
 from rnnpipe.sweep.spec import SweepError, SweepSpec, load_spec, spec_from_json
 from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
-from rnnpipe.sweep.trial import exp_name, run_trial
+from rnnpipe.sweep.trial import TrialResult, exp_name, run_trial
 
 SPEC_ATTR, PARENT_ATTR, DEADLINE_ATTR = "spec", "mlflow_parent_run_id", "deadline_unix"
 FINISHED = ("COMPLETE", "PRUNED")
+# Failed trials do not use up the budget: a setup that fails every trial (broken code, a full disk) stops the agent.
+MAX_FAILURES_IN_A_ROW = 3
 
 
 def study_name(spec_name: str) -> str:
@@ -33,9 +35,9 @@ def study_name(spec_name: str) -> str:
 def start(spec_path: str, root: Path) -> int:
     """`run sweeps/X.yaml`: check everything, create (or resume) the study, then work as an agent."""
     spec = load_spec(spec_path, root)
-    tracker = _tracker(root)
     url = storage_url(root)
     storage = open_storage(url)
+    tracker = _tracker(root)
     study = _load(spec.name, storage)
     created = study is None
     if created:
@@ -51,11 +53,11 @@ def start(spec_path: str, root: Path) -> int:
 
 def join(name: str, root: Path) -> int:
     """`agent NAME`: one line if the study does not exist; otherwise work on it."""
-    tracker = _tracker(root)
     url = storage_url(root)
     if _load(name, open_storage(url)) is None:
         raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
                          f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
+    tracker = _tracker(root)
     return work(name, root, tracker, first_agent=False)
 
 
@@ -68,7 +70,7 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
     study = optuna.load_study(study_name=study_name(name), storage=storage, sampler=_sampler(spec, first_agent))
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
     deadline = study.user_attrs.get(DEADLINE_ATTR)
-    ran = 0
+    ran = failures = 0
     with _sigterm_as_interrupt():
         while True:
             optuna.storages.fail_stale_trials(study)
@@ -80,8 +82,12 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
             if spec.trials is not None and done >= spec.trials:
                 break
             if spec.trials is None or done + running < spec.trials:
-                _one_trial(study, spec, root, url, parent_run_id)
+                result = _one_trial(study, spec, root, url, parent_run_id)
                 ran += 1
+                failures = failures + 1 if result.state == "FAIL" else 0
+                if failures == MAX_FAILURES_IN_A_ROW:
+                    raise SweepError(f"sweep {name}: {failures} trials in a row failed on this agent, the last with: "
+                                     f"{result.reason}")
                 continue
             time.sleep(min(spec.heartbeat_seconds, 5))  # the last trials run elsewhere; one may die and be retried
     _finish_parent(tracker, parent_run_id, study)
@@ -89,12 +95,11 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
     return 0
 
 
-def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id: Optional[str]) -> None:
+def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id: Optional[str]) -> TrialResult:
     import optuna
+    from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize runs around each trial
 
     from rnnpipe.sweep.report import PRUNED_ATTR
-
-    from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize runs around each trial
 
     trial = study.ask()
     with get_heartbeat_thread(trial._trial_id, study._storage):
@@ -118,6 +123,8 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
             print(f"sweep {spec.name}: trial {trial.number} stopped with this agent: FAIL, queued to run again",
                   file=sys.stderr)
             raise
+        except Exception as exc:  # reading the result, git, a store: the trial fails, the agent goes on
+            result = TrialResult("FAIL", reason=first_line(exc))
     trial.set_user_attr("seconds", round(result.seconds, 1))
     if result.state == "COMPLETE":
         study.tell(trial, result.value)
@@ -131,6 +138,7 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
         trial.set_user_attr("fail_reason", result.reason)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         print(f"sweep {spec.name}: trial {trial.number} FAIL: {result.reason}", file=sys.stderr, flush=True)
+    return result
 
 
 def _suggest(trial: Any, d: Any) -> Any:
