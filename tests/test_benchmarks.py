@@ -76,3 +76,26 @@ def test_charrnn_benchmark_refuses_a_bad_set_in_one_line(pair, message):
                            "--set", pair], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(message) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_corpus_scale_benchmark_prints_every_part_at_every_scale_with_its_growth():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "corpus_scale.py"), "--base-chars", "20000",
+                           "--scales", "1", "2", "--chars-per-epoch", "1600", "--val-chars", "1000"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("prepare ", "ngram ", "epoch "))]
+    assert [(row[0], row[1]) for row in rows] == [(part, scale) for part in ("prepare", "ngram", "epoch")
+                                                  for scale in ("1x", "2x")]
+    assert all(float(row[2]) > 0 and float(row[3].replace(",", "")) > 0 for row in rows)  # seconds, peak MB
+    assert "epoch: 1,600 training targets at every scale (the cap)" in done.stdout
+    assert "growth from 1x to 2x (corpus x2)" in done.stdout
+    growth = [line.split()[0] for line in done.stdout.splitlines() if "(per character" in line]
+    assert growth == ["prepare", "ngram", "epoch"]
+
+
+def test_corpus_scale_benchmark_refuses_a_cap_below_one_chunk_per_stream_in_one_line():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "corpus_scale.py"), "--chars-per-epoch", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: --chars-per-epoch = 5 is invalid: allowed is 0 or an integer >= ")
+    assert len(done.stderr.strip().splitlines()) == 1
