@@ -19,9 +19,9 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from rnnpipe.charrnn.corpus import clean_text
 from rnnpipe.charrnn.generate import Method, generate_text
-from rnnpipe.core.params import CharRNNServingParams
-from rnnpipe.core.serving import (SEED_LIMIT, choice_param, integer_param, limit_source, model_settings,
-                                  number_param, read_limits, refuse, row_count, verify_checkpoint)
+from rnnpipe.core.params import SEED_LIMIT, CharRNNServingParams
+from rnnpipe.core.serving import (choice_param, integer_param, limit_source, model_settings, number_param,
+                                  read_limits, refuse, row_count, verify_checkpoint)
 
 MODEL_CODE = Path(__file__).with_name("served_model.py")
 DEFAULTS = {"n_chars": 200, "temperature": 0.8, "top_k": 5, "seed": 0, "method": "top_k"}

@@ -13,7 +13,6 @@ from typing import Any, Mapping, Optional, TypeVar
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
 from pydantic import BaseModel, ValidationError
 
 from rnnpipe.core.errors import CheckpointError, ParamsError
@@ -21,7 +20,6 @@ from rnnpipe.core.io import file_digest
 from rnnpipe.core.params import error_message
 
 CHECKPOINT_DIGEST_KEY = "checkpoint_sha256"  # in the logged model's model_config, beside "limits"
-SEED_LIMIT = 2**32  # torch and numpy both take seeds below this
 Limits = TypeVar("Limits", bound=BaseModel)
 
 
