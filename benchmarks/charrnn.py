@@ -15,7 +15,7 @@ numerics  training targets/s of the default char-RNN (params.yaml `charrnn`, one
 contention
           training targets/s of the default char-RNN with one CPU-bound process beside it (started here), next to
           the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware).
-          Goal (issue 15): under contention at least half the quiet figure, at no cost on a quiet machine.
+          Goal: under contention at least half the quiet figure, at no cost on a quiet machine.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
           RNN alone, against the unigram and Kneser-Ney n-gram baselines on the same test targets.
 """
@@ -80,7 +80,7 @@ def start(mode: str, corpus: str | None = None, sets: list[str] = ()):
         for name in NUMERIC_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update(UNPINNED[mode])
-    if mode.endswith("-stock"):  # what the project trained with before FastLSTM: torch's nn.LSTM
+    if mode.endswith("-stock"):  # torch's own nn.LSTM in place of FastLSTM, for comparison
         from torch import nn
 
         from rnnpipe.core import recurrent
@@ -166,7 +166,7 @@ def part_numerics(params, chars: int, forward: list[str]) -> None:
     labels = {"native": "unpinned, this machine's default", "native-stock": "unpinned, this machine, torch's nn.LSTM",
               "avx2-machine": "unpinned, an AVX2 machine's default",
               "avx2-machine-stock": "unpinned, AVX2, torch's own nn.LSTM",
-              "pinned-stock": "pinned, torch's nn.LSTM (round two)",
+              "pinned-stock": "pinned, torch's own nn.LSTM",
               "pinned": f"pinned (runtime.isa: {params.runtime.isa})"}
     print(f"{'setting':<40} {'ATen':>7} {'oneDNN':>7} {'LSTM':>9} {'threads':>8} {'targets/s':>11} "
           f"{'pinned costs':>13}")
@@ -182,7 +182,7 @@ def part_numerics(params, chars: int, forward: list[str]) -> None:
     best = max(rows[mode]["targets_per_second"] for mode in ("avx2-machine", "avx2-machine-stock"))
     cost = 1 - pinned / best
     native = max(rows[mode]["targets_per_second"] for mode in ("native", "native-stock"))
-    print(f"goal of issue 11: pinning costs {cost:.0%} against the faster default of the machines it reproduces on "
+    print(f"goal: pinning costs {cost:.0%} against the faster default of the machines it reproduces on "
           f"(AVX2), < 10%: {'met' if cost < 0.10 else 'NOT met'}; against the faster default of this machine "
           f"({rows['native']['aten']}): {1 - pinned / native:.0%}")
 
@@ -210,7 +210,7 @@ def part_contention(params, chars: int, forward: list[str]) -> None:
           f"busy, it used {rows[True, True]['switches'][-1][1] if rows[True, True]['switches'] else 'all'} "
           f"thread(s) at the end ({len(rows[True, True]['switches'])} changes)")
     busy_share = rows[True, True]["targets_per_second"] / aware_quiet
-    print(f"goal of issue 15: beside one busy process, {busy_share:.0%} of the quiet figure >= 50%: "
+    print(f"goal: beside one busy process, {busy_share:.0%} of the quiet figure >= 50%: "
           f"{'met' if busy_share >= 0.5 else 'NOT met'}")
 
 
@@ -241,9 +241,9 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
     print(f"{'unigram (add-one)':<44} {metrics['unigram_bits_per_char']:>10.3f}")
     for label, figure, goal, unit in (("held-out bits/char", metrics["bits_per_char"], 2.10, ""),
                                       ("training time", result.seconds, 400.0, " s")):
-        print(f"goal of issue 15: {label} {figure:.4g}{unit} <= {goal:g}{unit}: "
+        print(f"goal: {label} {figure:.4g}{unit} <= {goal:g}{unit}: "
               f"{'met' if figure <= goal else 'NOT met'}")
-    print(f"stretch goal of issue 15: held-out bits/char {metrics['bits_per_char']:.4g} <= 2.05: "
+    print(f"stretch goal: held-out bits/char {metrics['bits_per_char']:.4g} <= 2.05: "
           f"{'met' if metrics['bits_per_char'] <= 2.05 else 'NOT met'}")
 
 

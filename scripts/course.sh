@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The course's three programs, each one command, as DVC experiments (see README, "The course"):
+# The course's three programs (params.yaml defines "the course"), each one command, as DVC experiments:
 #   bash scripts/course.sh forecaster          RNN(1, 5) + Linear on 10 values, RMSprop 1e-3, batch 8, 5 epochs
 #   bash scripts/course.sh text [FILE]         char-RNN on a text file (default: the configured corpus), one-hot,
 #                                              RNN 64, previous 10 chars -> next, Adam 1e-3, batch 8, 100 epochs,

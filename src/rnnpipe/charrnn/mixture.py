@@ -6,7 +6,7 @@ a log-linear mixture (a product of experts, renormalised over the vocabulary). T
 training text (as the baseline is) and the two weights a, b on the validation text, after the RNN is trained, so
 the test text is never looked at. The two models make different mistakes: the RNN generalises across contexts,
 the high-order n-gram remembers exact 5-10 character contexts (word endings, whole short words) that an RNN of
-this size does not learn in the training budget, and the mixture beats both (README "Figures"; on the default
+this size does not learn in the training budget, and the mixture beats both (docs/benchmarks.md; on the default
 model it also beats the linear mixture w · p_rnn + (1 - w) · p_ngram by 0.01 bits/char). The result is a
 distribution over the vocabulary, so bits/char stay comparable with any other model's.
 """
