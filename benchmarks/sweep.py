@@ -7,7 +7,8 @@ storage   Optuna's journal file against SQLite, two agent processes on one study
           trial into FAIL and a retry). The sweep code uses SQLite for the local study.
 overhead  one agent, --trials tiny forecaster trials (tracking on, local MLflow store): per trial, the agent's wall
           time against the training stage's own fit time (MLflow metric train_seconds); the rest is the trial's
-          overhead (dvc exp setup and commit, check_params, stage start-up, MLflow, Optuna).
+          overhead (dvc exp setup and commit, check_params, stage start-up, MLflow, Optuna); then plain
+          `dvc exp run --temp` of the same stage with new params, so the sweep's own share shows beside DVC's.
 agents    the same --trials tiny trials with 1 agent, then with 2 agents (runtime.threads 1 each, so they do not
           fight over cores), each in a fresh copy; wall time of each and the ratio 2 agents / 1 agent.
 Copies of the project go under a temporary folder, removed at the end.
@@ -59,6 +60,7 @@ def part_storage(trials: int, work: Path) -> None:
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"\n== storage: 2 agent processes x {trials} trivial trials on one study")
     print(f"{'storage':<10} {'finished':>8} {'errors':>6} {'wall s':>7} {'trials/s':>8}  heartbeat")
     for kind in ("journal", "sqlite"):
@@ -123,16 +125,31 @@ def trial_times(copy) -> list[tuple[float, float]]:
             for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
 
 
+def bare_exp_runs(copy, count: int) -> list[float]:
+    """The same kind of trial without the sweep: plain `dvc exp run --temp -S ...` of train_forecaster, new params
+    each time (so nothing comes from the run cache), tracking on as in the trials."""
+    seconds = []
+    for index in range(count):
+        start = time.perf_counter()
+        copy.dvc("exp", "run", "--temp", "-n", f"bare-{index}", "-S", f"forecaster.input_noise={0.31 + index / 100}",
+                 "train_forecaster")
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def part_overhead(trials: int, work: Path) -> None:
     copy = tiny_copy(work, "overhead", trials)
     run_agents(copy, 1)
     times = trial_times(copy)
+    bare = bare_exp_runs(copy, min(trials, 4))
     overhead = [total - fit for total, fit in times]
-    print(f"\n== overhead: {len(times)} tiny forecaster trials, 1 agent")
-    print(f"{'':<22} {'median s':>8} {'min s':>6} {'max s':>6}")
+    print(f"\n== overhead: {len(times)} tiny forecaster trials, 1 agent; {len(bare)} plain dvc exp runs of the same")
+    print(f"{'':<42} {'median s':>8} {'min s':>6} {'max s':>6}")
     for label, values in (("trial (agent's view)", [t for t, _ in times]), ("training fit", [f for _, f in times]),
-                          ("overhead (the rest)", overhead)):
-        print(f"{label:<22} {statistics.median(values):>8.1f} {min(values):>6.1f} {max(values):>6.1f}")
+                          ("overhead (trial - fit)", overhead), ("plain `dvc exp run --temp` (no sweep)", bare)):
+        print(f"{label:<42} {statistics.median(values):>8.1f} {min(values):>6.1f} {max(values):>6.1f}")
+    own = statistics.median([t for t, _ in times]) - statistics.median(bare)
+    print(f"{'sweep share (median trial - median plain)':<42} {own:>8.1f}")
 
 
 def part_agents(trials: int, work: Path) -> None:
