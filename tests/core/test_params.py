@@ -391,3 +391,22 @@ def test_charrnn_chars_per_epoch_gives_every_stream_one_bptt_chunk(raw):
         assert parse_params(copy.deepcopy(raw)).charrnn.chars_per_epoch == value
     raw["charrnn"].update(mode="many_to_one", chars_per_epoch=1)  # windows: any count
     assert parse_params(raw).charrnn.chars_per_epoch == 1
+
+
+@pytest.mark.parametrize("section, size", [("forecaster", 50000), ("charrnn", 20000)])
+def test_a_model_too_large_to_build_is_refused_before_any_work(raw, section, size):
+    message = error_for(raw, setter(section, "hidden_size", size))
+    assert message.startswith(f"params.yaml: {section}.hidden_size = {size} is invalid: allowed is a size whose "
+                              "model fits in 268,435,456 numbers")
+    assert re.search(r"holds [\d,]+ at least$", message)
+
+
+def test_recurrent_numbers_match_torch():
+    import torch
+
+    from rnnpipe.core.params import recurrent_numbers
+
+    for cell, layer in (("rnn", torch.nn.RNN), ("gru", torch.nn.GRU), ("lstm", torch.nn.LSTM)):
+        with torch.device("meta"):
+            built = layer(7, 11, num_layers=3)
+        assert recurrent_numbers(cell, 7, 11, 3) == sum(p.numel() for p in built.parameters()), cell

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rnnpipe.core.errors import CheckpointError, first_line
 from rnnpipe.core.io import load_checkpoint, save_checkpoint
-from rnnpipe.core.params import error_message
+from rnnpipe.core.params import MAX_MODEL_NUMBERS, error_message
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,10 +45,8 @@ def save_model(path: str | Path, config: ModelConfig, model: "nn.Module") -> Non
     save_checkpoint(path, config.to_checkpoint(), model.state_dict())
 
 
-# Every model this project trains holds a few million numbers at most. A checkpoint is a small file that can ask
-# for any size (hidden_size 50000 is a ~40 GB LSTM), so a config asking for more than this is refused before
-# any memory is spent on it: 2**28 numbers, 1 GiB in float32.
-MAX_MODEL_NUMBERS = 1 << 28
+# A checkpoint is a small file that can ask for any size (hidden_size 50000 is a ~40 GB LSTM): its config is
+# built on the meta device and refused above params.MAX_MODEL_NUMBERS before any memory is spent on it.
 
 
 def load_model(path: str | Path, config_type: type[Config], build: Callable[[Config], "nn.Module"]

@@ -58,6 +58,10 @@ Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False), Allowed("a n
 Correlation = Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False), Allowed("a number in (-1, 1)")]
 # torch, numpy and random all take a seed below 2**32 (numpy refuses more; torch fails on 2**64 and above).
 SEED_LIMIT = 2**32
+# Every model this project trains holds a few million numbers at most; a config asking for more than 2**28 (1 GiB
+# in float32) is refused before any memory is spent on it, here and when a checkpoint is loaded.
+MAX_MODEL_NUMBERS = 1 << 28
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT), Allowed(f"an integer from 0 to {SEED_LIMIT - 1}")]
 Flag = Annotated[bool, Allowed("true or false")]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -249,6 +253,13 @@ class Params(Section):
         if ch.mode == "many_to_many" and 0 < ch.chars_per_epoch < ch.batch_size * ch.seq_length:
             _fail("charrnn.chars_per_epoch", ch.chars_per_epoch, f"0 or an integer >= charrnn.batch_size × seq_length "
                   f"({ch.batch_size * ch.seq_length}: one BPTT chunk for each of the batch_size streams)")
+        for section, model, input_size in (("forecaster", f, 1),
+                                           ("charrnn", ch, ch.embedding_dim if ch.input == "embedding" else 0)):
+            numbers = recurrent_numbers(model.cell, input_size, model.hidden_size, model.num_layers)
+            if numbers > MAX_MODEL_NUMBERS:
+                _fail(f"{section}.hidden_size", model.hidden_size,
+                      f"a size whose model fits in {MAX_MODEL_NUMBERS:,} numbers (1 GiB in float32): a "
+                      f"{model.num_layers}-layer {model.cell} of {model.hidden_size} holds {numbers:,} at least")
         c = self.corpus
         total = c.train_fraction + c.val_fraction + c.test_fraction
         if abs(total - 1.0) > 1e-9:
@@ -261,6 +272,13 @@ class Params(Section):
 def _fail(key: str, value: Any, allowed: str) -> None:
     # Not a ValueError: pydantic lets it through as it is, so the message stays the one line written here.
     raise ParamsError(f"params.yaml: {key} = {value!r} is invalid: allowed is {allowed}")
+
+
+def recurrent_numbers(cell: str, input_size: int, hidden_size: int, num_layers: int) -> int:
+    """The weights and biases of a stack of torch recurrent layers (a lower bound for a whole model)."""
+    per_gate = [hidden_size * ((input_size if layer == 0 else hidden_size) + hidden_size + 2)
+                for layer in range(num_layers)]
+    return GATES[cell] * sum(per_gate)
 
 
 def _leaves_windows(n_train: int, seq_length: int, val_fraction: float) -> bool:
