@@ -38,7 +38,7 @@ def start(spec_path: str, root: Path) -> int:
     url = storage_url(root)
     storage = open_storage(url)
     tracker = _tracker(root)
-    study = _load(spec.name, storage)
+    study = find_study(spec.name, storage)
     created = study is None
     if created:
         study = _create(spec, storage, tracker)
@@ -54,7 +54,7 @@ def start(spec_path: str, root: Path) -> int:
 def join(name: str, root: Path) -> int:
     """`agent NAME`: one line if the study does not exist; otherwise work on it."""
     url = storage_url(root)
-    if _load(name, open_storage(url)) is None:
+    if find_study(name, open_storage(url)) is None:
         raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
                          f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
     tracker = _tracker(root)
@@ -65,7 +65,7 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
     import optuna
 
     url = storage_url(root)
-    spec = spec_from_json(_load(name, open_storage(url)).user_attrs[SPEC_ATTR], root)
+    spec = spec_from_json(find_study(name, open_storage(url)).user_attrs[SPEC_ATTR], root)
     storage = open_storage(url, heartbeat_seconds=spec.heartbeat_seconds)
     study = optuna.load_study(study_name=study_name(name), storage=storage, sampler=_sampler(spec, first_agent))
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
@@ -177,7 +177,7 @@ def _GridWithinBudget(search_space: dict[str, list[Any]], seed: Optional[int]) -
     return GridWithinBudget(search_space, seed=seed)
 
 
-def _load(name: str, storage: Any) -> Any:
+def find_study(name: str, storage: Any) -> Any:
     import optuna
 
     try:

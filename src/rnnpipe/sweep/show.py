@@ -67,6 +67,7 @@ def plot(study: Any, metric: str, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from rnnpipe.core.io import save_figure
 
@@ -84,6 +85,7 @@ def plot(study: Any, metric: str, path: Path) -> None:
     if pruned:
         ax.plot(pruned, [ax.get_ylim()[1]] * len(pruned), "x", color="grey", label="pruned")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title(study.study_name)
     ax.legend()
@@ -95,12 +97,12 @@ def plot(study: Any, metric: str, path: Path) -> None:
 def show(name: str, root: Path, markdown: Optional[str] = None, png: Optional[str] = None) -> str:
     import optuna
 
-    from rnnpipe.sweep.agent import SPEC_ATTR, _load, study_name
+    from rnnpipe.sweep.agent import SPEC_ATTR, find_study
     from rnnpipe.sweep.spec import spec_from_json
     from rnnpipe.sweep.storage import open_storage, shown, storage_url
 
     url = storage_url(root)
-    study = _load(name, open_storage(url))
+    study = find_study(name, open_storage(url))
     if study is None:
         raise SweepError(f"no sweep named {name!r} in {shown(url)}")
     spec = spec_from_json(study.user_attrs[SPEC_ATTR], root)
