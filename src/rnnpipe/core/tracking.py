@@ -436,21 +436,6 @@ class Tracker:
             print(result.line(REGISTERED_MODELS[kind]))
 
 
-def run_tags_from_env() -> dict[str, str]:
-    """Tags a caller gives every training run it starts, as JSON in RNNPIPE_RUN_TAGS: a sweep agent names the sweep,
-    the trial and the parent run (mlflow.parentRunId), so the UI nests a sweep's runs under one row."""
-    text = os.environ.get(RUN_TAGS_ENV)
-    if not text:
-        return {}
-    try:
-        tags = json.loads(text)
-    except ValueError:
-        raise TrackingError(f"{RUN_TAGS_ENV} = {text[:80]!r} is invalid: allowed is a JSON object of tags") from None
-    if not isinstance(tags, dict):
-        raise TrackingError(f"{RUN_TAGS_ENV} = {text[:80]!r} is invalid: allowed is a JSON object of tags")
-    return {str(key): str(value) for key, value in tags.items()}
-
-
 def get_or_create_experiment(client: Any, name: str, tags: dict[str, str], location: Optional[str]) -> Any:
     """The experiment called `name`, created if missing; a concurrent creator's success counts as ours."""
     from mlflow.exceptions import MlflowException
