@@ -410,3 +410,18 @@ def test_recurrent_numbers_match_torch():
         with torch.device("meta"):
             built = layer(7, 11, num_layers=3)
         assert recurrent_numbers(cell, 7, 11, 3) == sum(p.numel() for p in built.parameters()), cell
+
+
+def test_a_float_as_dvc_writes_it_is_a_number(tmp_path, repo_raw):
+    """`dvc exp run -S forecaster.lr=0.00001` writes `lr: 1e-05` (YAML 1.2); params.yaml reads it as a number."""
+    text = REPO_PARAMS.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^  lr: [0-9.]+(?=\s)", "  lr: 1e-05", text, count=1)  # forecaster
+    text = re.sub(r"(?m)^  lr: [0-9.]+(?=\s)", "  lr: 2E+0", text, count=1)   # charrnn
+    assert "lr: 1e-05" in text and "lr: 2E+0" in text
+    (tmp_path / "params.yaml").write_text(text, encoding="utf-8")
+    params = load_params(tmp_path / "params.yaml")
+    assert params.forecaster.lr == 1e-05 and params.charrnn.lr == 2.0
+    quoted = text.replace("lr: 1e-05", "lr: '1e-05'", 1)
+    (tmp_path / "params.yaml").write_text(quoted, encoding="utf-8")
+    with pytest.raises(ParamsError, match=r"forecaster.lr = '1e-05' is invalid: allowed is a number > 0"):
+        load_params(tmp_path / "params.yaml")

@@ -6,6 +6,7 @@ says what is allowed in words (`Allowed`), and those words are what the error sh
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -356,6 +357,20 @@ def parse_params(raw: Any) -> Params:
         raise ParamsError(first_error(Params, exc)) from None
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """YAML as DVC writes it. `dvc exp run -S charrnn.lr=0.00001` stores `lr: 1e-05` (YAML 1.2, ruamel), which
+    PyYAML's YAML 1.1 rules read as text: here a number without a dot but with an exponent is a float too."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def read_params_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (a SafeLoader)
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     try:
@@ -363,7 +378,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except FileNotFoundError:
         raise ParamsError(f"params file not found: {path}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = read_params_yaml(text)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise ParamsError(f"params.yaml: not valid YAML ({first})") from None

@@ -25,14 +25,12 @@ from typing import Any, Optional
 import yaml
 
 from rnnpipe.core.errors import ParamsError, RnnpipeError
-from rnnpipe.core.params import parse_params
+from rnnpipe.core.params import parse_params, read_params_yaml
 
 TOP_KEYS = ("description", "stages", "space", "objective", "budget", "sampler", "pruning", "heartbeat_seconds")
 SAMPLERS = ("tpe", "random", "grid")
 DIRECTIONS = ("minimize", "maximize")
 KINDS = ("categorical", "int", "float")
-# Below this, Python and DVC write a float in exponent form without a dot (1e-05), which YAML 1.1 reads as text.
-SMALLEST_WRITABLE = 0.0001
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -224,10 +222,6 @@ def _dimension(key: Any, value: Any, params_raw: dict[str, Any], fail: Any) -> D
 
 def _check_value(params_raw: dict[str, Any], key: str, value: Any, fail: Any) -> None:
     """Every end of a range and every choice must be a value params.yaml accepts for that key."""
-    if isinstance(value, float) and 0 < abs(value) < SMALLEST_WRITABLE:
-        raise fail(f"space: {key} = {value!r} is too small to pass through `dvc exp run -S`: DVC writes it to "
-                   f"params.yaml as {value:.0e}, which params.yaml's YAML 1.1 reader takes for text; allowed are "
-                   f"numbers of at least {SMALLEST_WRITABLE} in size (or 0)")
     trial_params = copy.deepcopy(params_raw)
     _assign(trial_params, key, value)
     try:
@@ -347,7 +341,7 @@ def _dvc_stages(root: Path) -> dict[str, Any]:
 
 def _params_raw(root: Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+        raw = read_params_yaml((root / "params.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         raise SweepError(f"{root / 'params.yaml'}: missing or unreadable") from None
     try:
@@ -373,7 +367,7 @@ def override_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         mantissa, _, exponent = repr(value).partition("e")
-        if exponent and "." not in mantissa:  # YAML 1.1 reads 1e-05 as text, 1.0e-05 as a number
+        if exponent and "." not in mantissa:  # 1.0e-05 reads as a number under YAML 1.1 and 1.2 alike
             mantissa += ".0"
         return mantissa + (f"e{exponent}" if exponent else "")
     if isinstance(value, str):
