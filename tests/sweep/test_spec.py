@@ -61,6 +61,8 @@ def test_a_good_file_parses():
     (changed("pruning", {"patience": 3}), ["unknown key 'patience'"]),
     (changed("space", {}), ["space = {}"]),
     (changed("objective", None), ["missing key 'objective'"]),
+    (changed("constraint", {"max_seconds": 60}), ["constraint = {'max_seconds': 60}", "max_trial_seconds"]),
+    (changed("constraint", {"max_trial_seconds": 0}), ["max_trial_seconds = 0", "a number > 0"]),
 ])
 def test_a_bad_file_is_one_line(raw, needles, tmp_path):
     if "test_mse_typo" in str(raw):  # the metric check reads the file the stage wrote, when there is one
@@ -103,3 +105,28 @@ def test_the_cli_refuses_a_bad_file_in_one_line_and_starts_nothing(tmp_path):
 def test_override_values_read_back_as_the_same_yaml():
     for value in (3, 0.1, 0.0001, 12345.5, True, "gru", "a b"):
         assert yaml.safe_load(override_value(value)) == value
+
+
+def test_a_time_constraint_parses():
+    assert parse_spec(changed("constraint", {"max_trial_seconds": 420}), "c", ROOT).max_trial_seconds == 420.0
+    assert parse_spec(GOOD, "c", ROOT).max_trial_seconds is None
+
+
+def test_the_best_trial_is_the_best_within_the_constraint():
+    """A real (in-memory) Optuna study: the fastest-converging but too slow trial is not the best."""
+    import optuna
+
+    from rnnpipe.sweep.show import best_trial, trial_rows
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    for value, seconds in ((0.5, 100.0), (0.1, 900.0), (0.3, 200.0)):
+        trial = study.ask()
+        trial.suggest_int("x", 0, 3)
+        trial.set_user_attr("seconds", seconds)
+        trial.set_user_attr("feasible", seconds <= 420)
+        trial.set_constraint("seconds_over_limit", seconds - 420)  # as the agent records it
+        study.tell(trial, value)
+    assert best_trial(study).value == 0.3
+    assert [r["state"] for r in trial_rows(study, ["x"])] == ["COMPLETE", "COMPLETE (too slow)", "COMPLETE"]
+    assert study.trials[1].constraints == {"seconds_over_limit": 480.0}  # what TPE reads to avoid such regions

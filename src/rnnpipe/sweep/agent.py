@@ -127,10 +127,15 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
             result = TrialResult("FAIL", reason=first_line(exc))
     trial.set_user_attr("seconds", round(result.seconds, 1))
     if result.state == "COMPLETE":
+        over = spec.max_trial_seconds is not None and result.seconds > spec.max_trial_seconds
+        if spec.max_trial_seconds is not None:  # before tell: TPE reads both when it samples the next trial
+            trial.set_user_attr("feasible", not over)
+            trial.set_constraint("seconds_over_limit", result.seconds - spec.max_trial_seconds)
         study.tell(trial, result.value)
         shared = {None: "", True: ", pushed", False: ", NOT pushed"}[result.pushed]
+        late = f", over the {spec.max_trial_seconds:g} s constraint: not a candidate for best" if over else ""
         print(f"sweep {spec.name}: trial {trial.number} COMPLETE {spec.objective.metric}={result.value:.6g} "
-              f"in {result.seconds:.0f}s{shared}", flush=True)
+              f"in {result.seconds:.0f}s{shared}{late}", flush=True)
     elif result.state == "PRUNED":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         print(f"sweep {spec.name}: trial {trial.number} PRUNED in {result.seconds:.0f}s", flush=True)

@@ -20,6 +20,8 @@ def trial_rows(study: Any, keys: list[str]) -> list[dict[str, Any]]:
                "seconds": seconds, "exp": t.user_attrs.get("exp_name", "")}
         if t.state.name == "PRUNED":
             row["state"] = f"PRUNED@{t.user_attrs.get('pruned_epoch', '?')}"
+        if t.user_attrs.get("feasible") is False:
+            row["state"] += " (too slow)"
         retry = t.system_attrs.get("failed_trial")
         if retry is not None:
             row["state"] += f" (retry of {retry})"
@@ -48,6 +50,16 @@ def table(rows: list[dict[str, Any]], markdown: bool) -> str:
     return "\n".join(lines + ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells])
 
 
+def best_trial(study: Any) -> Optional[Any]:
+    """The best complete trial among those within the sweep's constraint (all complete trials when it has none)."""
+    candidates = [t for t in study.get_trials(deepcopy=False)
+                  if t.state.name == "COMPLETE" and t.user_attrs.get("feasible", True)]
+    if not candidates:
+        return None
+    pick = min if study.direction.name == "MINIMIZE" else max
+    return pick(candidates, key=lambda t: t.value)
+
+
 def importances(study: Any) -> dict[str, float]:
     """PED-ANOVA: Optuna's own evaluator that needs no scikit-learn (fANOVA's default does)."""
     import optuna
@@ -73,8 +85,13 @@ def plot(study: Any, metric: str, path: Path) -> None:
 
     trials = study.get_trials(deepcopy=False)
     fig, ax = plt.subplots(figsize=(7, 4))
-    done = [t for t in trials if t.state.name == "COMPLETE"]
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    done = [t for t in complete if t.user_attrs.get("feasible", True)]
+    late = [t for t in complete if not t.user_attrs.get("feasible", True)]
     ax.plot([t.number for t in done], [t.value for t in done], "o", label="complete")
+    if late:
+        ax.plot([t.number for t in late], [t.value for t in late], "o", mfc="none", color="grey",
+                label="complete, too slow")
     best, points = math.inf if study.direction.name == "MINIMIZE" else -math.inf, []
     for t in done:
         best = min(best, t.value) if study.direction.name == "MINIMIZE" else max(best, t.value)
@@ -110,13 +127,15 @@ def show(name: str, root: Path, markdown: Optional[str] = None, png: Optional[st
     rows = trial_rows(study, keys)
     lines = [f"sweep {name}: {spec.objective.direction} {spec.objective.metric} ({spec.objective.file}); "
              f"{len(rows)} trials in {shown(url)}", "", table(rows, markdown=False), ""]
-    try:
-        best = study.best_trial
+    best = best_trial(study)
+    if best is not None:
         lines.append(f"best: trial {best.number} ({best.user_attrs.get('exp_name', '')}) "
                      f"{spec.objective.metric}={best.value:.6g}: "
                      + ", ".join(f"{k}={v}" for k, v in best.params.items())
                      + f"; restore its outputs with `dvc exp apply {best.user_attrs.get('exp_name', '')}`")
-    except ValueError:
+    elif spec.max_trial_seconds is not None:
+        lines.append(f"best: none yet (no complete trial within {spec.max_trial_seconds:g} s)")
+    else:
         lines.append("best: none yet (no complete trial)")
     found = importances(study)
     if found:

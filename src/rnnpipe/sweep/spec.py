@@ -12,6 +12,7 @@ the first problem is one line naming the key, the value and what is allowed.
     budget: {trials: 20, minutes: 180}                     # either or both
     sampler: {type: tpe, seed: 0}                          # tpe | random | grid
     pruning: {startup_trials: 3, warmup_epochs: 10}        # optional: Optuna's median pruner on val loss per epoch
+    constraint: {max_trial_seconds: 420}                   # optional: a slower trial does not count as best
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ import yaml
 from rnnpipe.core.errors import ParamsError, RnnpipeError
 from rnnpipe.core.params import parse_params, read_params_yaml
 
-TOP_KEYS = ("description", "stages", "space", "objective", "budget", "sampler", "pruning", "heartbeat_seconds")
+TOP_KEYS = ("description", "stages", "space", "objective", "budget", "sampler", "pruning", "constraint",
+            "heartbeat_seconds")
 SAMPLERS = ("tpe", "random", "grid")
 DIRECTIONS = ("minimize", "maximize")
 KINDS = ("categorical", "int", "float")
@@ -80,6 +82,7 @@ class SweepSpec:
     seed: Optional[int]
     pruning: Optional[Pruning]
     heartbeat_seconds: int = 10
+    max_trial_seconds: Optional[float] = None  # the constraint: a trial that took longer is infeasible
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -146,6 +149,7 @@ def parse_spec(raw: Any, name: str, root: Path, source: str = "sweep file") -> S
                        f"{points} (or leave trials out to try every point once)")
         trials = trials or points
     pruning = _pruning(raw.get("pruning"), fail)
+    max_trial_seconds = _constraint(raw.get("constraint"), fail)
     heartbeat = raw.get("heartbeat_seconds", 10)
     if not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or not 1 <= heartbeat <= 3600:
         raise fail(f"heartbeat_seconds = {heartbeat!r} is invalid: allowed is an integer from 1 to 3600")
@@ -154,7 +158,7 @@ def parse_spec(raw: Any, name: str, root: Path, source: str = "sweep file") -> S
         raise fail(f"description = {description!r} is invalid: allowed is text")
     return SweepSpec(name=name, stages=tuple(stages), space=dimensions, objective=objective, trials=trials,
                      minutes=minutes, sampler=sampler, seed=seed, pruning=pruning, heartbeat_seconds=heartbeat,
-                     description=description, raw=copy.deepcopy(raw))
+                     max_trial_seconds=max_trial_seconds, description=description, raw=copy.deepcopy(raw))
 
 
 def spec_from_json(text: str, root: Path) -> SweepSpec:
@@ -308,6 +312,18 @@ def _pruning(raw: Any, fail: Any) -> Optional[Pruning]:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise fail(f"pruning: {key} = {value!r} is invalid: allowed is an integer >= 0")
     return Pruning(**values)
+
+
+def _constraint(raw: Any, fail: Any) -> Optional[float]:
+    """A time budget per trial: the trial's wall seconds (its whole `dvc exp run`, on the machine that ran it)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"max_trial_seconds"}:
+        raise fail(f"constraint = {raw!r} is invalid: allowed is {{max_trial_seconds: N}} (or no key at all)")
+    seconds = raw["max_trial_seconds"]
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds < math.inf:
+        raise fail(f"constraint: max_trial_seconds = {seconds!r} is invalid: allowed is a number > 0")
+    return float(seconds)
 
 
 # --- dvc.yaml and params.yaml ---------------------------------------------------------------------------------------
