@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RNNPIPE_EXTRAS=team bash scripts/setup.sh  # the team extra too: tests/integration/test_team.py runs the team stack
 source .venv/bin/activate
-# Two workers (pytest-xdist): a test file stays on one worker (tests/conftest.py groups them). Pass -n 0 to run
-# in this process, e.g. `bash scripts/test.sh -n 0 tests/core -x`.
-python -m pytest -n 2 --dist loadgroup "$@"
+# Two workers (pytest-xdist), a test file on one worker, so its module fixtures (a pipeline run, a server) are made
+# once. Pass -n 0 to run in this process, e.g. `bash scripts/test.sh -n 0 tests/core -x`.
+python -m pytest -n 2 --dist loadfile "$@"

@@ -18,14 +18,3 @@ def pytest_configure(config):
         if capture is not None:
             capture.resume_global_capture()
 
-
-def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (scripts/test.sh runs `-n 2 --dist loadgroup`): each test file stays on one worker, so its
-    module fixtures (a pipeline run, a server) are made once; the files that read the shared tiny pipeline run (the
-    session fixture `pipeline_run`) share one worker, so that run is made once too."""
-    import pytest
-
-    files_on_shared_run = {item.nodeid.split("::")[0] for item in items if "pipeline_run" in item.fixturenames}
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group("pipeline_run" if path in files_on_shared_run else path))

@@ -93,7 +93,8 @@ def test_metrics_are_results_and_diagnostics_go_to_reports(pipeline_run):
     shown = json.loads(copy.dvc("metrics", "show", "--json").stdout)
     metrics = next(iter(shown.values()))["data"]
     assert set(metrics) == {"metrics/forecaster.json", "metrics/forecast.json", "metrics/charrnn.json"}
-    assert set(metrics["metrics/forecaster.json"]["data"]) == {"test_mse", "linear_ar_mse", "noise_floor_mse"}
+    assert set(metrics["metrics/forecaster.json"]["data"]) == {"test_mse", "linear_ar_mse", "ridge_ar_mse",
+                                                               "noise_floor_mse"}
     assert set(metrics["metrics/charrnn.json"]["data"]) == {"bits_per_char", "rnn_bits_per_char",
                                                             "ngram_bits_per_char", "unigram_bits_per_char"}
     report = json.loads((copy.root / "reports/forecaster_test.json").read_text())

@@ -16,7 +16,7 @@ from rnnpipe.core.io import file_digest
 from rnnpipe.core.tracking import MODEL_TAG
 from rnnpipe.forecaster.forecast import recursive_forecast
 from rnnpipe.forecaster.model import load_forecaster
-from tests.integration.helpers import RepoCopy, make_copy, subprocess_env
+from tests.integration.helpers import RepoCopy, free_port, make_copy, subprocess_env
 from tests.integration.helpers import mlflow_server as start_mlflow_server
 
 pytestmark = pytest.mark.slow
