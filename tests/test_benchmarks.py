@@ -86,7 +86,8 @@ def test_corpus_scale_benchmark_prints_every_part_at_every_scale_with_its_growth
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("prepare ", "ngram ", "epoch "))]
     assert [(row[0], row[1]) for row in rows] == [(part, scale) for part in ("prepare", "ngram", "epoch")
                                                   for scale in ("1x", "2x")]
-    assert all(float(row[2]) > 0 and float(row[3].replace(",", "")) > 0 for row in rows)  # seconds, peak MB
+    # seconds (a tiny part may round to 0.00) and peak MB
+    assert all(float(row[2]) >= 0 and float(row[3].replace(",", "")) > 0 for row in rows)
     assert "epoch: 1,600 training targets at every scale (the cap)" in done.stdout
     assert "growth from 1x to 2x (corpus x2)" in done.stdout
     growth = [line.split()[0] for line in done.stdout.splitlines() if "(per character" in line]
