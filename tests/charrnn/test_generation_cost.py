@@ -29,7 +29,7 @@ def mixed_model() -> CharRNN:
 @torch.no_grad()
 def whole_history_generation(model: CharRNN, prompt: str, n_chars: int, method: str, temperature: float,
                              top_k: int, seed: int) -> str:
-    """Generation as it was written before the context was cut: the n-gram is handed every character so far."""
+    """A reference generator that hands the n-gram every character so far (no context cut)."""
     ids = [VOCAB.index(ch) for ch in prompt]
     generator = torch.Generator().manual_seed(seed)
     state, pending, out = None, torch.tensor([ids]), []
