@@ -520,8 +520,9 @@ def start_s3(state: State, taken: set[int]) -> None:
     say(f"s3: started (pid {process.pid}, {state.s3_endpoint()}, bucket {BUCKET}, objects on disk in {state.s3_dir})")
 
 
-def stop_service(pidfile: Path, name: str) -> int | None:
-    """Stop the process group `start` wrote to pidfile; its pid, or None (said so) when it was not running."""
+def running_pid(pidfile: Path, name: str) -> int | None:
+    """The pid `start` wrote to pidfile while that process runs; else None: the stale pidfile removed and "not
+    running" said. Stopping the service is the caller's next step."""
     pid = read_pidfile(pidfile)
     if pid is None:
         pidfile.unlink(missing_ok=True)
@@ -531,7 +532,7 @@ def stop_service(pidfile: Path, name: str) -> int | None:
 
 
 def stop_s3(state: State) -> None:
-    pid = stop_service(state.s3_pid, "s3")
+    pid = running_pid(state.s3_pid, "s3")
     if pid is None:
         return
     if in_memory_server(pid):
@@ -584,7 +585,7 @@ def start_mlflow(state: State, taken: set[int]) -> None:
 
 
 def stop_mlflow(state: State) -> None:
-    pid = stop_service(state.mlflow_pid, "mlflow")
+    pid = running_pid(state.mlflow_pid, "mlflow")
     if pid is None:
         return
     stop_group(state.mlflow_pid, "mlflow")
