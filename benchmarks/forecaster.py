@@ -1,6 +1,7 @@
 """Forecaster benchmark: the course configuration and the default, on the same 5 seeds, next to every linear peer.
 
     python benchmarks/forecaster.py [--seeds 0 1 2 3 4] [--configs course default]
+                                    [--set SECTION.KEY=VALUE ...]   (params.yaml overrides, as dvc exp run -S)
 
 For each configuration and seed: train on the default signal (params.yaml `series`) exactly as the pipeline does
 (runtime.threads: auto), evaluate on all test targets and forecast 200 steps recursively from the end of the
@@ -8,8 +9,9 @@ training part. Prints test MSE mean ± sd, training seconds, the ratios to the b
 targets, and the recursive forecast's MSE against the clean signal; then the default's figures next to its goals
 (one-step MSE <= the ridge AR's and <= 1.04x the noise floor over the seeds, recursive MSE <= 0.002, training
 <= 60 s per seed). Configurations: `course` (RNN hidden 5, RMSprop 1e-3, batch 8, 5 epochs, window 10) and
-`default` (params.yaml `forecaster`). The ridge AR is the pipeline's own baseline (window and penalty picked on the
-validation part); a k-nearest-neighbour regression is printed last as a nonlinear yardstick (no training).
+`default` (params.yaml `forecaster` with the --set overrides, so a candidate default is measured without editing
+the file). The ridge AR is the pipeline's own baseline (window and penalty picked on the validation part); a
+k-nearest-neighbour regression is printed last as a nonlinear yardstick (no training).
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ import argparse
 import statistics
 from pathlib import Path
 
+from charrnn import with_sets  # the same SECTION.KEY=VALUE parsing and validation for every benchmark
+
+from rnnpipe.core.errors import ParamsError
 from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +29,7 @@ PARAMS = pin_numerics(ROOT / "params.yaml")  # the pipeline's numerics, before t
 
 import numpy as np  # noqa: E402
 
-from rnnpipe.core.params import validation_size  # noqa: E402
+from rnnpipe.forecaster.params import validation_size  # noqa: E402
 from rnnpipe.forecaster.evaluate import forecaster_metrics, mse, with_ridge_baseline  # noqa: E402
 from rnnpipe.forecaster.forecast import recursive_forecast  # noqa: E402
 from rnnpipe.forecaster.train import train_forecaster  # noqa: E402
@@ -71,15 +76,26 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--configs", nargs="+", choices=["course", "default"], default=["course", "default"],
                         help="which configurations to train")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override params.yaml for this run, as `dvc exp run -S` (repeatable), e.g. "
+                             "--set forecaster.seq_length=400 --set forecaster.input_noise=0.185")
     args = parser.parse_args()
-    params = PARAMS
+    # runtime is pinned when this module loads, before torch: an override of it would not take effect.
+    pinned = [pair for pair in args.set if pair.partition("=")[0].partition(".")[0] == "runtime"]
+    if pinned:
+        parser.exit(2, f"error: --set {pinned[0]!r}: runtime is pinned before torch loads; change it in "
+                       "params.yaml instead\n")
+    try:
+        params = with_sets(PARAMS, args.set)
+    except ParamsError as exc:
+        parser.exit(2, f"error: {exc}\n")
     default = params.forecaster
     configs = {
         "course": default.model_copy(update=COURSE),
         "default": default,
     }
     print(f"signal: {params.series.n_points} points, {params.series.n_train} train, noise std "
-          f"{params.series.noise_std}; seeds {args.seeds}")
+          f"{params.series.noise_std}; seeds {args.seeds}" + (f"; overrides {' '.join(args.set)}" if args.set else ""))
     header = (f"{'config':<12} {'window':>6} {'test MSE mean ± sd':>22} {'train s':>8} {'/ ridge AR':>11} "
               f"{'/ linear AR':>12} {'/ noise floor':>14} {'/ persistence':>14} {'recursive MSE':>14}")
     print(header)

@@ -29,6 +29,16 @@ def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstic
     assert all(1.0 < r < 1.5 for r in ratios)  # above the noise floor, below the linear AR's ~1.4-1.5x
 
 
+def test_forecaster_benchmark_refuses_a_bad_override_in_one_line_before_training():
+    for pair, expected in (("forecaster.hidden_size=0", "forecaster.hidden_size = 0 is invalid"),
+                           ("forecaster.seq_lengt=400", "unknown key 'forecaster.seq_lengt'"),
+                           ("runtime.threads=1", "runtime is pinned before torch loads")):
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "forecaster.py"), "--set", pair],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and expected in done.stderr
+
+
 def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_processes(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 400, encoding="utf-8")
