@@ -6,10 +6,22 @@ cleaning, long enough for one batch of char-RNN training windows) and the prompt
 vocabulary. So a problem that would stop a stage after minutes of training is one line in the first second.
 
     python -m rnnpipe.checks          # exit 0 and one summary line, or exit 1 and one `error:` line
+
+Every param is a dependency of check_params, so it reruns for every experiment, also when only a forecaster param
+changed. The corpus checks (read, clean and split the corpus, load torch) are what costs time, so a passed corpus
+check is remembered under .dvc/tmp/checks/ of the repository (of the parent repository in a `dvc exp run --temp`
+copy), keyed on everything it reads: the corpus, charrnn and generate params, the bytes and names of every file under
+corpus.path, rnnpipe's source and the Python, torch and numpy versions. Only a pass is remembered; a refusal is
+found again each time, so no bad input gets past this stage that would not without the record.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sys
 from pathlib import Path
+from typing import Optional
 
 from rnnpipe.core.params import Params, load_params
 from rnnpipe.core.runtime import check_supported
@@ -18,17 +30,81 @@ from rnnpipe.core.runtime import check_supported
 def check_inputs(params: Params) -> str:
     """Raises a one-line RnnpipeError on the first problem; returns what was checked, in one line.
     Call it after rnnpipe.core.runtime.pin(): the corpus checks load torch and numpy."""
+    check_supported(params.runtime.isa)
+    record = passed_record(params)
+    if record is not None and record.is_file():
+        return f"checks: params.yaml, runtime.isa {params.runtime.isa}, " + record.read_text(encoding="utf-8")
+    summary = check_corpus(params)
+    if record is not None:
+        from rnnpipe.core.io import write_text
+
+        from rnnpipe.core.errors import RnnpipeError
+
+        try:
+            write_text(record, summary)
+        except (OSError, RnnpipeError):  # a read-only or full disk: the check passed, only it is not remembered
+            pass
+    return f"checks: params.yaml, runtime.isa {params.runtime.isa}, " + summary
+
+
+def check_corpus(params: Params) -> str:
+    """The corpus, the char-RNN's training windows and the prompt: the checks that read files and load torch."""
     from rnnpipe.charrnn.corpus import encode, prepare_corpus
     from rnnpipe.charrnn.generate import clean_prompt
     from rnnpipe.charrnn.train import check_trainable
 
-    check_supported(params.runtime.isa)
     corpus = prepare_corpus(params.corpus)
     check_trainable(encode(corpus.splits["train"], corpus.vocab), len(corpus.splits["val"]), params.charrnn,
                     corpus.vocab)
     prompt = clean_prompt(params.generate.prompt, corpus.vocab)
-    return (f"checks: params.yaml, runtime.isa {params.runtime.isa}, corpus {corpus.stats['kept_chars']:,} "
-            f"characters (vocabulary {len(corpus.vocab)}), prompt {prompt!r}: all fine")
+    return (f"corpus {corpus.stats['kept_chars']:,} characters (vocabulary {len(corpus.vocab)}), prompt {prompt!r}: "
+            "all fine")
+
+
+def passed_record(params: Params, root: Optional[Path] = None) -> Optional[Path]:
+    """Where a passed corpus check with these inputs is remembered; None where it cannot be (no .dvc folder, an
+    input that cannot be read: then the full check runs and says what is wrong)."""
+    root = Path(root or os.environ.get("DVC_ROOT") or os.getcwd())
+    if not (root / ".dvc").is_dir():
+        return None
+    try:
+        key = corpus_check_key(params)
+    except (OSError, ValueError):
+        return None
+    return root / ".dvc" / "tmp" / "checks" / f"{key}.txt"
+
+
+def corpus_check_key(params: Params) -> str:
+    """A digest of everything check_corpus reads."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    settings = {"corpus": params.corpus.model_dump(mode="json"), "charrnn": params.charrnn.model_dump(mode="json"),
+                "generate": params.generate.model_dump(mode="json"), "python": sys.version}
+    for package in ("torch", "numpy"):
+        try:
+            settings[package] = version(package)
+        except PackageNotFoundError:
+            settings[package] = None
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    package_dir = Path(__file__).resolve().parent
+    for source in sorted(package_dir.rglob("*.py")):
+        digest_file(digest, source.relative_to(package_dir).as_posix(), source)
+    corpus = Path(params.corpus.path)
+    if corpus.is_dir():
+        files = sorted(path for path in corpus.rglob("*") if path.is_file())
+        for path in files:
+            digest_file(digest, "corpus/" + path.relative_to(corpus).as_posix(), path)
+    else:
+        digest_file(digest, "corpus", corpus)  # a missing file raises: no record, the full check names it
+    return digest.hexdigest()
+
+
+def digest_file(digest: "hashlib._Hash", name: str, path: Path) -> None:
+    digest.update(f"\0{name}\0".encode())
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
 
 
 def main(path: str | Path = "params.yaml") -> None:

@@ -50,3 +50,13 @@ def test_a_trial_that_ends_by_itself_passes_its_exit_code_through(tmp_path):
     guard = subprocess.run([sys.executable, "-m", "rnnpipe.sweep.guard", str(tmp_path), "--", "bash", "-c", "exit 75"],
                            env={**os.environ, "PYTHONPATH": SRC}, timeout=30)
     assert guard.returncode == 75
+
+
+def test_a_trial_runs_dvc_through_its_own_command_line_and_gets_dvc_s_exit_code(tmp_path):
+    env = {**os.environ, "PYTHONPATH": SRC, "DVC_NO_ANALYTICS": "true"}
+    shown = subprocess.run([sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "version"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "DVC version" in shown.stdout
+    refused = subprocess.run([sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "exp", "run", "--temp"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "not inside of a DVC repository" in refused.stderr

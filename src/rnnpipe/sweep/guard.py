@@ -93,9 +93,13 @@ def main(argv: list[str]) -> int:
     exps_dir = Path(root).resolve() / ".dvc" / "tmp" / "exps"
     child = subprocess.Popen(command, start_new_session=True)
     seen: set[Path] = set()
-    while child.poll() is None and not stopping:
+    while not stopping:
         seen |= workspaces_in_use(child.pid, exps_dir)
-        time.sleep(POLL_SECONDS)
+        try:
+            child.wait(timeout=POLL_SECONDS)  # returns as soon as the trial ends, not at the next poll
+            break
+        except subprocess.TimeoutExpired:
+            pass
     if stopping:
         seen |= workspaces_in_use(child.pid, exps_dir)
         end_group(child.pid)

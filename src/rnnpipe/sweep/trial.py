@@ -1,5 +1,6 @@
 """One trial: `dvc exp run --temp -n <sweep>-<trial> -S key=value ... <stages>` under a guard process, its objective
 read from the experiment DVC committed, and the experiment shared (`dvc exp push`) when the clone has a git remote.
+dvc runs through rnnpipe.sweep.dvc_cli, its own command line minus the collector's passes at exit.
 
 The trial's identity reaches the stages by environment variables: RNNPIPE_RUN_TAGS (rnnpipe.core.tracking) puts
 the sweep, the trial and the parent run on the training run; RNNPIPE_SWEEP_* (rnnpipe.sweep.report) let training
@@ -45,7 +46,8 @@ def tool(name: str) -> str:
 def trial_command(root: Path, spec: SweepSpec, name: str, params: dict[str, Any]) -> list[str]:
     overrides = [part for key, value in params.items() for part in ("-S", f"{key}={override_value(value)}")]
     return [sys.executable, "-m", "rnnpipe.sweep.guard", str(root), "--",
-            tool("dvc"), "exp", "run", "--temp", "-n", name, *overrides, *spec.stages]
+            sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "exp", "run", "--temp", "-n", name, *overrides,
+            *spec.stages]
 
 
 def trial_env(spec: SweepSpec, storage_url: str, study_name: str, trial_id: int, number: int,

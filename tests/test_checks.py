@@ -1,0 +1,76 @@
+"""rnnpipe.checks: a passed corpus check is remembered under .dvc/tmp/checks and reused only for the same inputs;
+a refusal is never remembered."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnnpipe.checks import check_inputs, passed_record
+from rnnpipe.core.errors import RnnpipeError
+from rnnpipe.params import parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = "Мой дядя самых честных правил, когда не в шутку занемог. The quick brown fox jumps over the lazy dog. " * 6
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "tiny.txt").write_text(TEXT, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    return tmp_path
+
+
+def params(**sections):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    raw["corpus"].update(source="file", path="texts/tiny.txt")
+    raw["charrnn"].update(seq_length=8, batch_size=4)
+    for section, values in sections.items():
+        raw[section].update(values)
+    return parse_params(raw)
+
+
+def records(root: Path) -> list[Path]:
+    return sorted((root / ".dvc" / "tmp" / "checks").glob("*.txt"))
+
+
+def test_a_pass_is_remembered_and_reused_for_a_forecaster_only_change(project):
+    first = check_inputs(params())
+    assert first.endswith("all fine") and len(records(project)) == 1
+    again = check_inputs(params(forecaster={"hidden_size": 3}))
+    assert again == first and len(records(project)) == 1
+
+
+@pytest.mark.parametrize("change", [{"corpus": {"shuffle_entries": True, "seed": 7}},
+                                    {"charrnn": {"seq_length": 9}}, {"generate": {"prompt": "the fox"}}])
+def test_a_change_to_what_the_check_reads_checks_again(project, change):
+    check_inputs(params())
+    check_inputs(params(**change))
+    assert len(records(project)) == 2
+
+
+def test_a_changed_corpus_file_checks_again_and_a_refusal_is_never_remembered(project):
+    check_inputs(params())
+    (project / "texts" / "tiny.txt").write_text("!!! ", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(RnnpipeError):
+            check_inputs(params())
+    assert len(records(project)) == 1
+
+
+def test_no_record_without_a_dvc_folder_or_a_readable_corpus(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("plain")
+    assert passed_record(params(), elsewhere) is None
+    assert passed_record(params(corpus={"path": "texts/missing.txt"})) is None
+
+
+def test_a_temporary_experiment_copy_uses_the_parent_repository(project, monkeypatch, tmp_path_factory):
+    parent = tmp_path_factory.mktemp("parent")
+    (parent / ".dvc").mkdir()
+    monkeypatch.setenv("DVC_ROOT", str(parent))
+    check_inputs(params())
+    assert len(records(parent)) == 1 and records(project) == []
