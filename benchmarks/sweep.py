@@ -9,6 +9,8 @@ overhead  one agent, --trials tiny forecaster trials (tracking on, local MLflow 
           time against the training stage's own fit time (MLflow metric train_seconds); the rest is the trial's
           overhead (dvc exp setup and commit, check_params, stage start-up, MLflow, Optuna); then plain
           `dvc exp run --temp` of the same stage with new params, so the sweep's own share shows beside DVC's.
+          Beside the wall seconds, the CPU seconds (user + system) of every process of a trial: on a machine other
+          work shares, they move far less than the wall time does.
 agents    the same --trials tiny trials with 1 agent, then with 2 agents (runtime.threads 1 each, so they do not
           fight over cores), each in a fresh copy; wall time of each and the ratio 2 agents / 1 agent.
 Copies of the project go under a temporary folder, removed at the end.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -96,6 +99,12 @@ def agent_command(copy, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every process this one started and waited for, their children included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_agents(copy, agents: int) -> float:
     start = time.perf_counter()
     first = agent_command(copy, "run", "sweeps/bench.yaml")
@@ -125,31 +134,36 @@ def trial_times(copy) -> list[tuple[float, float]]:
             for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
 
 
-def bare_exp_runs(copy, count: int) -> list[float]:
+def bare_exp_runs(copy, count: int) -> list[tuple[float, float]]:
     """The same kind of trial without the sweep: plain `dvc exp run --temp -S ...` of train_forecaster, new params
     each time (so nothing comes from the run cache), tracking on as in the trials."""
     seconds = []
     for index in range(count):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu()
         copy.dvc("exp", "run", "--temp", "-n", f"bare-{index}", "-S", f"forecaster.input_noise={0.31 + index / 100}",
                  "train_forecaster")
-        seconds.append(time.perf_counter() - start)
+        seconds.append((time.perf_counter() - start, children_cpu() - cpu))
     return seconds
 
 
 def part_overhead(trials: int, work: Path) -> None:
     copy = tiny_copy(work, "overhead", trials)
+    cpu = children_cpu()
     run_agents(copy, 1)
+    cpu = children_cpu() - cpu
     times = trial_times(copy)
     bare = bare_exp_runs(copy, min(trials, 4))
     overhead = [total - fit for total, fit in times]
     print(f"\n== overhead: {len(times)} tiny forecaster trials, 1 agent; {len(bare)} plain dvc exp runs of the same")
     print(f"{'':<42} {'median s':>8} {'min s':>6} {'max s':>6}")
     for label, values in (("trial (agent's view)", [t for t, _ in times]), ("training fit", [f for _, f in times]),
-                          ("overhead (trial - fit)", overhead), ("plain `dvc exp run --temp` (no sweep)", bare)):
+                          ("overhead (trial - fit)", overhead),
+                          ("plain `dvc exp run --temp` (no sweep)", [wall for wall, _ in bare]),
+                          ("plain run, CPU s of all its processes", [used for _, used in bare])):
         print(f"{label:<42} {statistics.median(values):>8.1f} {min(values):>6.1f} {max(values):>6.1f}")
-    own = statistics.median([t for t, _ in times]) - statistics.median(bare)
+    own = statistics.median([t for t, _ in times]) - statistics.median([wall for wall, _ in bare])
     print(f"{'sweep share (median trial - median plain)':<42} {own:>8.1f}")
+    print(f"{'CPU s per trial (agent and all it ran)':<42} {cpu / max(len(times), 1):>8.1f}")
 
 
 def part_agents(trials: int, work: Path) -> None:
