@@ -90,14 +90,12 @@ def test_char_losses_many_to_one_differs_from_many_to_many(char_model, streams):
     assert not torch.allclose(m2o, m2m, atol=1e-4)
 
 
-def test_char_losses_refuses_too_little_context_and_unknown_modes(char_model, streams):
+def test_char_losses_refuses_too_little_context(char_model, streams):
     context, targets = streams
     with pytest.raises(ValueError, match="5 characters of context"):
         char_losses(char_model, context[:4], targets, "many_to_one", 5)
     with pytest.raises(ValueError, match="at least one character"):
         char_losses(char_model, context[:0], targets, "many_to_many", 5)
-    with pytest.raises(ValueError, match="mode"):
-        char_losses(char_model, context, targets, "seq2seq", 5)
 
 
 def test_char_metrics_bits_perplexity_and_accuracy():

@@ -9,7 +9,7 @@ from torch import nn
 from rnnpipe.charrnn.generate import check_prompt, clean_prompt, generate_text, samples_markdown
 from rnnpipe.charrnn.model import CharRNN
 from rnnpipe.core.errors import GenerationError
-from tests.builders import make_charrnn
+from tests.builders import charrnn_config, make_charrnn
 
 torch.set_num_threads(1)
 
@@ -17,11 +17,11 @@ torch.set_num_threads(1)
 VOCAB = list(" абвгде")
 
 
-class FixedLogits(nn.Module):
-    """Shaped like CharRNN's output, but the next-character logits are always the same."""
+class FixedLogits(CharRNN):
+    """A pure char RNN whose next-character logits are always the same."""
 
     def __init__(self, logits: list[float]):
-        super().__init__()
+        super().__init__(charrnn_config(len(logits)))
         self.logits = torch.tensor(logits)
 
     def forward(self, ids: torch.Tensor, state=None):

@@ -60,19 +60,19 @@ class ContextRecorder(KneserNey):
         self.__dict__.update(fitted.__dict__)
         self.lengths = lengths
 
-    def distribution(self, context):
-        self.lengths.append(len(context))
-        return super().distribution(context)
+    def distributions(self, stream, positions):
+        self.lengths.append(len(stream))
+        return super().distributions(stream, positions)
 
 
 @pytest.mark.parametrize("prompt_length", [10, 10_000])
 def test_the_ngram_is_given_its_context_and_no_more_however_long_the_history(mixed_model, prompt_length):
     lengths: list[int] = []
     fitted = mixed_model.ngram
-    mixed_model._ngram = (mixed_model.ngram_text._version, ContextRecorder(fitted, lengths))
+    mixed_model._ngram = ContextRecorder(fitted, lengths)
     try:
         prompt = ("абв где " * prompt_length)[:prompt_length]
         generate_text(mixed_model, VOCAB, prompt, 30, "many_to_many", 10, "top_k", 0.8, 3, 0)
     finally:
-        mixed_model._ngram = None
+        mixed_model._forget_ngram()
     assert lengths == [ORDER - 1] * 30

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from rnnpipe.charrnn.corpus import build_vocab, encode
 from rnnpipe.charrnn.evaluate import LOG2E, char_losses, held_out_metrics
 from rnnpipe.charrnn.generate import generate_text
-from rnnpipe.charrnn.mixture import fit_weights, mixed_log_probs
+from rnnpipe.charrnn.mixture import fit_weights, mixed_log_probs, mixture_scores
 from rnnpipe.charrnn.model import CharRNNConfig, load_charrnn
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.charrnn.train import training_summary, train_charrnn
@@ -77,16 +77,9 @@ def test_fit_weights_is_deterministic(experts):
     assert fit_weights(rnn, ngram, y) == fit_weights(rnn.copy(), ngram.copy(), y.copy())
 
 
-@pytest.mark.parametrize("rnn, ngram, y, message", [
-    (np.zeros((3, V)), np.zeros((4, V)), np.zeros(3), "shapes"),
-    (np.zeros((3, V)), np.zeros((3, V)), np.zeros(2), "shapes"),
-    (np.zeros((0, V)), np.zeros((0, V)), np.zeros(0), "n > 0"),
-    (np.full((3, V), -np.inf), np.zeros((3, V)), np.zeros(3), "finite"),
-    (np.zeros((3, V)), np.zeros((3, V)), np.array([0, V, 1]), r"\[0, 6\)"),
-])
-def test_fit_weights_refuses_bad_input(rnn, ngram, y, message):
-    with pytest.raises(ValueError, match=message):
-        fit_weights(rnn, ngram, y)
+def test_fit_weights_refuses_log_probabilities_that_are_not_finite():
+    with pytest.raises(ValueError, match="finite"):
+        fit_weights(np.full((3, V), -np.inf), np.zeros((3, V)), np.zeros(3))
 
 
 def test_mixed_log_probs_is_a_distribution_and_each_expert_at_its_corner():
@@ -97,6 +90,13 @@ def test_mixed_log_probs_is_a_distribution_and_each_expert_at_its_corner():
     torch.testing.assert_close(mixed.exp().sum(-1), torch.ones(5, dtype=torch.float64))
     torch.testing.assert_close(mixed_log_probs(logits, ngram, 1.0, 0.0), torch.log_softmax(logits.double(), -1))
     torch.testing.assert_close(mixed_log_probs(logits, ngram, 0.0, 1.0), torch.from_numpy(np.log(ngram)))
+
+
+def test_the_mixture_scores_are_the_same_bits_from_torch_and_numpy(experts):
+    rnn, ngram = experts
+    from_numpy = mixture_scores(rnn, ngram, 0.6, 0.45)
+    from_torch = mixture_scores(torch.from_numpy(rnn), torch.from_numpy(ngram), 0.6, 0.45)
+    assert np.array_equal(from_numpy, from_torch.numpy())
 
 
 # --- the n-gram part in the model, its checkpoint, evaluation and generation --------------------------------------
@@ -196,6 +196,20 @@ def test_char_losses_scores_the_mixture_and_with_ngram_false_the_rnn(mixed_model
     torch.testing.assert_close(rnn_losses.double(), -rnn_log_probs.gather(1, targets.unsqueeze(1)).squeeze(1),
                                rtol=1e-5, atol=1e-5)
     assert not torch.allclose(losses.double(), rnn_losses.double(), atol=1e-3)
+
+
+def test_log_probs_is_the_mixture_and_reads_only_the_ngram_context(mixed_model, text_ids):
+    ids, _ = text_ids
+    stream = ids[300:380]
+    positions = torch.arange(40, 81)  # 80: the character after the stream
+    with torch.no_grad():
+        logits = mixed_model(stream.unsqueeze(0))[0][0, 39:]
+    got = mixed_model.log_probs(logits, stream, positions)
+    expected = mixed_log_probs(logits, mixed_model.ngram.distributions(stream.numpy(), positions.numpy()), 0.55, 0.45)
+    assert got.dtype == torch.float64 and torch.equal(got, expected)
+    assert torch.equal(mixed_model.log_probs(logits[-1:], stream.tolist(), [80]),
+                       mixed_log_probs(logits[-1], mixed_model.ngram.distribution(stream[-3:].tolist()), 0.55,
+                                       0.45).unsqueeze(0))
 
 
 def test_held_out_metrics_reports_the_mixture_and_its_rnn_part(mixed_model, text_ids):

@@ -5,7 +5,6 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from rnnpipe.charrnn.model import LogitsOnly
 from tests.builders import make_charrnn
 
 torch.set_num_threads(1)
@@ -54,10 +53,19 @@ def test_charrnn_carrying_the_state_across_halves_equals_one_pass(cell, encoding
     assert not torch.allclose(fresh, second, atol=1e-4)
 
 
-def test_logits_only_returns_just_the_logits_tensor():
+def test_a_pure_rnn_log_probs_are_its_logits_log_softmax_the_distribution_training_scores():
     torch.manual_seed(8)
     model = make_charrnn(5, hidden_size=6, cell="lstm", input="embedding", embedding_dim=3).eval()
-    ids = torch.randint(5, (2, 4))
-    out = LogitsOnly(model)(ids)
-    assert isinstance(out, torch.Tensor)
-    torch.testing.assert_close(out, model(ids)[0], rtol=0, atol=0)
+    ids = torch.randint(5, (1, 12))
+    logits, _ = model(ids)
+    log_probs = model.log_probs(logits[0], ids[0], torch.arange(1, 13))
+    assert log_probs.dtype == torch.float32
+    assert torch.equal(-log_probs[:-1].gather(1, ids[0, 1:].unsqueeze(1)).squeeze(1),
+                       torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:], reduction="none"))
+
+
+def test_the_checkpoint_metadata_names_the_modules_it_always_named():
+    # torch.save writes these names into model.pt: another set of submodules changes the file's bytes.
+    model = make_charrnn(5, hidden_size=6, cell="lstm", input="embedding", embedding_dim=3)
+    assert list(model.state_dict()._metadata) == ["", "encode", "input_dropout", "net", "net.rnn", "net.dropout",
+                                                  "net.activation", "net.head"]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnpipe.charrnn.mixture import mixed_log_probs
+from rnnpipe.charrnn.model import CharRNN
 from rnnpipe.core.params import CharMode
 
 LOG2E = 1.0 / math.log(2.0)  # nats → bits
@@ -20,26 +20,28 @@ RESULTS = ("bits_per_char", "rnn_bits_per_char", "ngram_bits_per_char", "unigram
 
 
 @torch.no_grad()
-def char_losses(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, mode: CharMode, seq_length: int,
+def char_losses(model: CharRNN, context: torch.Tensor, targets: torch.Tensor, mode: CharMode, seq_length: int,
                 chunk: int = 2048, with_ngram: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-target cross-entropy (nats) and top-1 hit for every character of `targets`.
+    """Per-target cross-entropy (nats) and top-1 hit for every character of `targets`, under the char model's
+    log_probs (with its n-gram part, when it has one), or its RNN part alone when with_ngram is false.
 
     `context` is the text just before `targets` (e.g. the end of the previous split), so even the first target
     has history. many_to_many: one stream, state carried; many_to_one: the previous seq_length characters only,
-    exactly as the model was trained. A model with an n-gram part (CharRNN.ngram) is scored as the mixture, unless
-    with_ngram is false (the RNN part alone).
+    exactly as the model was trained.
     """
     stream = torch.cat([context, targets]).long()
-    ngram = getattr(model, "ngram", None) if with_ngram else None
     losses: list[torch.Tensor] = []
     hits: list[torch.Tensor] = []
     for logits, where in _stream_logits(model, stream, len(context), mode, seq_length, chunk):
-        if ngram is None:
-            _collect_logits(logits, stream[where], losses, hits)
+        if with_ngram:
+            log_probs = model.log_probs(logits, stream, where)
+            best = log_probs.argmax(-1)
         else:
-            log_probs = mixed_log_probs(logits, ngram.distributions(stream.numpy(), where.numpy()),
-                                        model.config.rnn_weight, model.config.ngram_weight)
-            _collect_log_probs(log_probs, stream[where], losses, hits)
+            # log_softmax is monotone: the logits' argmax is its own, without the rounding that could tie two.
+            log_probs, best = torch.log_softmax(logits, dim=-1), logits.argmax(-1)
+        outcomes = stream[where]
+        losses.append(-log_probs.gather(1, outcomes.unsqueeze(1)).squeeze(1))
+        hits.append((best == outcomes).float())
     return torch.cat(losses), torch.cat(hits)
 
 
@@ -71,15 +73,13 @@ def _stream_logits(model: nn.Module, stream: torch.Tensor, start: int, mode: Cha
                 end = min(begin + chunk, len(stream))
                 logits, state = model(stream[begin - 1:end - 1].unsqueeze(0), state)
                 yield logits[0], torch.arange(begin, end)
-        elif mode == "many_to_one":
+        else:
             if start < seq_length:
                 raise ValueError(f"char_losses needs {seq_length} characters of context, got {start}")
             for part in torch.arange(start, len(stream)).split(chunk):
                 windows = stream[part.unsqueeze(1) - seq_length + torch.arange(seq_length)]
                 logits, _ = model(windows)
                 yield logits[:, -1], part
-        else:
-            raise ValueError(f"mode = {mode!r}: allowed is many_to_many or many_to_one")
     finally:
         model.train(was_training)
 
@@ -122,16 +122,6 @@ def piecewise_char_losses(model: nn.Module, context: torch.Tensor, targets: torc
     return torch.cat(losses, dim=1)[:, warm:].reshape(-1)[:n]
 
 
-def _collect_logits(logits: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
-    losses.append(nn.functional.cross_entropy(logits, targets, reduction="none"))
-    hits.append((logits.argmax(-1) == targets).float())
-
-
-def _collect_log_probs(log_probs: torch.Tensor, targets: torch.Tensor, losses: list, hits: list) -> None:
-    losses.append(-log_probs.gather(1, targets.unsqueeze(1)).squeeze(1))
-    hits.append((log_probs.argmax(-1) == targets).float())
-
-
 def mean_of(values: torch.Tensor) -> float:
     """A float64 mean in numpy: one thread, so its bits do not depend on torch's thread count."""
     return float(np.mean(values.detach().double().numpy()))
@@ -157,15 +147,15 @@ def baseline_metrics(train_ids: Sequence[int] | torch.Tensor, context_ids: Seque
     }
 
 
-def held_out_metrics(model: nn.Module, mode: CharMode, seq_length: int, train: torch.Tensor, val: torch.Tensor,
+def held_out_metrics(model: CharRNN, mode: CharMode, seq_length: int, train: torch.Tensor, val: torch.Tensor,
                  test: torch.Tensor, vocab_size: int, ngram_order: int) -> dict[str, float]:
     """metrics/charrnn.json: the model and both baselines on every test character, each with the same context
     (the end of train + val, at least the model's window). A model with an n-gram part is scored as the mixture
     (bits_per_char, top1_accuracy), its RNN alone (rnn_*) and its n-gram alone (ngram_part_bits_per_char, only then)."""
     context = torch.cat([train, val])[-max(CONTEXT_CHARS, seq_length):]
     metrics = char_metrics(*char_losses(model, context, test, mode, seq_length))
-    config = getattr(model, "config", None)
-    mixed_order = getattr(config, "ngram_order", 0)
+    config = model.config
+    mixed_order = config.ngram_order
     if mixed_order:
         rnn_losses, rnn_hits = char_losses(model, context, test, mode, seq_length, with_ngram=False)
         metrics["rnn_bits_per_char"] = mean_of(rnn_losses) * LOG2E

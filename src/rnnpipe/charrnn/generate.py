@@ -4,11 +4,9 @@ from __future__ import annotations
 from typing import Any, Literal, Optional, Sequence, get_args
 
 import torch
-from torch import nn
 
 from rnnpipe.charrnn.corpus import clean_text
-from rnnpipe.charrnn.mixture import mixed_log_probs
-from rnnpipe.charrnn.model import CharRNNConfig
+from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.core.errors import GenerationError
 from rnnpipe.core.params import CharMode, GenerateParams
 
@@ -36,15 +34,15 @@ def clean_prompt(prompt: str, vocab: Sequence[str]) -> str:
 
 
 @torch.no_grad()
-def generate_text(model: nn.Module, vocab: Sequence[str], prompt: str, n_chars: int, mode: CharMode,
+def generate_text(model: CharRNN, vocab: Sequence[str], prompt: str, n_chars: int, mode: CharMode,
                   seq_length: int, method: Method = "greedy", temperature: float = 1.0, top_k: Optional[int] = None,
                   seed: int = 0) -> str:
     """Continue `prompt` by n_chars characters.
 
-    method: greedy (argmax, as the course), temperature (sample from softmax(logits / T)) or top_k (sample from
-    the k most likely, after temperature). many_to_many models carry their state along; many_to_one models see
-    the previous seq_length characters, as they were trained. A model with an n-gram part (CharRNN.ngram) draws
-    from the mixture: temperature and top-k apply to its log-probabilities as they do to an RNN's logits.
+    Each character is drawn from the char model's log_probs (with its n-gram part, when it has one). method: greedy
+    (argmax, as the course), temperature (sample from softmax(log_probs / T)) or top_k (sample from the k most
+    likely, after temperature). many_to_many models carry their state along; many_to_one models see the previous
+    seq_length characters, as they were trained.
     """
     check_prompt(prompt, vocab)
     if method not in get_args(Method):
@@ -53,7 +51,6 @@ def generate_text(model: nn.Module, vocab: Sequence[str], prompt: str, n_chars: 
     index = {ch: i for i, ch in enumerate(vocab)}
     ids = [index[ch] for ch in prompt]
     generator = torch.Generator().manual_seed(seed)
-    ngram = getattr(model, "ngram", None)
     state = None
     pending = torch.tensor([ids])
     out = []
@@ -62,24 +59,19 @@ def generate_text(model: nn.Module, vocab: Sequence[str], prompt: str, n_chars: 
             logits, state = model(pending, state)
         else:
             logits, _ = model(torch.tensor([ids[-seq_length:]]))
-        scores = logits[0, -1]
-        if ngram is not None:
-            # Only the last order-1 characters: the whole history would make each character cost more than the last.
-            context = ids[max(0, len(ids) - ngram.order + 1):]
-            scores = mixed_log_probs(scores, ngram.distribution(context), model.config.rnn_weight,
-                                     model.config.ngram_weight)
-        next_id = _choose(scores, method, temperature, top_k, generator)
+        log_probs = model.log_probs(logits[0, -1:], ids, [len(ids)])[0]
+        next_id = _choose(log_probs, method, temperature, top_k, generator)
         ids.append(next_id)
         out.append(vocab[next_id])
         pending = torch.tensor([[next_id]])
     return "".join(out)
 
 
-def _choose(logits: torch.Tensor, method: Method, temperature: float, top_k: Optional[int],
+def _choose(log_probs: torch.Tensor, method: Method, temperature: float, top_k: Optional[int],
             generator: torch.Generator) -> int:
     if method == "greedy":
-        return int(logits.argmax())
-    scaled = logits.double() / temperature
+        return int(log_probs.argmax())
+    scaled = log_probs.double() / temperature
     if method == "top_k" and top_k is not None and top_k < len(scaled):
         threshold = torch.topk(scaled, top_k).values[-1]
         scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
@@ -87,7 +79,7 @@ def _choose(logits: torch.Tensor, method: Method, temperature: float, top_k: Opt
     return int(torch.multinomial(probabilities, 1, generator=generator))
 
 
-def generate_samples(model: nn.Module, config: CharRNNConfig, g: GenerateParams) -> list[dict[str, Any]]:
+def generate_samples(model: CharRNN, config: CharRNNConfig, g: GenerateParams) -> list[dict[str, Any]]:
     """One continuation of the prompt per decoding method, all with the same seed."""
     settings: list[dict[str, Any]] = [{"method": "greedy"},
                                       {"method": "temperature", "temperature": g.temperature},

@@ -12,7 +12,7 @@ distribution over the vocabulary, so bits/char stay comparable with any other mo
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -21,14 +21,24 @@ import torch
 # holds a few float64 [targets, V] arrays (≈ 3 KB per target at V = 75).
 FIT_TARGETS = 100_000
 _NEWTON_STEPS = 50
+Scores = TypeVar("Scores", torch.Tensor, np.ndarray)
+
+
+def mixture_scores(rnn_log_probs: Scores, ngram_log_probs: Scores, rnn_weight: float, ngram_weight: float
+                   ) -> Scores:
+    """a · log p_rnn + b · log p_ngram: the mixture's log-probabilities up to their normaliser (log_softmax), for
+    torch tensors (CharRNN.log_probs) and numpy arrays (the weights' fit) alike: elementwise float64, the same bits
+    from either."""
+    return rnn_weight * rnn_log_probs + ngram_weight * ngram_log_probs
 
 
 def mixed_log_probs(logits: torch.Tensor, ngram_distributions: np.ndarray, rnn_weight: float,
                     ngram_weight: float) -> torch.Tensor:
     """log p of the mixture over the vocabulary, float64 [..., V], from the RNN's logits [..., V] and the n-gram's
-    distributions [..., V] at the same positions."""
-    scores = (rnn_weight * torch.log_softmax(logits.double(), dim=-1)
-              + ngram_weight * torch.log(torch.from_numpy(np.asarray(ngram_distributions, dtype=np.float64))))
+    distributions [..., V] at the same positions: what CharRNN.log_probs gives."""
+    scores = mixture_scores(torch.log_softmax(logits.double(), dim=-1),
+                            torch.log(torch.from_numpy(np.asarray(ngram_distributions, dtype=np.float64))),
+                            rnn_weight, ngram_weight)
     return torch.log_softmax(scores, dim=-1)
 
 
@@ -44,23 +54,20 @@ def fit_weights(rnn_log_probs: np.ndarray, ngram_log_probs: np.ndarray, targets:
 
     The loss is convex in (a, b) (a log-linear model), so Newton's method from (1, 0), the RNN alone, with step
     halving until the loss drops, finds the minimum in a few steps. Elementwise float64 numpy and 2 × 2 solves, so
-    the result does not depend on the machine's thread count."""
+    the result does not depend on the machine's thread count. The scores are mixture_scores, as in prediction; the
+    normaliser is computed here in numpy beside the derivatives Newton needs, and its loss is the validation figure
+    the training report gives."""
     rnn = np.asarray(rnn_log_probs)
     ngram = np.asarray(ngram_log_probs)
     y = np.asarray(targets, dtype=np.int64)
-    if rnn.ndim != 2 or rnn.shape != ngram.shape or y.shape != rnn.shape[:1] or y.size == 0:
-        raise ValueError(f"need log-probabilities [n, V], [n, V] and targets [n] with n > 0, got shapes "
-                         f"{rnn.shape}, {ngram.shape} and {y.shape}")
     if not (np.all(np.isfinite(rnn)) and np.all(np.isfinite(ngram))):
         raise ValueError("log-probabilities must be finite (every probability > 0)")
-    if y.min() < 0 or y.max() >= rnn.shape[1]:
-        raise ValueError(f"targets must lie in [0, {rnn.shape[1]})")
     f0, f1 = rnn.astype(np.float64), ngram.astype(np.float64)
     rows = np.arange(y.size)
     observed = np.array([f0[rows, y].mean(), f1[rows, y].mean()])  # E_data[f]
 
     def loss_and_derivatives(weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        scores = weights[0] * f0 + weights[1] * f1
+        scores = mixture_scores(f0, f1, weights[0], weights[1])
         top = scores.max(axis=1, keepdims=True)
         probs = np.exp(scores - top)
         total = probs.sum(axis=1, keepdims=True)

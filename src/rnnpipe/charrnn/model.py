@@ -1,8 +1,10 @@
-"""The char-RNN and its config: an input encoding (embedding or one-hot) + a ManyToMany RNN → next-char logits."""
+"""The char model and its config: an input encoding (embedding or one-hot) + a ManyToMany RNN → next-char logits,
+and, when it has one, a Kneser-Ney n-gram part mixed in (rnnpipe.charrnn.mixture); log_probs() is the model's
+next-character distribution, the one evaluation, generation and serving read."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar, Optional
+from typing import Annotated, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
@@ -10,10 +12,12 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
+from rnnpipe.charrnn.mixture import mixed_log_probs
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.checkpoint import ModelConfig, load_model
 from rnnpipe.core.errors import CheckpointError
-from rnnpipe.core.params import MAX_NGRAM_ORDER, Allowed, Cell, CharInput, CharMode, at_least, one_of
+from rnnpipe.core.params import (MAX_NGRAM_ORDER, Allowed, Cell, CharInput, CharMode, CharRNNParams, at_least,
+                                 one_of)
 from rnnpipe.core.recurrent import ManyToMany, State
 
 
@@ -41,6 +45,15 @@ class CharRNNConfig(ModelConfig):
     ngram_chars: Annotated[int, Field(ge=0), Allowed("an integer >= 0")] = 0
     rnn_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 1.0
     ngram_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 0.0
+    # What params.yaml `charrnn` sets as it is; the rest comes from the corpus (vocab) and the n-gram fit.
+    _FROM_PARAMS: ClassVar[set[str]] = {"hidden_size", "num_layers", "cell", "input", "embedding_dim", "dropout", "mode",
+                                        "seq_length"}
+
+    @classmethod
+    def from_params(cls, p: CharRNNParams, vocab: Sequence[str]) -> "CharRNNConfig":
+        """The config params.yaml `charrnn` asks for on this vocabulary, without an n-gram part (training attaches
+        it after the RNN is trained: CharRNN.attach_ngram)."""
+        return cls(vocab_size=len(vocab), vocab=list(vocab), **p.model_dump(include=cls._FROM_PARAMS))
 
     @model_validator(mode="after")
     def _vocab_matches_its_size(self) -> "CharRNNConfig":
@@ -64,7 +77,8 @@ class OneHot(nn.Module):
 
 
 class CharRNN(nn.Module):
-    """Character ids [B, T] → next-character logits [B, T, V] (and the recurrent state, to carry on)."""
+    """Character ids [B, T] → the RNN part's next-character logits [B, T, V] (and the recurrent state, to carry on);
+    log_probs turns them into the model's distribution, with the n-gram part (ngram, config.*_weight) mixed in."""
 
     def __init__(self, config: CharRNNConfig):
         super().__init__()
@@ -80,24 +94,45 @@ class CharRNN(nn.Module):
                               cell=config.cell, dropout=config.dropout)
         if config.ngram_order:
             self.register_buffer("ngram_text", torch.zeros(config.ngram_chars, dtype=torch.int16))
-        self._ngram: Optional[tuple[int, KneserNey]] = None
+        self._ngram: Optional[KneserNey] = None
+        # ngram_text changes only through attach_ngram and load_state_dict: each drops the n-gram estimated on the
+        # old text.
+        self.register_load_state_dict_post_hook(CharRNN._forget_ngram)
 
     def forward(self, ids: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
-        """The RNN's logits; the n-gram part is mixed in by whoever turns them into probabilities (evaluate,
-        generate)."""
+        """The RNN part's logits: what training fits. The char model's own distribution is log_probs()."""
         return self.net(self.input_dropout(self.encode(ids)), state)
+
+    def log_probs(self, logits: torch.Tensor, stream: Sequence[int] | np.ndarray | torch.Tensor,
+                  positions: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        """log p(next character | stream[:t]) over the vocabulary for each t in `positions` (t may be len(stream):
+        the character after it): [len(positions), V], from the RNN part's logits for those positions ([..., V], what
+        forward gave there). With an n-gram part, the mixture (mixture.mixed_log_probs, float64); without, the RNN's
+        log_softmax (float32, the distribution its training loss scores)."""
+        ngram = self.ngram
+        if ngram is None:
+            return torch.log_softmax(logits, dim=-1)
+        where = np.asarray(positions, dtype=np.int64)
+        # The n-gram reads the order-1 characters before each position and no more: slicing the stream to them keeps
+        # a character's cost flat however long the history grows.
+        low = max(0, int(where.min()) - ngram.order + 1)
+        history = np.asarray(stream[low:int(where.max())], dtype=np.int64)
+        return mixed_log_probs(logits, ngram.distributions(history, where - low), self.config.rnn_weight,
+                               self.config.ngram_weight)
 
     @property
     def ngram(self) -> Optional[KneserNey]:
         """The n-gram part, estimated on the stored training text the first time it is needed (0.2 s for the
-        default corpus) and again whenever that text changes (load_state_dict); None for a pure RNN."""
+        default corpus), again after that text is replaced (attach_ngram, load_state_dict); None for a pure RNN."""
         if not self.config.ngram_order:
             return None
-        version = self.ngram_text._version
-        if self._ngram is None or self._ngram[0] != version:
+        if self._ngram is None:
             text = self.ngram_text.numpy().astype(np.int64)
-            self._ngram = (version, KneserNey(text, self.config.ngram_order, self.config.vocab_size))
-        return self._ngram[1]
+            self._ngram = KneserNey(text, self.config.ngram_order, self.config.vocab_size)
+        return self._ngram
+
+    def _forget_ngram(self, *_: object) -> None:
+        self._ngram = None
 
     def attach_ngram(self, text: torch.Tensor, order: int, rnn_weight: float, ngram_weight: float) -> None:
         """Make the `order`-gram estimated on `text` (character ids) the n-gram part, with these mixture weights."""
@@ -105,18 +140,7 @@ class CharRNN(nn.Module):
                                                     "ngram_chars": len(text), "rnn_weight": rnn_weight,
                                                     "ngram_weight": ngram_weight})
         self.register_buffer("ngram_text", text.detach().to(torch.int16).clone())
-        self._ngram = None
-
-
-class LogitsOnly(nn.Module):
-    """CharRNN without the state output: the form MLflow's torch.export path accepts (tensor in, tensor out)."""
-
-    def __init__(self, model: CharRNN):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model(ids)[0]
+        self._forget_ngram()
 
 
 def load_charrnn(path: str | Path) -> tuple[CharRNNConfig, CharRNN]:

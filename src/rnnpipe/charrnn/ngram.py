@@ -132,8 +132,6 @@ class KneserNey:
         self.order = int(order)
         self.vocab_size = int(vocab_size)
         self._levels = self._fit(symbols)
-        # Discounts per level (index 0 = unigram level), exposed for inspection.
-        self.discounts = tuple(level.discounts for level in self._levels)
 
     def _fit(self, symbols: np.ndarray) -> list[_LevelTable]:
         levels: list[_LevelTable | None] = [None] * self.order
@@ -198,12 +196,6 @@ class KneserNey:
     def _context_array(self, context: Sequence[int]) -> np.ndarray:
         context_symbols = _as_symbols(context, "context", self.vocab_size)
         return context_symbols[max(0, context_symbols.size - (self.order - 1)):]
-
-    def prob(self, context: Sequence[int], symbol: int) -> float:
-        """p(symbol | context); only the last order-1 symbols of `context` are used."""
-        context_symbols = self._context_array(context)
-        symbol_array = _as_symbols([symbol], "symbol", self.vocab_size)
-        return float(self._probabilities(context_symbols, np.array([context_symbols.size]), symbol_array)[0])
 
     def distribution(self, context: Sequence[int]) -> np.ndarray:
         """p(. | context) over the whole vocabulary: length vocab_size, sums to 1."""

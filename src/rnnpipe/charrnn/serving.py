@@ -24,19 +24,20 @@ from rnnpipe.core.serving import (choice_param, integer_param, limit_source, mod
                                   read_limits, refuse, row_count, verify_checkpoint)
 
 MODEL_CODE = Path(__file__).with_name("served_model.py")
-DEFAULTS = {"n_chars": 200, "temperature": 0.8, "top_k": 5, "seed": 0, "method": "top_k"}
 # Below 0.01 the scaled log-probabilities leave float64's range and sampling turns into NaNs; above 100 every
 # character is about equally likely, which no one asks for on purpose.
 TEMPERATURE_RANGE = (0.01, 100.0)
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "prompt")]),
     outputs=Schema([ColSpec("string", "text")]),
-    params=ParamSchema([ParamSpec("n_chars", "long", DEFAULTS["n_chars"]),
-                        ParamSpec("temperature", "double", DEFAULTS["temperature"]),
-                        ParamSpec("top_k", "long", DEFAULTS["top_k"]),
-                        ParamSpec("seed", "long", DEFAULTS["seed"]),
-                        ParamSpec("method", "string", DEFAULTS["method"])]),
+    params=ParamSchema([ParamSpec("n_chars", "long", 200),
+                        ParamSpec("temperature", "double", 0.8),
+                        ParamSpec("top_k", "long", 5),
+                        ParamSpec("seed", "long", 0),
+                        ParamSpec("method", "string", "top_k")]),
 )
+# What a request that leaves a param out gets: the signature's defaults, which MLflow shows with the model.
+DEFAULT = {spec.name: spec.default for spec in SIGNATURE.params.params}
 INPUT_EXAMPLE = pd.DataFrame({"prompt": ["мой дядя самых"]})
 Limits = CharRNNServingParams
 
@@ -49,16 +50,16 @@ def read_settings(params: Optional[dict[str, Any]], rows: int, limits: Limits, v
     """The request's params, each checked against its range and the model's limits, before any work is done."""
     given = params or {}
     row_count(rows, 1, limits.max_rows, "prompts (rows)", _source("max_rows"))
-    n_chars = integer_param(given, "n_chars", DEFAULTS["n_chars"], 1, limits.max_n_chars, _source("max_n_chars"))
+    n_chars = integer_param(given, "n_chars", DEFAULT["n_chars"], 1, limits.max_n_chars, _source("max_n_chars"))
     if rows * n_chars > limits.max_chars_per_request:
         raise refuse(f"n_chars={n_chars} for {rows} prompts is {rows * n_chars} characters to generate: at most "
                      f"{limits.max_chars_per_request} per request ({_source('max_chars_per_request')}); send fewer "
                      f"prompts or a smaller n_chars")
     return {"n_chars": n_chars,
-            "method": choice_param(given, "method", DEFAULTS["method"], get_args(Method)),
-            "temperature": number_param(given, "temperature", DEFAULTS["temperature"], *TEMPERATURE_RANGE),
-            "top_k": integer_param(given, "top_k", DEFAULTS["top_k"], 1, vocab_size),
-            "seed": integer_param(given, "seed", DEFAULTS["seed"], 0, SEED_LIMIT - 1)}
+            "method": choice_param(given, "method", DEFAULT["method"], get_args(Method)),
+            "temperature": number_param(given, "temperature", DEFAULT["temperature"], *TEMPERATURE_RANGE),
+            "top_k": integer_param(given, "top_k", DEFAULT["top_k"], 1, vocab_size),
+            "seed": integer_param(given, "seed", DEFAULT["seed"], 0, SEED_LIMIT - 1)}
 
 
 def read_prompt(prompt: Any, row: int, limits: Limits, vocab: list[str]) -> str:

@@ -28,9 +28,7 @@ def tbptt_batches(ids: torch.Tensor, batch_size: int, seq_length: int, offset: i
 
     Row b of consecutive chunks continues the same text, so the recurrent state can be carried across batches.
     """
-    n = (len(ids) - 1 - offset) // batch_size
-    if n < 1:
-        raise ValueError(f"{len(ids)} characters cannot fill {batch_size} streams: use a smaller batch_size")
+    n = (len(ids) - 1 - offset) // batch_size  # >= 1: check_trainable asks for seq_length + batch_size + 1 chars
     inputs = ids[offset:offset + n * batch_size].view(batch_size, n)
     targets = ids[offset + 1:offset + 1 + n * batch_size].view(batch_size, n)
     return [(inputs[:, i:i + seq_length], targets[:, i:i + seq_length]) for i in range(0, n, seq_length)]
@@ -45,9 +43,7 @@ def sampled_tbptt_batches(ids: torch.Tensor, batch_size: int, seq_length: int, c
     character is seen twice in one epoch. Needs chars < len(ids) - 1 (a larger cap is every character:
     tbptt_batches).
     """
-    length = chars // batch_size
-    if length < 1 or chars >= len(ids) - 1:
-        raise ValueError(f"cannot sample {chars} of {len(ids)} characters in {batch_size} chunks")
+    length = chars // batch_size  # >= seq_length: params ask for chars_per_epoch >= batch_size × seq_length
     slots = (len(ids) - 1) // length  # >= batch_size, as chars < len(ids) - 1
     phase = int(torch.randint(len(ids) - 1 - slots * length + 1, (1,), generator=generator))
     starts = phase + torch.randperm(slots, generator=generator)[:batch_size] * length
@@ -115,9 +111,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
     an epoch: sampled contiguous chunks (many_to_many) or windows (many_to_one), seeded; validation is unchanged."""
     check_trainable(train_ids, len(val_ids), p, vocab)
     torch.manual_seed(p.seed)
-    model = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_size=p.hidden_size, num_layers=p.num_layers,
-                                  cell=p.cell, input=p.input, embedding_dim=p.embedding_dim, dropout=p.dropout,
-                                  mode=p.mode, seq_length=p.seq_length, vocab=list(vocab)))
+    model = CharRNN(CharRNNConfig.from_params(p, vocab))
     vocab_size = len(vocab)
     # fused: one kernel per step for all parameters (elementwise: the same bits at any thread count), 1 ms/batch less
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr, fused=True)
