@@ -6,7 +6,7 @@ The forecaster is a ManyToOne over scalar values; the char-RNN an input encoding
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,34 +38,36 @@ class ManyToOne(nn.Module):
     """x [B, T, input] → [B, output] from the last layer's hidden state after the last step."""
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
-                 cell: Cell = "rnn", head_activation: Optional[str] = None, dropout: float = 0.0):
+                 cell: Cell = "rnn", dropout: float = 0.0):
         super().__init__()
         self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, dropout)
-        self.activation = nn.ReLU() if head_activation == "relu" else nn.Identity()
+        # Computes nothing; a saved state_dict's metadata names every submodule, so this one keeps checkpoints' bytes.
+        self.activation = nn.Identity()
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, state: State = None) -> torch.Tensor:
         out, _ = self.rnn(x, state)
         # For a unidirectional batch_first RNN, out[:, -1] is exactly h_n[-1]: the last layer's final state.
-        return self.head(self.activation(out[:, -1]))
+        return self.head(out[:, -1])
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, output]: the head applied after every step; the last step is what forward() returns."""
         out, _ = self.rnn(x)
-        return self.head(self.activation(out))
+        return self.head(out)
 
 
 class ManyToMany(nn.Module):
     """x [B, T, input] → ([B, T, output], state): every step's output goes through the head."""
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
-                 cell: Cell = "rnn", head_activation: Optional[str] = None, dropout: float = 0.0):
+                 cell: Cell = "rnn", dropout: float = 0.0):
         super().__init__()
         self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
-        self.activation = nn.ReLU() if head_activation == "relu" else nn.Identity()
+        # Computes nothing; a saved state_dict's metadata names every submodule, so this one keeps checkpoints' bytes.
+        self.activation = nn.Identity()
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         out, state = self.rnn(x, state)
-        return self.head(self.activation(self.dropout(out))), state
+        return self.head(self.dropout(out)), state
