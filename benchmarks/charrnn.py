@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# How a process is set up, per --measure mode: "pinned" is the pipeline's own runtime.pin; the others are what
+# How a process is set up, per --measure mode: "pinned" is the pipeline's own apply_runtime; the others are what
 # runs without it, here or on a machine whose CPU stops at AVX2.
 UNPINNED = {
     "native": {},
@@ -68,14 +68,14 @@ def with_sets(params, pairs: list[str]):
 def start(mode: str, corpus: str | None = None, sets: list[str] = ()):
     """Set up this process's numerics for `mode` (before torch loads) and return the params."""
     from rnnpipe.core.params import load_params
-    from rnnpipe.core.runtime import pin
+    from rnnpipe.core.numerics import apply_runtime
 
     params = with_sets(load_params(ROOT / "params.yaml"), list(sets))
     if corpus:
         params = params.model_copy(update={"corpus": params.corpus.model_copy(update={"source": "file",
                                                                                       "path": corpus})})
     if mode in ("pinned", "pinned-stock"):
-        pin(params.runtime)
+        apply_runtime(params.runtime)
     else:
         for name in NUMERIC_VARIABLES:
             os.environ.pop(name, None)
@@ -111,7 +111,8 @@ def measure(mode: str, chars: int, load_aware: bool, corpus: str | None, sets: l
     params = start(mode, corpus, sets)
     import torch
 
-    from rnnpipe.core.runtime import LoadAwareThreads, configure_determinism, max_threads
+    from rnnpipe.core.determinism import configure_determinism
+    from rnnpipe.core.threads import LoadAwareThreads, max_threads
 
     configure_determinism(0)
     corpus, (train_ids, val_ids, _) = load_corpus(params)
@@ -271,7 +272,7 @@ def main() -> None:
     except ParamsError as exc:
         parser.exit(2, f"error: {exc}\n")
     forward = (["--corpus", args.corpus] if args.corpus else []) + [f"--set={pair}" for pair in args.set]
-    from rnnpipe.core.runtime import configure_determinism
+    from rnnpipe.core.determinism import configure_determinism
 
     configure_determinism(0)
     corpus, ids = load_corpus(params)

@@ -71,10 +71,10 @@ def load(chars_per_epoch: int):
     capped epoch without the n-gram part, validated like the file."""
     from rnnpipe.core.errors import ParamsError
     from rnnpipe.core.params import load_params, parse_params
-    from rnnpipe.core.runtime import pin
+    from rnnpipe.core.numerics import apply_runtime
 
     params = load_params(ROOT / "params.yaml")
-    pin(params.runtime)
+    apply_runtime(params.runtime)
     raw = params.model_dump()
     raw["charrnn"].update(epochs=1, ngram_order=0, chars_per_epoch=chars_per_epoch)
     try:
@@ -95,7 +95,7 @@ def part(name: str, folder: Path, chars_per_epoch: int, val_chars: int) -> dict:
     from rnnpipe.charrnn.ngram import KneserNey
     from rnnpipe.charrnn.train import train_charrnn
     from rnnpipe.core.io import read_json, write_json, write_text
-    from rnnpipe.core.runtime import thread_policy
+    from rnnpipe.core.threads import thread_policy
 
     corpus_dir = folder / "corpus"
     started = time.perf_counter()

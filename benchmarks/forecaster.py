@@ -22,10 +22,12 @@ from pathlib import Path
 from charrnn import with_sets  # the same SECTION.KEY=VALUE parsing and validation for every benchmark
 
 from rnnpipe.core.errors import ParamsError
-from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_policy
+from rnnpipe.core.determinism import configure_determinism
+from rnnpipe.core.threads import thread_policy
+from rnnpipe.stage import setup_numerics
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = pin_numerics(ROOT / "params.yaml")  # the pipeline's numerics, before torch and numpy load
+PARAMS = setup_numerics(ROOT / "params.yaml")  # the pipeline's numerics, before torch and numpy load
 
 import numpy as np  # noqa: E402
 

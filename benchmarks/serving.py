@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from rnnpipe.core.runtime import pin  # noqa: E402
+from rnnpipe.core.numerics import apply_runtime  # noqa: E402
 from rnnpipe.core.params import load_params  # noqa: E402
 
 PARAMS = load_params(ROOT / "params.yaml")
-pin(PARAMS.runtime)  # before torch loads, as every stage does
+apply_runtime(PARAMS.runtime)  # before torch loads, as every stage does
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

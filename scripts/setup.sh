@@ -41,5 +41,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # On a CPU that is not Intel's, MKL ignores MKL_CBWR's branch; a one-line library makes it take its Intel paths, so
-# the outputs' bytes match a dvc.lock made on an Intel CPU (src/rnnpipe/core/mkl_vendor.py). A no-op on Intel.
-.venv/bin/python -m rnnpipe.core.mkl_vendor build
+# the outputs' bytes match a dvc.lock made on an Intel CPU (src/rnnpipe/core/intel_paths.py). A no-op on Intel.
+.venv/bin/python -m rnnpipe.core.intel_paths build

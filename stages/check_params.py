@@ -6,21 +6,11 @@ the char-RNN trained. Every other stage depends on this one's marker file, so a 
 with one line, and nothing else is touched. The marker never changes, so a valid change to a param reruns only
 the stages that depend on that param.
 """
-import sys
-
-from rnnpipe.core.runtime import pin_numerics
-
-PARAMS = pin_numerics()  # first, like every stage: the corpus checks load torch and numpy
-
 from rnnpipe.checks import check_inputs
 from rnnpipe.core.io import write_text
-from rnnpipe.core.stage import run_stage
+from rnnpipe.core.params import Params
 
 
-def main(marker: str = "data/params.ok") -> None:
-    print(check_inputs(PARAMS))
+def main(params: Params, marker: str = "data/params.ok") -> None:
+    print(check_inputs(params))
     write_text(marker, "params.yaml is valid\n")
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))

@@ -1,26 +1,21 @@
 """Stage evaluate_charrnn: held-out bits/char, perplexity, accuracy against unigram and n-gram baselines."""
-import sys
-
-from rnnpipe.core.runtime import configure_determinism, pin_numerics
-
-PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
-
 from rnnpipe.charrnn.corpus import read_splits
 from rnnpipe.charrnn.evaluate import RESULTS, held_out_metrics
 from rnnpipe.charrnn.model import load_charrnn
+from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, files_digest, write_results
-from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
+from rnnpipe.core.params import Params
 
 
-def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
+def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
          metrics_path: str = "metrics/charrnn.json", report_path: str = "reports/charrnn_test.json") -> None:
-    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
     config, model = load_charrnn(model_path)
     train, val, test = read_splits(corpus_dir, ("train", "val", "test"), config.vocab)
     metrics = held_out_metrics(model, config.mode, config.seq_length, train, val, test, config.vocab_size,
-                               PARAMS.charrnn_eval.ngram_order)
+                               params.charrnn_eval.ngram_order)
     write_results(metrics_path, report_path, metrics, RESULTS)
 
     with tracker.model_run("charrnn", file_digest(model_path)):
@@ -30,7 +25,3 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
         tracker.promote("charrnn", metrics["bits_per_char"],
                         files_digest([f"{corpus_dir}/{name}.txt" for name in ("train", "val", "test")]))
     print("charrnn test: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))

@@ -1,26 +1,21 @@
 """Stage evaluate_forecaster: test MSE against persistence, linear and ridge AR and the noise floor → metrics, plots."""
-import sys
-
-from rnnpipe.core.runtime import configure_determinism, pin_numerics
-
-PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
-
 import pandas as pd
 
+from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
-from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 from rnnpipe.forecaster.evaluate import RESULTS, forecaster_metrics, prediction_table, with_ridge_baseline
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
 from rnnpipe.forecaster.windows import forecaster_windows
+from rnnpipe.core.params import Params
 
 
-def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
+def main(params: Params, signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
          metrics_path: str = "metrics/forecaster.json", plots_dir: str = "plots/forecaster",
          report_path: str = "reports/forecaster_test.json") -> None:
-    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
     config, model = load_forecaster(model_path)
     signal = pd.read_csv(signal_path)
@@ -48,7 +43,3 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
         tracker.log_artifact(report_path, "metrics")
         tracker.promote("forecaster", metrics["test_mse"], file_digest(signal_path, "md5"))
     print("forecaster test: " + ", ".join(f"{k} {v:.5g}" for k, v in metrics.items()))
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))

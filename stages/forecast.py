@@ -1,26 +1,21 @@
 """Stage forecast: recursive multi-step forecast from the end of the training part → samples/forecast.*."""
-import sys
-
-from rnnpipe.core.runtime import configure_determinism, pin_numerics
-
-PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
-
 import pandas as pd
 
+from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
-from rnnpipe.core.stage import run_stage
 from rnnpipe.core.tracking import Tracker
 from rnnpipe.forecaster.forecast import RESULTS, forecast_metrics, forecast_table, recursive_forecast
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
+from rnnpipe.core.params import Params
 
 
-def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
+def main(params: Params, signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
          out_dir: str = "samples", metrics_path: str = "metrics/forecast.json",
          report_path: str = "reports/forecast.json", plot_table: str = "plots/forecaster/forecast.csv") -> None:
-    horizon = PARAMS.forecast.horizon
-    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)
+    horizon = params.forecast.horizon
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
     config, model = load_forecaster(model_path)
     signal = pd.read_csv(signal_path)
@@ -41,7 +36,3 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
         tracker.log_artifact(f"{out_dir}/forecast.png")
         tracker.log_artifact(f"{out_dir}/forecast.csv", "samples")
     print(f"forecast: {horizon} steps, MSE vs clean signal {metrics['mse_vs_clean']:.4f}")
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))

@@ -1,17 +1,11 @@
 """Stage prepare_corpus: read the chosen source, clean it, split it → data/corpus/, metrics/corpus.json."""
-import sys
-
-from rnnpipe.core.runtime import pin_numerics
-
-PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
-
 from rnnpipe.charrnn.corpus import prepare_corpus
 from rnnpipe.core.io import write_json, write_text
-from rnnpipe.core.stage import run_stage
+from rnnpipe.core.params import Params
 
 
-def main(out_dir: str = "data/corpus", report_path: str = "reports/corpus.json") -> None:
-    c = PARAMS.corpus
+def main(params: Params, out_dir: str = "data/corpus", report_path: str = "reports/corpus.json") -> None:
+    c = params.corpus
     corpus = prepare_corpus(c)
     for name, part in corpus.splits.items():
         write_text(f"{out_dir}/{name}.txt", part)
@@ -20,7 +14,3 @@ def main(out_dir: str = "data/corpus", report_path: str = "reports/corpus.json")
     s = corpus.stats
     print(f"corpus: {s['raw_chars']} raw → {s['kept_chars']} clean characters, vocabulary {s['vocab_size']}, "
           f"split {s['train_chars']}/{s['val_chars']}/{s['test_chars']}")
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))

@@ -1,21 +1,16 @@
 """Stage prepare_series: the noisy signal and the AR(1) processes → data/series/, metrics, plots."""
-import sys
-
-from rnnpipe.core.runtime import configure_determinism, pin_numerics
-
-PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
-
+from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import save_figure, write_csv, write_json
 from rnnpipe.core.plots import close
-from rnnpipe.core.stage import run_stage
+from rnnpipe.core.params import Params
 from rnnpipe.series.build import build_series
 from rnnpipe.series.plots import series_figure
 
 
-def main(out_dir: str = "data/series", report_path: str = "reports/series.json",
+def main(params: Params, out_dir: str = "data/series", report_path: str = "reports/series.json",
          plot_path: str = "plots/series/series.png") -> None:
-    configure_determinism(PARAMS.series.seed)
-    series = build_series(PARAMS.series, PARAMS.ar)
+    configure_determinism(params.series.seed)
+    series = build_series(params.series, params.ar)
     write_csv(f"{out_dir}/signal.csv", series.signal)
     write_csv(f"{out_dir}/ar1.csv", series.ar1)
     write_csv(f"{out_dir}/ar2.csv", series.ar2)
@@ -23,9 +18,5 @@ def main(out_dir: str = "data/series", report_path: str = "reports/series.json",
     fig = series_figure(series.signal, series.ar1, series.ar2)
     save_figure(plot_path, fig)
     close(fig)
-    print(f"series: {PARAMS.series.n_points} signal points ({PARAMS.series.n_train} train), AR(1) 1-D and 2-D with "
-          f"{PARAMS.ar.length} steps")
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))
+    print(f"series: {params.series.n_points} signal points ({params.series.n_train} train), AR(1) 1-D and 2-D with "
+          f"{params.ar.length} steps")

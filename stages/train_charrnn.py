@@ -1,30 +1,26 @@
 """Stage train_charrnn: char-RNN on the cleaned corpus → models/charrnn/, loss plots."""
-import sys
-
-from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_policy
-
-PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
-
 from rnnpipe.charrnn.corpus import read_splits
 from rnnpipe.charrnn.evaluate import LOG2E
 from rnnpipe.charrnn.serving import INPUT_EXAMPLE, MODEL_CODE, SIGNATURE
 from rnnpipe.charrnn.train import check_trainable, train_charrnn, training_summary
 from rnnpipe.core.checkpoint import save_model
+from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, write_json
 from rnnpipe.core.params import as_flat_dict
 from rnnpipe.core.plots import close, long_table, loss_figure
-from rnnpipe.core.stage import run_stage
+from rnnpipe.core.threads import thread_policy
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
+from rnnpipe.core.params import Params
 
 
-def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
+def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
          plots_dir: str = "plots/charrnn", report_path: str = "reports/charrnn_train.json") -> None:
-    p = PARAMS.charrnn
+    p = params.charrnn
     vocab = read_json(f"{corpus_dir}/vocab.json")["vocab"]
     train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)
     check_trainable(train_ids, len(val_ids), p, vocab)  # before any run is opened or any training starts
-    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # a dead server: one line, before training
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # a dead server: one line, before training
     configure_determinism(p.seed)
     splits = {name: (f"{corpus_dir}/{name}.txt", file_digest(f"{corpus_dir}/{name}.txt", "md5"))
               for name in ("train", "val")}
@@ -35,7 +31,7 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
                               datasets={f"corpus-{name}": split for name, split in splits.items()}):
         model, result = train_charrnn(train_ids, val_ids, vocab, p,
                                       on_epoch=tracker.epoch_logger("bits_per_char", scale=LOG2E),
-                                      threads=thread_policy(PARAMS.runtime))
+                                      threads=thread_policy(params.runtime))
         save_model(model_path, model.config, model)
         history = history_frame(result.history, "bits_per_char", scale=LOG2E)
         write_csv(f"{plots_dir}/loss.csv", long_table(history, "epoch"))
@@ -50,13 +46,9 @@ def main(corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/mode
                              "targets_per_second": result.targets_seen / max(result.seconds, 1e-9)})
         tracker.log_artifact(f"{plots_dir}/loss.png")
         tracker.log_model("charrnn", MODEL_CODE, model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn",
-                          PARAMS.serving.charrnn.model_dump())
+                          params.serving.charrnn.model_dump())
     mixed = (f", with its {p.ngram_order}-gram part (weights {summary['rnn_weight']:.3f}, "
              f"{summary['ngram_weight']:.3f}) {summary['combined_val_bits_per_char']:.3f}"
              if p.ngram_order else "")
     print(f"charrnn: best epoch {result.best_epoch}/{p.epochs}, val {summary['best_val_bits_per_char']:.3f} "
           f"bits/char{mixed}, {result.targets_seen / result.seconds:,.0f} targets/s, {result.seconds:.0f}s")
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))

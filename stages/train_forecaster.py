@@ -1,28 +1,24 @@
 """Stage train_forecaster: many-to-one RNN on the training part of the signal → models/forecaster/, loss plots."""
-import sys
-
-from rnnpipe.core.runtime import configure_determinism, pin_numerics, thread_policy
-
-PARAMS = pin_numerics()  # first: instruction sets and threads from params.yaml `runtime`, before torch loads
-
 import pandas as pd
 
 from rnnpipe.core.checkpoint import save_model
+from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
 from rnnpipe.core.params import as_flat_dict, validation_size
 from rnnpipe.core.plots import close, long_table, loss_figure
-from rnnpipe.core.stage import run_stage
+from rnnpipe.core.threads import thread_policy
 from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
 from rnnpipe.forecaster.serving import MODEL_CODE, SIGNATURE, input_example
 from rnnpipe.forecaster.train import train_forecaster, training_summary
 from rnnpipe.forecaster.windows import forecaster_windows
+from rnnpipe.core.params import Params
 
 
-def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
+def main(params: Params, signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
          plots_dir: str = "plots/forecaster", report_path: str = "reports/forecaster_train.json") -> None:
-    f = PARAMS.forecaster
-    tracker = Tracker(PARAMS.tracking.enabled, PARAMS.tracking.uri)  # fails fast, before any training
+    f = params.forecaster
+    tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # fails fast, before any training
     configure_determinism(f.seed)
     signal = pd.read_csv(signal_path)
     n_train = int((signal["split"] == "train").sum())
@@ -34,7 +30,7 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
                               name=f"{f.cell}-{f.hidden_size}x{f.num_layers} window {f.seq_length}",
                               datasets={"signal": (signal_path, signal_md5)}):
         model, result = train_forecaster(windows, f, on_epoch=tracker.epoch_logger("mse"),
-                                         threads=thread_policy(PARAMS.runtime))
+                                         threads=thread_policy(params.runtime))
         save_model(model_path, model.config, model)
         history = history_frame(result.history, "mse")
         write_csv(f"{plots_dir}/loss.csv", long_table(history, "epoch"))
@@ -49,10 +45,6 @@ def main(signal_path: str = "data/series/signal.csv", model_path: str = "models/
         tracker.log_artifact(f"{plots_dir}/loss.png")
         recent = signal["y"].to_numpy()[n_train - f.seq_length:n_train]
         tracker.log_model("forecaster", MODEL_CODE, model_path, SIGNATURE, input_example(recent), "forecaster",
-                          PARAMS.serving.forecaster.model_dump())
+                          params.serving.forecaster.model_dump())
     print(f"forecaster: kept epoch {result.kept_epoch}/{f.epochs} ({f.keep}), val MSE {result.kept_val_loss:.5f}, "
           f"{result.seconds:.1f}s")
-
-
-if __name__ == "__main__":
-    run_stage(lambda: main(*sys.argv[1:]))

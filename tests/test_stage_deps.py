@@ -1,7 +1,8 @@
 """Every stage's code deps in dvc.yaml cover what the stage really imports, and no model's stage imports the other's.
 
-The import closure is computed from the source (function-level imports included): a stage script, then every
-rnnpipe module it imports, and theirs, plus the package __init__ files Python runs on the way.
+The import closure is computed from the source (function-level imports included): the stage entry (rnnpipe.stage)
+and the stage's code (stages/NAME.py), then every rnnpipe module they import, and theirs, plus the package __init__
+files Python runs on the way.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+ENTRY = SRC / "rnnpipe" / "stage.py"
 SIDES = {
     "shared": {"check_params"},
     "forecaster": {"prepare_series", "train_forecaster", "evaluate_forecaster", "forecast"},
@@ -60,6 +62,12 @@ def import_closure(script: Path) -> set[Path]:
     return {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path for path in seen}
 
 
+def stage_closure(stage: str) -> set[Path]:
+    """What `python -m rnnpipe.stage NAME` (the stage's cmd) imports: the entry's closure and the stage code's."""
+    assert STAGES[stage]["cmd"] == f"PYTHONPATH=src python -m rnnpipe.stage {stage}"
+    return import_closure(ENTRY) | import_closure(ROOT / "stages" / f"{stage}.py")
+
+
 def covered(path: Path, deps: list[str]) -> bool:
     return any(path == Path(dep) or Path(dep) in path.parents for dep in deps)
 
@@ -67,8 +75,8 @@ def covered(path: Path, deps: list[str]) -> bool:
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_every_imported_file_is_a_declared_dep(stage):
     deps = STAGES[stage]["deps"]
-    script = ROOT / STAGES[stage]["cmd"].split()[-1]
-    closure = import_closure(script)
+    closure = stage_closure(stage)
+    assert Path("src/rnnpipe/stage.py") in closure and Path(f"stages/{stage}.py") in closure
     assert len(closure) > 3, closure  # the parser found the library at all
     missing = sorted(str(p) for p in closure if not covered(p, deps))
     assert missing == [], f"{stage} imports code its deps do not cover: {missing}"
@@ -78,8 +86,7 @@ def test_every_imported_file_is_a_declared_dep(stage):
 def test_no_stage_of_one_model_depends_on_the_other_models_code(side):
     assert set().union(*SIDES.values()) == set(STAGES)
     for stage in SIDES[side]:
-        script = ROOT / STAGES[stage]["cmd"].split()[-1]
-        crossing = sorted(str(p) for p in import_closure(script) if str(p).startswith(
+        crossing = sorted(str(p) for p in stage_closure(stage) if str(p).startswith(
             tuple(f"src/{prefix}" for prefix in FORBIDDEN[side])))
         assert crossing == [], f"{stage} imports {crossing}"
         crossing_deps = [d for d in STAGES[stage]["deps"] if d.startswith(
@@ -90,7 +97,7 @@ def test_no_stage_of_one_model_depends_on_the_other_models_code(side):
 def test_declared_code_deps_are_all_used():
     """A folder dep no import reaches would rerun the stage for nothing."""
     for stage, spec in STAGES.items():
-        closure = import_closure(ROOT / spec["cmd"].split()[-1])
+        closure = stage_closure(stage)
         for dep in spec["deps"]:
             if dep.startswith("src/"):
                 assert any(p == Path(dep) or Path(dep) in p.parents for p in closure), (stage, dep)

@@ -110,7 +110,7 @@ def test_a_prompt_in_capitals_is_cleaned_like_the_corpus(tmp_path):
 
 
 def run_prepare_corpus(tmp_path, out_dir, report) -> subprocess.CompletedProcess:
-    """The prepare_corpus stage script itself (no dvc: the outputs go where the test says) on a 100 KB text."""
+    """The prepare_corpus stage itself (no dvc: the outputs go where the test says) on a 100 KB text."""
     work = tmp_path / "work"
     (work / "texts").mkdir(parents=True)
     text = "Мой дядя самых честных правил, когда не в шутку занемог. " * 1800
@@ -118,7 +118,8 @@ def run_prepare_corpus(tmp_path, out_dir, report) -> subprocess.CompletedProcess
     tiny = deep_update(yaml.safe_load(yaml.safe_dump(TINY_PARAMS)), {"corpus": {"path": "texts/big.txt"}})
     params = deep_update(yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8")), tiny)
     (work / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    return subprocess.run([str(BIN / "python"), str(REPO / "stages/prepare_corpus.py"), str(out_dir), str(report)],
+    shutil.copytree(REPO / "stages", work / "stages")
+    return subprocess.run([str(BIN / "python"), "-m", "rnnpipe.stage", "prepare_corpus", str(out_dir), str(report)],
                           cwd=work, env=subprocess_env(PYTHONPATH=str(REPO / "src")), capture_output=True, text=True,
                           timeout=120)
 
@@ -202,7 +203,8 @@ def test_swapped_models_stop_every_downstream_stage_with_one_line_and_write_noth
                                   ("forecast", forecaster, "'charrnn' model, not a 'forecaster'"),
                                   ("evaluate_charrnn", charrnn, "'forecaster' model, not a 'charrnn'"),
                                   ("generate_text", charrnn, "'forecaster' model, not a 'charrnn'")):
-        result = copy.run(str(BIN / "python"), f"stages/{stage}.py", check=False, env_extra={"PYTHONPATH": "src"})
+        result = copy.run(str(BIN / "python"), "-m", "rnnpipe.stage", stage, check=False,
+                          env_extra={"PYTHONPATH": "src"})
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         errors = error_lines(result)
         assert len(errors) == 1 and expected in errors[0] and str(path.relative_to(copy.root)) in errors[0]

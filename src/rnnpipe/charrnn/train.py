@@ -18,7 +18,7 @@ from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.core.params import CharRNNParams
 from rnnpipe.core.recurrent import detach_state
-from rnnpipe.core.runtime import LoadAwareThreads
+from rnnpipe.core.threads import LoadAwareThreads
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_scheduler
 
 

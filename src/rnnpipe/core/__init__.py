@@ -1,1 +1,1 @@
-"""What both models share: params, I/O, errors, the training loop, recurrent blocks, plots, MLflow, runtime."""
+"""What both models share: params, I/O, errors, the training loop, recurrent blocks, plots, MLflow, numerics, threads."""

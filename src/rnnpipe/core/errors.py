@@ -1,4 +1,11 @@
-"""Errors a user can cause. Stages print them as one line and exit non-zero (see rnnpipe.core.stage)."""
+"""Errors a user can cause, and the edge every command runs through (`run_stage`): a user error is one line on
+stderr and a non-zero exit."""
+from __future__ import annotations
+
+import sys
+from typing import Callable, TypeVar
+
+Result = TypeVar("Result")
 
 
 def first_line(exc: BaseException) -> str:
@@ -33,3 +40,26 @@ class GenerationError(RnnpipeError):
 
 class TrainingError(RnnpipeError):
     pass
+
+
+def run_stage(main: Callable[[], Result]) -> Result:
+    """Run a command's main() and return what it returns; a user error, or an OSError (disk full, no permission),
+    becomes `error: <message>` on stderr and exit code 1."""
+    try:
+        return main()
+    except RnnpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # the system refused a read or a write outside rnnpipe.core.io (a full disk, permissions)
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted: every file is written atomically, so none is half-written; rerun `dvc repro`", file=sys.stderr)
+        sys.exit(130)
+
+
+def os_error_line(exc: OSError) -> str:
+    """`<what the system said>: <the path>` (both paths of a rename or a copy), in one line."""
+    reason = exc.strerror or first_line(exc)
+    paths = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason

@@ -11,7 +11,7 @@ per step. Here a training pass over a whole sequence is one autograd node:
   loop, the weight, bias and input gradients of all steps are three large GEMMs, which MKL runs near its peak.
 
 Every operation is elementwise or an MKL GEMM, so the bits do not depend on the thread count (MKL's strict mode,
-see rnnpipe.core.runtime). FastLSTM is an nn.LSTM (same parameters, same state dict, same checkpoints): it takes
+see rnnpipe.core.determinism). FastLSTM is an nn.LSTM (same parameters, same state dict, same checkpoints): it takes
 this path only when training on the CPU in float32 with gradients on; evaluation, generation and export run
 nn.LSTM's own forward.
 """

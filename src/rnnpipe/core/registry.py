@@ -149,6 +149,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from rnnpipe.core.stage import run_stage
+    from rnnpipe.core.errors import run_stage
 
     run_stage(lambda: main(sys.argv[1:]))

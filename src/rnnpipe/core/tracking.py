@@ -520,6 +520,6 @@ def init_store(uri: Optional[str] = None) -> None:
 
 
 if __name__ == "__main__":
-    from rnnpipe.core.stage import run_stage
+    from rnnpipe.core.errors import run_stage
 
     run_stage(lambda: init_store(sys.argv[1] if len(sys.argv) > 1 else None))

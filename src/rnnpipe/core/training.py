@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from rnnpipe.core.errors import TrainingError
 from rnnpipe.core.params import Keep, Optimizer, Schedule
-from rnnpipe.core.runtime import LoadAwareThreads
+from rnnpipe.core.threads import LoadAwareThreads
 from rnnpipe.sweep.report import report_epoch
 
 

@@ -6,7 +6,8 @@ from typing import Any, Callable, Optional
 import torch
 
 from rnnpipe.core.params import ForecasterParams
-from rnnpipe.core.runtime import LoadAwareThreads, invariant_mean
+from rnnpipe.core.determinism import invariant_mean
+from rnnpipe.core.threads import LoadAwareThreads
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_optimizer, make_scheduler
 from rnnpipe.forecaster.model import Forecaster, ForecasterConfig
 
@@ -64,7 +65,7 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
 
 
 def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error whose bits do not depend on the thread count (see rnnpipe.core.runtime)."""
+    """Mean squared error whose bits do not depend on the thread count (see rnnpipe.core.determinism)."""
     return invariant_mean((prediction - target) ** 2)
 
 

@@ -1,4 +1,5 @@
-"""MKL's Intel code paths on every x86-64 CPU, so a pinned run gives Intel's bytes on AMD too.
+"""Builds and preloads a one-line library that makes MKL take its Intel code paths on every x86-64 CPU, so a pinned
+run gives Intel's bytes on AMD too.
 
 MKL picks its code path by CPU vendor as well as by instruction set: on a CPU that is not "GenuineIntel" it ignores
 MKL_CBWR's branch (its documentation: "On non-Intel CPUs ... the AUTO branch is used instead") and runs other
@@ -11,9 +12,10 @@ answers 1, preloaded (LD_PRELOAD), makes MKL take its Intel paths; MKL_CBWR's AV
 kernels as on an Intel CPU, which every AVX2 CPU can execute. With it, `dvc repro --force` on that AMD machine left
 every outs md5 of a dvc.lock made on an Intel Sapphire Rapids as it was.
 
-`bash scripts/setup.sh` builds the library on a non-Intel CPU (`python -m rnnpipe.core.mkl_vendor build`, with the
-system's C compiler); `runtime.pin()` restarts its process once with it preloaded. Without a C compiler the run
-goes on with MKL's own paths and says, in one line, that its bytes will differ from an Intel machine's.
+`bash scripts/setup.sh` builds the library on a non-Intel CPU (`python -m rnnpipe.core.intel_paths build`, with
+the system's C compiler); `ensure_intel_paths`, called by rnnpipe.core.numerics at a process's start, restarts
+the process once with it preloaded. Without a C compiler the run goes on with MKL's own paths and says, in one
+line, that its bytes will differ from an Intel machine's.
 """
 from __future__ import annotations
 
@@ -25,28 +27,12 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from rnnpipe.core.cpu import cpu_vendor
+
 INTEL = "GenuineIntel"
 SOURCE = "int mkl_serv_intel_cpu_true(void) { return 1; }\n"
 LIBRARY = "mkl-intel-paths.so"
 RESTARTED = "RNNPIPE_MKL_INTEL_PATHS_RESTARTED"  # set across the one restart, so it can never loop
-
-
-def cpuinfo_field(name: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> Optional[str]:
-    """The first non-empty value of `name` in /proc/cpuinfo ("vendor_id", "flags", ...); None where there is none."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == name and value.strip():
-            return value.strip()
-    return None
-
-
-def cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> Optional[str]:
-    """The CPU's vendor_id ("GenuineIntel", "AuthenticAMD", ...); None where /proc/cpuinfo does not say one."""
-    return cpuinfo_field("vendor_id", cpuinfo)
 
 
 def needs_intel_paths(isa: str, vendor: Optional[str]) -> bool:
@@ -121,9 +107,9 @@ def ensure_intel_paths(isa: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m rnnpipe.core.mkl_vendor build`: build the library where this CPU needs it (setup runs this)."""
+    """`python -m rnnpipe.core.intel_paths build`: build the library where this CPU needs it (setup runs this)."""
     if argv != ["build"]:
-        print("usage: python -m rnnpipe.core.mkl_vendor build", file=sys.stderr)
+        print("usage: python -m rnnpipe.core.intel_paths build", file=sys.stderr)
         return 2
     vendor = cpu_vendor()
     if not needs_intel_paths("avx2", vendor):

@@ -1,4 +1,4 @@
-"""Tests for the stage edge (rnnpipe.core.stage): what the system refuses is one line and exit code 1."""
+"""Tests for the one-line edge (rnnpipe.core.errors.run_stage): what the system refuses is one line and exit code 1."""
 from __future__ import annotations
 
 import errno
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rnnpipe.core.errors import ParamsError
+from rnnpipe.core.errors import ParamsError, os_error_line, run_stage
 from rnnpipe.core.io import write_text
-from rnnpipe.core.stage import os_error_line, run_stage
 
 
 def stage_exit(main, capsys) -> tuple[int, list[str]]:

@@ -1,4 +1,4 @@
-"""Tests for MKL's Intel paths on other CPUs (rnnpipe.core.mkl_vendor): vendor, when it applies, the library."""
+"""Tests for MKL's Intel paths on other CPUs (rnnpipe.core.intel_paths): vendor, when it applies, the library."""
 from __future__ import annotations
 
 import ctypes
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rnnpipe.core import mkl_vendor
-from rnnpipe.core.mkl_vendor import INTEL, LIBRARY, build, cpu_vendor, is_loaded, needs_intel_paths
+from rnnpipe.core import intel_paths
+from rnnpipe.core.cpu import cpu_vendor
+from rnnpipe.core.intel_paths import INTEL, LIBRARY, build, is_loaded, needs_intel_paths
 
 CC = shutil.which("cc") or shutil.which("gcc")
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler (cc or gcc) on this machine to build the library")
@@ -48,7 +49,7 @@ def test_the_built_library_answers_that_the_cpu_is_intels(tmp_path):
 
 def test_build_without_a_compiler_says_so_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.delenv("CC", raising=False)
-    monkeypatch.setattr(mkl_vendor.shutil, "which", lambda name: None)
+    monkeypatch.setattr(intel_paths.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="no C compiler found"):
         build(tmp_path / LIBRARY)
     assert not (tmp_path / LIBRARY).exists()
@@ -64,10 +65,10 @@ def test_a_failing_compiler_leaves_no_library(tmp_path):
 def test_is_loaded_tells_a_preloaded_library_from_one_that_is_not(tmp_path):
     path = build(tmp_path / LIBRARY)
     assert not is_loaded(path)
-    code = "import sys; from pathlib import Path; from rnnpipe.core.mkl_vendor import is_loaded; " \
+    code = "import sys; from pathlib import Path; from rnnpipe.core.intel_paths import is_loaded; " \
            "print(is_loaded(Path(sys.argv[1])))"
     done = subprocess.run([sys.executable, "-c", code, str(path)], env={"LD_PRELOAD": str(path), "PYTHONPATH":
-                          str(Path(mkl_vendor.__file__).parents[2])}, capture_output=True, text=True, check=True)
+                          str(Path(intel_paths.__file__).parents[2])}, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"
 
 
@@ -79,7 +80,7 @@ def test_on_another_vendors_cpu_the_pinned_test_process_runs_with_mkls_intel_pat
     vendor = cpu_vendor()
     if not needs_intel_paths(isa, vendor):
         pytest.skip(f"this CPU ({vendor}) with isa {isa} needs no library: MKL takes its Intel paths by itself")
-    library = mkl_vendor.find_library()
+    library = intel_paths.find_library()
     if library is None:
         pytest.skip(f"{LIBRARY} is not built on this {vendor} machine (no C compiler when setup ran)")
     assert is_loaded(library)
@@ -92,7 +93,7 @@ PROBE = ("import hashlib, torch; a = torch.linspace(-1, 1, 32 * 64).view(32, 64)
 
 def test_on_another_vendors_cpu_mkls_own_paths_give_other_bits(tmp_path):
     """The control: the library is what changes the bits (a matrix-vector product and MKL's exp), pinned alike."""
-    from rnnpipe.core.runtime import ISA_SETTINGS
+    from rnnpipe.core.numerics import ISA_SETTINGS
 
     vendor = cpu_vendor()
     if not needs_intel_paths("avx2", vendor):
@@ -111,19 +112,19 @@ def test_setups_build_skips_a_place_it_cannot_write_and_builds_in_the_next(tmp_p
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
     places = [blocked / "lib" / LIBRARY, tmp_path / "cache" / LIBRARY]
-    monkeypatch.setattr(mkl_vendor, "cpu_vendor", lambda: "AuthenticAMD")
-    monkeypatch.setattr(mkl_vendor, "library_candidates", lambda: places)
-    assert mkl_vendor.main(["build"]) == 0
+    monkeypatch.setattr(intel_paths, "cpu_vendor", lambda: "AuthenticAMD")
+    monkeypatch.setattr(intel_paths, "library_candidates", lambda: places)
+    assert intel_paths.main(["build"]) == 0
     assert places[1].is_file() and "built" in capsys.readouterr().out
-    assert mkl_vendor.main(["build"]) == 0 and capsys.readouterr().out == ""  # built once, then found
+    assert intel_paths.main(["build"]) == 0 and capsys.readouterr().out == ""  # built once, then found
 
 
 def test_setups_build_is_a_no_op_on_an_intel_cpu(tmp_path, monkeypatch):
-    monkeypatch.setattr(mkl_vendor, "cpu_vendor", lambda: INTEL)
-    monkeypatch.setattr(mkl_vendor, "library_candidates", lambda: [tmp_path / LIBRARY])
-    assert mkl_vendor.main(["build"]) == 0
+    monkeypatch.setattr(intel_paths, "cpu_vendor", lambda: INTEL)
+    monkeypatch.setattr(intel_paths, "library_candidates", lambda: [tmp_path / LIBRARY])
+    assert intel_paths.main(["build"]) == 0
     assert not list(tmp_path.iterdir())
-    assert mkl_vendor.main(["nonsense"]) == 2
+    assert intel_paths.main(["nonsense"]) == 2
 
 
 def test_a_compiler_that_does_not_exist_is_named(tmp_path, monkeypatch):

@@ -1,0 +1,63 @@
+"""The one entry point of every DVC stage: `python -m rnnpipe.stage NAME [ARG ...]`.
+
+It sets the process's numerics up once, before anything imports torch or numpy: it validates params.yaml, checks
+the CPU against runtime.isa, sets the pinned environment and restarts the interpreter once where it must
+(rnnpipe.core.numerics). Only then does it import the stage's own code, stages/NAME.py (paths relative to the
+working directory, as dvc runs it), and call its `main(params, *ARGS)`. Any user error is one `error:` line and exit
+code 1; an unknown NAME is one line and exit code 2.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from rnnpipe.core.errors import run_stage
+from rnnpipe.core.numerics import apply_runtime
+from rnnpipe.core.params import Params, load_params
+
+# Every stage of dvc.yaml, in the order `dvc repro` runs them (tests/test_stage_entry.py keeps the two equal).
+STAGES = ("check_params", "prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster", "forecast",
+          "train_charrnn", "evaluate_charrnn", "generate_text")
+STAGE_CODE = Path("stages")
+
+
+def setup_numerics(path: str | Path = "params.yaml") -> Params:
+    """An entry point's first call: validate params.yaml and apply its `runtime` before torch loads; any problem is
+    one `error:` line and exit code 1."""
+
+    def start() -> Params:
+        params = load_params(path)
+        apply_runtime(params.runtime)
+        return params
+
+    return run_stage(start)
+
+
+def stage_module(name: str) -> ModuleType:
+    """stages/NAME.py, imported under the name `stages.NAME` (it is code, not a package of the library)."""
+    path = STAGE_CODE / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"stages.{name}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise FileNotFoundError(2, "stage code not found (run from the repository root)", str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in STAGES:
+        named = repr(argv[0]) if argv else "none"
+        print(f"error: stage {named} is unknown: allowed are {', '.join(STAGES)} "
+              "(usage: python -m rnnpipe.stage NAME [ARG ...])", file=sys.stderr)
+        return 2
+    name, args = argv[0], argv[1:]
+    params = setup_numerics()
+    run_stage(lambda: stage_module(name).main(params, *args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
