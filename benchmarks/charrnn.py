@@ -47,7 +47,8 @@ def with_sets(params, pairs: list[str]):
     import yaml
 
     from rnnpipe.core.errors import ParamsError
-    from rnnpipe.core.params import Params, first_error
+    from rnnpipe.core.params import first_error
+    from rnnpipe.params import Params
     from pydantic import ValidationError
 
     raw = params.model_dump()
@@ -67,7 +68,7 @@ def with_sets(params, pairs: list[str]):
 
 def start(mode: str, corpus: str | None = None, sets: list[str] = ()):
     """Set up this process's numerics for `mode` (before torch loads) and return the params."""
-    from rnnpipe.core.params import load_params
+    from rnnpipe.params import load_params
     from rnnpipe.core.numerics import apply_runtime
 
     params = with_sets(load_params(ROOT / "params.yaml"), list(sets))

@@ -70,7 +70,7 @@ def load(chars_per_epoch: int):
     """params.yaml, its runtime pinned (as every stage does, before torch loads), and the charrnn section of one
     capped epoch without the n-gram part, validated like the file."""
     from rnnpipe.core.errors import ParamsError
-    from rnnpipe.core.params import load_params, parse_params
+    from rnnpipe.params import load_params, parse_params
     from rnnpipe.core.numerics import apply_runtime
 
     params = load_params(ROOT / "params.yaml")

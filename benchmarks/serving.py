@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from rnnpipe.core.numerics import apply_runtime  # noqa: E402
-from rnnpipe.core.params import load_params  # noqa: E402
+from rnnpipe.params import load_params  # noqa: E402
 
 PARAMS = load_params(ROOT / "params.yaml")
 apply_runtime(PARAMS.runtime)  # before torch loads, as every stage does

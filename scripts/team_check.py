@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 SETUP_HINT = "run RNNPIPE_EXTRAS=team bash scripts/setup.sh (or pip install -c constraints.txt -e '.[team]')"
-MODEL_TAG = "rnnpipe.model_sha256"  # rnnpipe.core.tracking.MODEL_TAG
+MODEL_TAG = "rnnpipe.model_sha256"  # rnnpipe.tracking.runs.MODEL_TAG
 EXPERIMENTS = {"forecaster": "rnnpipe-forecaster", "charrnn": "rnnpipe-charrnn"}
 
 
@@ -137,7 +137,7 @@ def check_mlflow(root: Path, report: Report) -> str | None:
         return None
     sys.path.insert(0, str(root / "src"))
     from rnnpipe.core.errors import TrackingError
-    from rnnpipe.core.tracking import check_reachable
+    from rnnpipe.tracking.store import check_reachable
 
     try:
         check_reachable(uri)

@@ -8,7 +8,7 @@ the stages that depend on that param.
 """
 from rnnpipe.checks import check_inputs
 from rnnpipe.core.io import write_text
-from rnnpipe.core.params import Params
+from rnnpipe.params import Params
 
 
 def main(params: Params, marker: str = "data/params.ok") -> None:

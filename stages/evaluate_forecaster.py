@@ -4,12 +4,13 @@ import pandas as pd
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
-from rnnpipe.core.tracking import Tracker
+from rnnpipe.forecaster.descriptor import DESCRIPTOR
 from rnnpipe.forecaster.evaluate import RESULTS, forecaster_metrics, prediction_table, with_ridge_baseline
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
 from rnnpipe.forecaster.windows import forecaster_windows
-from rnnpipe.core.params import Params
+from rnnpipe.params import Params
+from rnnpipe.tracking.runs import Tracker
 
 
 def main(params: Params, signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
@@ -36,10 +37,10 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
     save_figure(f"{plots_dir}/predictions.png", fig)
     close(fig)
 
-    with tracker.model_run("forecaster", file_digest(model_path)):
+    with tracker.model_run(DESCRIPTOR, file_digest(model_path)):
         tracker.log_metrics(metrics)
         tracker.log_artifact(f"{plots_dir}/predictions.png")
         tracker.log_artifact(metrics_path, "metrics")
         tracker.log_artifact(report_path, "metrics")
-        tracker.promote("forecaster", metrics["test_mse"], file_digest(signal_path, "md5"))
+        tracker.promote(DESCRIPTOR, metrics["test_mse"], file_digest(signal_path, "md5"))
     print("forecaster test: " + ", ".join(f"{k} {v:.5g}" for k, v in metrics.items()))

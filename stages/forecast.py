@@ -4,11 +4,12 @@ import pandas as pd
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
-from rnnpipe.core.tracking import Tracker
+from rnnpipe.forecaster.descriptor import DESCRIPTOR
 from rnnpipe.forecaster.forecast import RESULTS, forecast_metrics, forecast_table, recursive_forecast
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
-from rnnpipe.core.params import Params
+from rnnpipe.params import Params
+from rnnpipe.tracking.runs import Tracker
 
 
 def main(params: Params, signal_path: str = "data/series/signal.csv", model_path: str = "models/forecaster/model.pt",
@@ -31,7 +32,7 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
     save_figure(f"{out_dir}/forecast.png", fig)
     close(fig)
 
-    with tracker.model_run("forecaster", file_digest(model_path)):
+    with tracker.model_run(DESCRIPTOR, file_digest(model_path)):
         tracker.log_metrics({f"forecast_{k}": v for k, v in metrics.items()})
         tracker.log_artifact(f"{out_dir}/forecast.png")
         tracker.log_artifact(f"{out_dir}/forecast.csv", "samples")

@@ -1,10 +1,11 @@
 """Stage generate_text: continue the prompt by greedy, temperature and top-k decoding → samples/text.*."""
+from rnnpipe.charrnn.descriptor import DESCRIPTOR
 from rnnpipe.charrnn.generate import clean_prompt, generate_samples, samples_markdown
 from rnnpipe.charrnn.model import load_charrnn
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, write_json, write_text
-from rnnpipe.core.tracking import Tracker
-from rnnpipe.core.params import Params
+from rnnpipe.params import Params
+from rnnpipe.tracking.runs import Tracker
 
 
 def main(params: Params, model_path: str = "models/charrnn/model.pt", out_dir: str = "samples") -> None:
@@ -20,6 +21,6 @@ def main(params: Params, model_path: str = "models/charrnn/model.pt", out_dir: s
     markdown = samples_markdown(prompt, samples)
     write_text(f"{out_dir}/text.md", markdown)
 
-    with tracker.model_run("charrnn", file_digest(model_path)):
+    with tracker.model_run(DESCRIPTOR, file_digest(model_path)):
         tracker.log_text(markdown, "samples.md")
     print("\n".join(f"{s['method']}: {prompt}|{s['text'][:80]}" for s in samples))

@@ -1,7 +1,7 @@
 """Stage prepare_corpus: read the chosen source, clean it, split it → data/corpus/, metrics/corpus.json."""
 from rnnpipe.charrnn.corpus import prepare_corpus
 from rnnpipe.core.io import write_json, write_text
-from rnnpipe.core.params import Params
+from rnnpipe.params import Params
 
 
 def main(params: Params, out_dir: str = "data/corpus", report_path: str = "reports/corpus.json") -> None:

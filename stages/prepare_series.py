@@ -2,7 +2,7 @@
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import save_figure, write_csv, write_json
 from rnnpipe.core.plots import close
-from rnnpipe.core.params import Params
+from rnnpipe.params import Params
 from rnnpipe.series.build import build_series
 from rnnpipe.series.plots import series_figure
 

@@ -1,5 +1,6 @@
 """Stage train_charrnn: char-RNN on the cleaned corpus → models/charrnn/, loss plots."""
 from rnnpipe.charrnn.corpus import read_splits
+from rnnpipe.charrnn.descriptor import DESCRIPTOR
 from rnnpipe.charrnn.evaluate import LOG2E
 from rnnpipe.charrnn.serving import INPUT_EXAMPLE, MODEL_CODE, SIGNATURE
 from rnnpipe.charrnn.train import check_trainable, train_charrnn, training_summary
@@ -9,9 +10,10 @@ from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, writ
 from rnnpipe.core.params import as_flat_dict
 from rnnpipe.core.plots import close, long_table, loss_figure
 from rnnpipe.core.threads import thread_policy
-from rnnpipe.core.tracking import MODEL_TAG, Tracker
 from rnnpipe.core.training import history_frame
-from rnnpipe.core.params import Params
+from rnnpipe.params import Params
+from rnnpipe.sweep.report import with_pruning
+from rnnpipe.tracking.runs import MODEL_TAG, Tracker
 
 
 def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
@@ -25,12 +27,12 @@ def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "mod
     splits = {name: (f"{corpus_dir}/{name}.txt", file_digest(f"{corpus_dir}/{name}.txt", "md5"))
               for name in ("train", "val")}
 
-    with tracker.training_run("charrnn", as_flat_dict(p, "charrnn"),
+    with tracker.training_run(DESCRIPTOR, as_flat_dict(p, "charrnn"),
                               {f"data_md5.{name}": md5 for name, (_, md5) in splits.items()},
                               name=f"{p.cell}-{p.hidden_size}x{p.num_layers} {p.mode} {p.epochs} epochs",
                               datasets={f"corpus-{name}": split for name, split in splits.items()}):
         model, result = train_charrnn(train_ids, val_ids, vocab, p,
-                                      on_epoch=tracker.epoch_logger("bits_per_char", scale=LOG2E),
+                                      on_epoch=with_pruning(tracker.epoch_logger("bits_per_char", scale=LOG2E)),
                                       threads=thread_policy(params.runtime))
         save_model(model_path, model.config, model)
         history = history_frame(result.history, "bits_per_char", scale=LOG2E)
@@ -45,7 +47,7 @@ def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "mod
         tracker.log_metrics({**summary, "train_seconds": result.seconds,
                              "targets_per_second": result.targets_seen / max(result.seconds, 1e-9)})
         tracker.log_artifact(f"{plots_dir}/loss.png")
-        tracker.log_model("charrnn", MODEL_CODE, model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn",
+        tracker.log_model(DESCRIPTOR, MODEL_CODE, model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn",
                           params.serving.charrnn.model_dump())
     mixed = (f", with its {p.ngram_order}-gram part (weights {summary['rnn_weight']:.3f}, "
              f"{summary['ngram_weight']:.3f}) {summary['combined_val_bits_per_char']:.3f}"

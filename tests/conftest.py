@@ -2,7 +2,7 @@
 module imports torch or numpy (pytest configures this file's plugin before it collects a test module)."""
 from pathlib import Path
 
-from rnnpipe.core.params import load_params
+from rnnpipe.params import load_params
 from rnnpipe.core.numerics import apply_runtime
 
 

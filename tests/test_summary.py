@@ -165,7 +165,7 @@ def test_tracking_state_creates_no_store(tmp_path, monkeypatch):
 def test_tracking_state_reads_the_champion_from_a_real_store(tmp_path, monkeypatch):
     """A real SQLite store: a registered version whose run is tagged with the workspace model's sha256."""
     from rnnpipe.core.io import file_digest
-    from rnnpipe.core.tracking import MODEL_TAG, Tracker
+    from rnnpipe.tracking.runs import MODEL_TAG, Tracker
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     model = tmp_path / "models" / "charrnn" / "model.pt"

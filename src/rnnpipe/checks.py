@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rnnpipe.core.params import Params, load_params
+from rnnpipe.params import Params, load_params
 from rnnpipe.core.cpu import check_supported
 
 

@@ -15,7 +15,7 @@ from types import ModuleType
 
 from rnnpipe.core.errors import run_stage
 from rnnpipe.core.numerics import apply_runtime
-from rnnpipe.core.params import Params, load_params
+from rnnpipe.params import Params, load_params
 
 # Every stage of dvc.yaml, in the order `dvc repro` runs them (tests/test_stage_entry.py keeps the two equal).
 STAGES = ("check_params", "prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster", "forecast",

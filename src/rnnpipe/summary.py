@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -192,9 +191,11 @@ def tracking_state(root: Path) -> tuple[Optional[str], Optional[dict[str, str]],
     experiment that does not exist yet is left so."""
     try:
         from rnnpipe.core.io import file_digest
-        from rnnpipe.core.params import load_params
-        from rnnpipe.core.registry import RANKING, current_champion
-        from rnnpipe.core.tracking import EXPERIMENTS, MODEL_TAG, REGISTERED_MODELS, Tracker, resolve_uri
+        from rnnpipe.models import MODELS
+        from rnnpipe.params import load_params
+        from rnnpipe.tracking.registry import current_champion
+        from rnnpipe.tracking.runs import MODEL_TAG, Tracker
+        from rnnpipe.tracking.store import resolve_uri
 
         tracking = load_params(root / "params.yaml").tracking
         uri = resolve_uri(tracking.uri) if tracking.enabled else None
@@ -202,12 +203,12 @@ def tracking_state(root: Path) -> tuple[Optional[str], Optional[dict[str, str]],
             return None, None, None
         tracker = Tracker(True, uri)
         tables, champions = {}, {}
-        for kind, experiment in EXPERIMENTS.items():
-            found = tracker.client.get_experiment_by_name(experiment)
+        for kind, descriptor in MODELS.items():
+            found = tracker.client.get_experiment_by_name(descriptor.experiment)
             if found is None:
                 continue
-            tables[kind] = tracker.runs_table_url(kind)
-            name, metric = REGISTERED_MODELS[kind], RANKING[kind][0]
+            tables[kind] = tracker.runs_table_url(descriptor)
+            name, metric = descriptor.experiment, descriptor.ranking_metric
             champion = current_champion(tracker.client, name)
             yours: tuple[str, ...] = ()
             model = root / MODEL_FILES[kind]

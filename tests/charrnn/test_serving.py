@@ -14,7 +14,7 @@ from rnnpipe.charrnn.serving import CharRNNText, Limits, read_prompt, read_setti
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.errors import CheckpointError
 from rnnpipe.core.io import file_digest
-from rnnpipe.core.params import load_params
+from rnnpipe.params import load_params
 from tests.builders import make_charrnn
 
 torch.set_num_threads(1)

@@ -11,7 +11,7 @@ from rnnpipe.charrnn.corpus import build_vocab, encode
 from rnnpipe.charrnn.train import (check_trainable, sampled_tbptt_batches, tbptt_batches, train_charrnn, window_batch,
                                   window_starts)
 from rnnpipe.core.errors import CorpusError
-from rnnpipe.core.params import CharRNNParams
+from rnnpipe.charrnn.params import CharRNNParams
 
 torch.set_num_threads(1)
 

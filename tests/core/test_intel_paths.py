@@ -74,7 +74,7 @@ def test_is_loaded_tells_a_preloaded_library_from_one_that_is_not(tmp_path):
 
 def test_on_another_vendors_cpu_the_pinned_test_process_runs_with_mkls_intel_paths():
     """tests/conftest.py pins like a stage; on a non-Intel CPU that restarted this process with the library."""
-    from rnnpipe.core.params import load_params
+    from rnnpipe.params import load_params
 
     isa = load_params(Path(__file__).resolve().parents[2] / "params.yaml").runtime.isa
     vendor = cpu_vendor()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rnnpipe.core.errors import ParamsError
-from rnnpipe.core.params import Params, load_params, parse_params
+from rnnpipe.params import Params, load_params, parse_params
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 

@@ -11,7 +11,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 
 from rnnpipe.core.errors import CheckpointError, ParamsError
 from rnnpipe.core.io import file_digest
-from rnnpipe.core.params import parse_params
+from rnnpipe.params import parse_params
 from rnnpipe.core.serving import (choice_param, integer_param, model_settings, number_param, refuse, row_count,
                                   verify_checkpoint)
 
@@ -128,7 +128,7 @@ def test_an_unknown_limit_is_named(raw):
 
 
 def test_limits_from_a_model_config_are_validated_like_params_yaml():
-    from rnnpipe.core.params import ForecasterServingParams
+    from rnnpipe.forecaster.params import ForecasterServingParams
     from rnnpipe.core.serving import read_limits
 
     good = {"max_horizon": 10, "max_rows": 100, "max_abs_value": 5.0}

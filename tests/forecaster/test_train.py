@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnpipe.core.params import ForecasterParams
+from rnnpipe.forecaster.params import ForecasterParams
 from rnnpipe.forecaster.train import train_forecaster
 from rnnpipe.forecaster.windows import forecaster_windows
 

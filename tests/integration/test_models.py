@@ -67,7 +67,7 @@ def test_promotion_is_idempotent(registry):
 
 def test_the_registry_command_lists_every_version_and_the_champion(registry):
     copy, _, _ = registry
-    listed = copy.run(str(BIN / "python"), "-m", "rnnpipe.core.registry", env_extra={"PYTHONPATH": "src"}).stdout
+    listed = copy.run(str(BIN / "python"), "-m", "rnnpipe.tracking", "champions", env_extra={"PYTHONPATH": "src"}).stdout
     assert "rnnpipe-forecaster: @champion is version 2" in listed and listed.count("version ") >= 5
 
 

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from rnnpipe.core.io import file_digest
-from rnnpipe.core.tracking import MODEL_TAG
+from rnnpipe.tracking.runs import MODEL_TAG
 from tests.integration.helpers import BIN, REPO, RepoCopy, make_copy, subprocess_env
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from rnnpipe.charrnn.generate import generate_text
 from rnnpipe.charrnn.model import load_charrnn
 from rnnpipe.core.io import file_digest
-from rnnpipe.core.tracking import MODEL_TAG
+from rnnpipe.tracking.runs import MODEL_TAG
 from rnnpipe.forecaster.forecast import recursive_forecast
 from rnnpipe.forecaster.model import load_forecaster
 from tests.integration.helpers import RepoCopy, free_port, make_copy, subprocess_env

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rnnpipe.core.errors import CorpusError
-from rnnpipe.core.params import CorpusParams, CorpusSource
+from rnnpipe.charrnn.params import CorpusParams, CorpusSource
 
 CYRILLIC = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
 LATIN = "abcdefghijklmnopqrstuvwxyz"

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rnnpipe.charrnn.model import CharRNN
-from rnnpipe.core.params import CharMode
+from rnnpipe.charrnn.params import CharMode
 
 LOG2E = 1.0 / math.log(2.0)  # nats → bits
 # Text before a scored split that warms up the recurrent state (and feeds the n-gram's contexts): validation in

@@ -8,7 +8,7 @@ import torch
 from rnnpipe.charrnn.corpus import clean_text
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.core.errors import GenerationError
-from rnnpipe.core.params import CharMode, GenerateParams
+from rnnpipe.charrnn.params import CharMode, GenerateParams
 
 Method = Literal["greedy", "temperature", "top_k"]
 

@@ -16,8 +16,8 @@ from rnnpipe.charrnn.mixture import mixed_log_probs
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.checkpoint import ModelConfig, load_model
 from rnnpipe.core.errors import CheckpointError
-from rnnpipe.core.params import (MAX_NGRAM_ORDER, Allowed, Cell, CharInput, CharMode, CharRNNParams, at_least,
-                                 one_of)
+from rnnpipe.charrnn.params import MAX_NGRAM_ORDER, CharInput, CharMode, CharRNNParams
+from rnnpipe.core.params import Allowed, Cell, at_least, one_of
 from rnnpipe.core.recurrent import ManyToMany, State
 
 

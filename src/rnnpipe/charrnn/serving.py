@@ -19,7 +19,8 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from rnnpipe.charrnn.corpus import clean_text
 from rnnpipe.charrnn.generate import Method, generate_text
-from rnnpipe.core.params import SEED_LIMIT, CharRNNServingParams
+from rnnpipe.charrnn.params import CharRNNServingParams
+from rnnpipe.core.params import SEED_LIMIT
 from rnnpipe.core.serving import (choice_param, integer_param, limit_source, model_settings, number_param,
                                   read_limits, refuse, row_count, verify_checkpoint)
 

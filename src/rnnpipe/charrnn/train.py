@@ -16,7 +16,7 @@ from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_weights
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.errors import CorpusError
-from rnnpipe.core.params import CharRNNParams
+from rnnpipe.charrnn.params import CharRNNParams
 from rnnpipe.core.recurrent import detach_state
 from rnnpipe.core.threads import LoadAwareThreads
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_scheduler

@@ -14,7 +14,6 @@ from tqdm import tqdm
 from rnnpipe.core.errors import TrainingError
 from rnnpipe.core.params import Keep, Optimizer, Schedule
 from rnnpipe.core.threads import LoadAwareThreads
-from rnnpipe.sweep.report import report_epoch
 
 
 @dataclass
@@ -120,8 +119,7 @@ def fit(
                        f"{' (best)' if result.best_epoch == epoch else ''}, {row.seconds:.1f}s"
                        f"{f', {threads.current} threads' if threads is not None else ''}")
         if on_epoch is not None:
-            on_epoch(row)
-        report_epoch(epoch, val_loss)  # a sweep trial with pruning: may stop the stage here (rnnpipe.sweep.report)
+            on_epoch(row)  # a sweep trial with pruning may stop the stage here (rnnpipe.sweep.report.with_pruning)
     result.seconds = time.perf_counter() - start
     if result.kept_state is None:
         raise TrainingError(f"{desc}: the validation loss was never finite (training diverged); "

@@ -18,7 +18,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from rnnpipe.core.params import ForecasterServingParams
+from rnnpipe.forecaster.params import ForecasterServingParams
 from rnnpipe.core.serving import (integer_param, limit_source, model_settings, read_limits, refuse, row_count,
                                   verify_checkpoint)
 from rnnpipe.forecaster.forecast import recursive_forecast

@@ -5,7 +5,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from rnnpipe.core.params import ForecasterParams
+from rnnpipe.forecaster.params import ForecasterParams
 from rnnpipe.core.determinism import invariant_mean
 from rnnpipe.core.threads import LoadAwareThreads
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_optimizer, make_scheduler

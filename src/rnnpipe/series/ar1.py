@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnpipe.core.params import H0
+from rnnpipe.series.params import H0
 
 
 def innovation_std(sigma: float, r: float) -> float:

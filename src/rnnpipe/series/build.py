@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from rnnpipe.core.params import ARParams, SeriesParams
+from rnnpipe.series.params import ARParams, SeriesParams
 from rnnpipe.series.ar1 import ar1_process, ar_summary
 from rnnpipe.series.signal import noisy_signal
 

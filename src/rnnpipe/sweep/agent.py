@@ -202,7 +202,9 @@ def _create(spec: SweepSpec, storage: Any, tracker: Any) -> Any:
     if spec.minutes is not None:
         study.set_user_attr(DEADLINE_ATTR, time.time() + 60 * spec.minutes)
     if tracker is not None:
-        run = tracker.client.create_run(tracker.experiment_id(spec.model_kind), run_name=f"sweep {spec.name}",
+        from rnnpipe.models import MODELS
+
+        run = tracker.client.create_run(tracker.experiment_id(MODELS[spec.model_kind]), run_name=f"sweep {spec.name}",
                                         tags={"sweep": spec.name, "sweep_parent": "true",
                                               "sweep_objective": f"{spec.objective.direction} "
                                                                  f"{spec.objective.metric}"})
@@ -212,8 +214,8 @@ def _create(spec: SweepSpec, storage: Any, tracker: Any) -> Any:
 
 def _tracker(root: Path) -> Any:
     """MLflow as the stages will see it, checked before any trial (a dead server is one line here)."""
-    from rnnpipe.core.params import load_params
-    from rnnpipe.core.tracking import Tracker
+    from rnnpipe.params import load_params
+    from rnnpipe.tracking.runs import Tracker
 
     params = load_params(root / "params.yaml")
     if not params.tracking.enabled:
@@ -257,8 +259,8 @@ class _sigterm_as_interrupt:
 
 
 def root_of_checkout() -> Path:
-    """The repository the command runs in (its dvc.yaml), like rnnpipe.core.tracking.project_root()."""
-    from rnnpipe.core.tracking import project_root
+    """The repository the command runs in (its dvc.yaml), like rnnpipe.tracking.store.project_root()."""
+    from rnnpipe.tracking.store import project_root
 
     root = project_root()
     if not (root / "dvc.yaml").is_file():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 STORAGE_URL_ENV = "RNNPIPE_SWEEP_STORAGE_URL"
 STUDY_ENV = "RNNPIPE_SWEEP_STUDY"
@@ -18,6 +18,17 @@ PRUNED_EXIT_CODE = 75
 PRUNED_ATTR = "pruned_epoch"
 
 _trial: Any = None
+
+
+def with_pruning(on_epoch: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A training stage's per-epoch callback (rnnpipe.core.training.fit's on_epoch), followed by the report to the
+    sweep trial, which may stop the stage there."""
+
+    def callback(row: Any) -> None:
+        on_epoch(row)
+        report_epoch(row.epoch, row.val_loss)
+
+    return callback
 
 
 def report_epoch(epoch: int, val_loss: float) -> None:

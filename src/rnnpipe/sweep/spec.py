@@ -26,7 +26,8 @@ from typing import Any, Optional
 import yaml
 
 from rnnpipe.core.errors import ParamsError, RnnpipeError
-from rnnpipe.core.params import parse_params, read_params_yaml
+from rnnpipe.core.params import read_params_yaml
+from rnnpipe.params import parse_params
 
 TOP_KEYS = ("description", "stages", "space", "objective", "budget", "sampler", "pruning", "constraint",
             "heartbeat_seconds")

@@ -2,7 +2,7 @@
 read from the experiment DVC committed, and the experiment shared (`dvc exp push`) when the clone has a git remote.
 dvc runs through rnnpipe.sweep.dvc_cli, its own command line minus the collector's passes at exit.
 
-The trial's identity reaches the stages by environment variables: RNNPIPE_RUN_TAGS (rnnpipe.core.tracking) puts
+The trial's identity reaches the stages by environment variables: RNNPIPE_RUN_TAGS (rnnpipe.tracking.runs) puts
 the sweep, the trial and the parent run on the training run; RNNPIPE_SWEEP_* (rnnpipe.sweep.report) let training
 report each epoch to the trial and stop when it is pruned.
 """

@@ -1,4 +1,4 @@
-"""Store writes under parallel workers (rnnpipe.core.tracking) against real SQLite stores: get-or-create of
+"""Store writes under parallel workers (rnnpipe.tracking.store) against real SQLite stores: get-or-create of
 experiments when creators race, and writes retried while another writer holds the database."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rnnpipe.core.errors import TrackingError
-from rnnpipe.core.tracking import get_or_create_experiment, retry_locked
+from rnnpipe.tracking.store import get_or_create_experiment, retry_locked
 
 
 def test_racing_creators_all_get_the_one_experiment(tmp_path):

@@ -1,6 +1,6 @@
 """Model registry: every evaluated version carries its test metric; the best one is @champion.
 
-Each training registers a new version of rnnpipe-forecaster / rnnpipe-charrnn (rnnpipe.core.tracking). Its
+Each training registers a new version of its model (rnnpipe.tracking.runs; the model's descriptor names it). Its
 evaluation stage then calls `promote`: the version is tagged with its test metric, the digest of the data it was
 evaluated on, its DVC experiment name and commit, and it takes the `champion` alias when there is none yet, or
 when it beats the champion on the same data. A champion evaluated on other data is never compared (another test
@@ -9,20 +9,18 @@ Running it again changes nothing, so it is safe in a pipeline that DVC may rerun
 workers, sweep agents, teammates on one server) end with the best of them as champion. A version promoted by hand
 stays champion until the next evaluation on the same data, which leaves the best version evaluated there.
 
-    python -m rnnpipe.core.registry                  # the champion of each model, and each version's figures
-    python -m rnnpipe.core.registry promote charrnn 7   # make version 7 the champion by hand
+    python -m rnnpipe.tracking champions             # the champion of each model, and each version's figures
+    python -m rnnpipe.tracking promote charrnn 7     # make version 7 the champion by hand
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from rnnpipe.core.errors import TrackingError, first_line
+from rnnpipe.core.descriptor import ModelDescriptor
+from rnnpipe.core.errors import TrackingError
 
 CHAMPION = "champion"
-# The metric each model is ranked by: its name on the version, and whether lower is better.
-RANKING = {"forecaster": ("test_mse", True), "charrnn": ("test_bits_per_char", True)}
 DATA_TAG = "eval_data_md5"
 _ALREADY_EXISTS = ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS")
 
@@ -38,7 +36,7 @@ class Promotion:
         return f"registry: {name} version {self.version} {self.reason}"
 
 
-def promote(client: Any, name: str, kind: str, run_id: str, value: float, data_md5: str,
+def promote(client: Any, model: ModelDescriptor, run_id: str, value: float, data_md5: str,
             extra_tags: Optional[dict[str, str]] = None, max_rounds: int = 10) -> Optional[Promotion]:
     """Tag the version that run_id registered and make it champion if it beats the champion on the same data.
 
@@ -47,7 +45,7 @@ def promote(client: Any, name: str, kind: str, run_id: str, value: float, data_m
     its version before it reads, so whichever of them writes last has seen every rival's figure and leaves the best
     one as champion, whatever the interleaving.
     """
-    metric, lower_is_better = RANKING[kind]
+    name, metric, lower_is_better = model.experiment, model.ranking_metric, model.lower_is_better
     versions = [v for v in client.search_model_versions(f"name='{name}'") if v.run_id == run_id]
     if not versions:
         return None  # the run registered nothing (e.g. restored from DVC's run cache without a training run)
@@ -61,8 +59,8 @@ def promote(client: Any, name: str, kind: str, run_id: str, value: float, data_m
             before.tags.get(DATA_TAG) != data_md5 or metric not in before.tags):
         return Promotion(version.version, before.version, False,
                          f"({metric} {value:.5g}) was evaluated on other data than @{CHAMPION} version "
-                         f"{before.version}: not compared (promote by hand: python -m rnnpipe.core.registry "
-                         f"promote {kind} {version.version})")
+                         f"{before.version}: not compared (promote by hand: python -m rnnpipe.tracking "
+                         f"promote {model.kind} {version.version})")
     champion = settle_champion(client, name, metric, lower_is_better, data_md5, max_rounds)
     if before is None and champion == version.version:
         return Promotion(version.version, champion, True, f"is the first evaluated: now @{CHAMPION} "
@@ -103,7 +101,7 @@ def settle_champion(client: Any, name: str, metric: str, lower_is_better: bool, 
             if "unique constraint" not in str(exc).lower() and exc.error_code not in _ALREADY_EXISTS:
                 raise
     raise TrackingError(f"registry: @{CHAMPION} of {name} kept moving under parallel promotions for {max_rounds} "
-                        f"rounds; run `python -m rnnpipe.core.registry` to see the versions")
+                        f"rounds; run `python -m rnnpipe.tracking champions` to see the versions")
 
 
 def current_champion(client: Any, name: str) -> Optional[Any]:
@@ -115,40 +113,13 @@ def current_champion(client: Any, name: str) -> Optional[Any]:
         return None  # no alias yet (or no registered model)
 
 
-def summary(client: Any, name: str, kind: str) -> list[str]:
-    metric, _ = RANKING[kind]
+def summary(client: Any, model: ModelDescriptor) -> list[str]:
+    name, metric = model.experiment, model.ranking_metric
     champion = current_champion(client, name)
     lines = [f"{name}: @{CHAMPION} is version {champion.version}" if champion else f"{name}: no @{CHAMPION} yet"]
     for v in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+        mark = "  <- champion" if champion and v.version == champion.version else ""
         lines.append(f"  version {v.version:>3}: {metric} {v.tags.get(metric, 'not evaluated')}, "
                      f"data {v.tags.get(DATA_TAG, '-')[:10]}, experiment {v.tags.get('dvc_exp_name', '-')}, "
-                     f"commit {v.tags.get('git_commit', '-')[:12]}{'  <- champion' if champion and v.version == champion.version else ''}")
+                     f"commit {v.tags.get('git_commit', '-')[:12]}{mark}")
     return lines
-
-
-def main(argv: list[str]) -> None:
-    from rnnpipe.core.params import load_params
-    from rnnpipe.core.tracking import REGISTERED_MODELS, Tracker
-
-    tracking = load_params().tracking
-    tracker = Tracker(True, tracking.uri)
-    if argv[:1] == ["promote"]:
-        if len(argv) != 3 or argv[1] not in REGISTERED_MODELS:
-            raise TrackingError(f"usage: python -m rnnpipe.core.registry promote {{{','.join(REGISTERED_MODELS)}}} "
-                                f"VERSION (got {' '.join(argv[1:]) or 'nothing'})")
-        name = REGISTERED_MODELS[argv[1]]
-        try:
-            tracker.client.get_model_version(name, argv[2])
-            tracker.client.set_registered_model_alias(name, CHAMPION, argv[2])
-        except Exception as exc:  # MlflowException: no such model or version
-            raise TrackingError(f"cannot promote {name} version {argv[2]}: {first_line(exc)}") from None
-        print(f"registry: {name} version {argv[2]} is now @{CHAMPION}")
-        return
-    for kind, name in REGISTERED_MODELS.items():
-        print("\n".join(summary(tracker.client, name, kind)))
-
-
-if __name__ == "__main__":
-    from rnnpipe.core.errors import run_stage
-
-    run_stage(lambda: main(sys.argv[1:]))

@@ -1,12 +1,13 @@
-"""Tests for promotion to @champion (rnnpipe.core.registry) against a real MLflow SQLite store."""
+"""Tests for promotion to @champion (rnnpipe.tracking.registry) against a real MLflow SQLite store."""
 from __future__ import annotations
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rnnpipe.core.registry import CHAMPION, DATA_TAG, current_champion, promote, summary
+from rnnpipe.forecaster.descriptor import DESCRIPTOR as MODEL
+from rnnpipe.tracking.registry import CHAMPION, DATA_TAG, current_champion, promote, summary
 
-NAME = "rnnpipe-forecaster"
+NAME = MODEL.experiment
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def champion_of(client: MlflowClient) -> int:
 
 def test_the_first_evaluated_version_becomes_champion_and_carries_its_figures(client):
     run = new_version(client)
-    result = promote(client, NAME, "forecaster", run, 0.02, "data-a", {"dvc_exp_name": "exp-1", "git_commit": "abc"})
+    result = promote(client, MODEL, run, 0.02, "data-a", {"dvc_exp_name": "exp-1", "git_commit": "abc"})
     assert result.promoted and champion_of(client) == 1
     tags = client.get_model_version(NAME, "1").tags
     assert tags == {"test_mse": "0.02", DATA_TAG: "data-a", "dvc_exp_name": "exp-1", "git_commit": "abc"}
@@ -38,24 +39,24 @@ def test_the_first_evaluated_version_becomes_champion_and_carries_its_figures(cl
 
 
 def test_a_better_version_takes_the_alias_and_a_worse_one_does_not(client):
-    promote(client, NAME, "forecaster", new_version(client), 0.02, "data-a")
-    better = promote(client, NAME, "forecaster", new_version(client), 0.015, "data-a")
-    worse = promote(client, NAME, "forecaster", new_version(client), 0.018, "data-a")
+    promote(client, MODEL, new_version(client), 0.02, "data-a")
+    better = promote(client, MODEL, new_version(client), 0.015, "data-a")
+    worse = promote(client, MODEL, new_version(client), 0.018, "data-a")
     assert better.promoted and not worse.promoted and champion_of(client) == 2
     assert "beats version 1" in better.reason and "does not beat @champion version 2" in worse.reason
 
 
 def test_a_version_evaluated_on_other_data_is_never_compared(client):
-    promote(client, NAME, "forecaster", new_version(client), 0.02, "data-a")
-    other = promote(client, NAME, "forecaster", new_version(client), 0.001, "data-b")  # far better, other data
+    promote(client, MODEL, new_version(client), 0.02, "data-a")
+    other = promote(client, MODEL, new_version(client), 0.001, "data-b")  # far better, other data
     assert not other.promoted and champion_of(client) == 1
     assert "other data" in other.reason and "promote forecaster 2" in other.reason
 
 
 def test_promoting_again_changes_nothing(client):
     run = new_version(client)
-    promote(client, NAME, "forecaster", run, 0.02, "data-a")
-    again = promote(client, NAME, "forecaster", run, 0.02, "data-a")
+    promote(client, MODEL, run, 0.02, "data-a")
+    again = promote(client, MODEL, run, 0.02, "data-a")
     assert not again.promoted and champion_of(client) == 1 and f"is @{CHAMPION}" in again.reason
     assert len(client.search_model_versions(f"name='{NAME}'")) == 1
 
@@ -63,13 +64,13 @@ def test_promoting_again_changes_nothing(client):
 def test_a_run_that_registered_nothing_is_skipped(client):
     experiment = client.create_experiment("y")
     run = client.create_run(experiment).info.run_id
-    assert promote(client, NAME, "forecaster", run, 0.02, "data-a") is None
+    assert promote(client, MODEL, run, 0.02, "data-a") is None
 
 
 def test_the_summary_names_the_champion_and_every_version(client):
-    promote(client, NAME, "forecaster", new_version(client), 0.02, "data-a")
+    promote(client, MODEL, new_version(client), 0.02, "data-a")
     new_version(client)
-    lines = summary(client, NAME, "forecaster")
+    lines = summary(client, MODEL)
     assert lines[0] == f"{NAME}: @champion is version 1"
     assert "test_mse 0.02" in lines[1] and "<- champion" in lines[1] and "not evaluated" in lines[2]
 
@@ -90,7 +91,7 @@ def test_parallel_promotions_end_with_the_better_model_as_champion(tmp_path):
         def evaluate(client: MlflowClient, run: str, value: float) -> None:
             start.wait()
             try:
-                promote(client, NAME, "forecaster", run, value, "data-a")
+                promote(client, MODEL, run, value, "data-a")
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 

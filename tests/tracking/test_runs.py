@@ -1,4 +1,4 @@
-"""Tests for MLflow conventions that need no store (rnnpipe.core.tracking): dirty flags, tags, the shared view."""
+"""Tests for MLflow conventions that need no store (rnnpipe.tracking): dirty flags, tags, the shared view."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-from rnnpipe.core.tracking import HEADLINE_COLUMNS, Tracker, dvc_written_paths, git_commit, shared_view_state
+from rnnpipe.models import MODELS
+from rnnpipe.tracking.runs import Tracker, shared_view_state
+from rnnpipe.tracking.store import dvc_written_paths, git_commit
 
 
 def git(root, *args):
@@ -48,8 +50,9 @@ def test_stage_tags_leave_out_what_is_not_there(monkeypatch):
 
 
 def test_the_shared_view_shows_each_models_headline_columns_sorted_by_its_test_metric():
-    for kind, (metrics, params) in HEADLINE_COLUMNS.items():
-        view = json.loads(shared_view_state(kind))
+    for model in MODELS.values():
+        metrics, params = model.headline_metrics, model.headline_params
+        view = json.loads(shared_view_state(model))
         assert view["orderByKey"] == f"metrics.`{metrics[0]}`" and view["orderByAsc"] is True
         assert {f"metrics.`{m}`" for m in metrics} | {f"params.`{p}`" for p in params} <= set(view["selectedColumns"])
 
@@ -58,7 +61,7 @@ def test_a_signal_during_a_store_write_takes_effect_right_after_it():
     import os
     import signal
 
-    from rnnpipe.core.tracking import uninterrupted
+    from rnnpipe.tracking.store import uninterrupted
 
     # As in a terminal: a runner started as a background job of a script has SIGINT ignored, and it stays ignored.
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)

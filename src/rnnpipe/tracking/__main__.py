@@ -1,0 +1,57 @@
+"""`python -m rnnpipe.tracking init [URI] | champions | promote MODEL VERSION` (see rnnpipe.tracking)."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+from rnnpipe.core.errors import TrackingError, first_line, run_stage
+from rnnpipe.models import MODELS
+from rnnpipe.tracking.registry import CHAMPION, summary
+from rnnpipe.tracking.runs import Tracker
+
+USAGE = "usage: python -m rnnpipe.tracking init [URI] | champions | promote {" + ",".join(MODELS) + "} VERSION"
+
+
+def tracker_from_params(uri: Optional[str] = None) -> Tracker:
+    """The store a stage would log to: MLFLOW_TRACKING_URI, else the URI given, else params.yaml's, else the local
+    default."""
+    from rnnpipe.params import load_params
+
+    return Tracker(True, uri if uri is not None else load_params().tracking.uri)
+
+
+def init_store(uri: Optional[str]) -> None:
+    """Create the store and every experiment up front (before `dvc queue start -j N`, for example)."""
+    tracker = tracker_from_params(uri)
+    for model in MODELS.values():
+        print(f"{model.experiment}: experiment {tracker.experiment_id(model)} in {tracker.uri}; runs table: "
+              f"{tracker.runs_table_url(model)}")
+
+
+def promote_by_hand(kind: str, version: str) -> None:
+    tracker = tracker_from_params()
+    name = MODELS[kind].experiment
+    try:
+        tracker.client.get_model_version(name, version)
+        tracker.client.set_registered_model_alias(name, CHAMPION, version)
+    except Exception as exc:  # MlflowException: no such model or version
+        raise TrackingError(f"cannot promote {name} version {version}: {first_line(exc)}") from None
+    print(f"registry: {name} version {version} is now @{CHAMPION}")
+
+
+def main(argv: list[str]) -> None:
+    command, args = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "init" and len(args) <= 1:
+        init_store(args[0] if args else None)
+    elif command == "champions" and not args:
+        tracker = tracker_from_params()
+        for model in MODELS.values():
+            print("\n".join(summary(tracker.client, model)))
+    elif command == "promote" and len(args) == 2 and args[0] in MODELS:
+        promote_by_hand(*args)
+    else:
+        raise TrackingError(f"{USAGE} (got {' '.join(argv) or 'nothing'})")
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(sys.argv[1:]))
