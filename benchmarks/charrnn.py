@@ -226,7 +226,7 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
     print(f"\ndefault: config ({p.cell} {p.hidden_size}, {p.mode}, {p.epochs} epochs{changed}): held-out bits/char")
     model, result = train_charrnn(train_ids, val_ids, corpus.vocab, p, show_progress=False)
     metrics = held_out_metrics(model, p.mode, p.seq_length, train_ids, val_ids, test_ids, len(corpus.vocab),
-                               params.charrnn_eval.ngram_order)
+                               params.charrnn_eval.baseline_order)
     print(f"{'model':<44} {'bits/char':>10}")
     label = "char-RNN (the config above)" if sets else "char-RNN (default config)"
     mixed = metrics["mixed_ngram_order"]

@@ -16,7 +16,7 @@ def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "mod
     config, model = load_charrnn(model_path)
     train, val, test = read_splits(corpus_dir, ("train", "val", "test"), config.vocab)
     metrics = held_out_metrics(model, config.mode, config.seq_length, train, val, test, config.vocab_size,
-                               params.charrnn_eval.ngram_order)
+                               params.charrnn_eval.baseline_order)
     write_results(metrics_path, report_path, metrics, RESULTS)
 
     with tracker.model_run(DESCRIPTOR, file_digest(model_path)):

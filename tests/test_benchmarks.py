@@ -67,7 +67,7 @@ def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
     text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 100, encoding="utf-8")
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "default",
                            "--corpus", str(text), "--set", "charrnn.hidden_size=8", "--set", "charrnn.epochs=1",
-                           "--set", "charrnn_eval.ngram_order=2"], capture_output=True, text=True, timeout=300)
+                           "--set", "charrnn_eval.baseline_order=2"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "(lstm 8, many_to_many, 1 epochs, with charrnn.hidden_size=8 charrnn.epochs=1" in done.stdout
     assert "char-RNN (the config above), 10-gram part" in done.stdout

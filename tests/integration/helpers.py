@@ -33,7 +33,7 @@ TINY_PARAMS: dict[str, Any] = {
     "corpus": {"source": "file", "path": "texts/tiny.txt", "train_fraction": 0.8, "val_fraction": 0.1,
                "test_fraction": 0.1},
     "charrnn": {"hidden_size": 16, "embedding_dim": 8, "seq_length": 16, "batch_size": 8, "epochs": 2},
-    "charrnn_eval": {"ngram_order": 3},
+    "charrnn_eval": {"baseline_order": 3},
     "generate": {"n_chars": 30},
     "tracking": {"enabled": False},
 }

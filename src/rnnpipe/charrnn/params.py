@@ -51,7 +51,7 @@ class CharRNNParams(Section):
 
 
 class CharEvalParams(Section):
-    ngram_order: Annotated[int, Field(ge=1, le=MAX_NGRAM_ORDER), Allowed(f"an integer in [1, {MAX_NGRAM_ORDER}]")]
+    baseline_order: Annotated[int, Field(ge=1, le=MAX_NGRAM_ORDER), Allowed(f"an integer in [1, {MAX_NGRAM_ORDER}]")]
 
 
 class GenerateParams(Section):
