@@ -105,14 +105,30 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def wait_for_study(path: Path, timeout: float = 600) -> None:
+    """Until the first agent has written the study's spec, which `agent NAME` needs (read-only: this process must
+    not create the schema the agent is creating)."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+                    if db.execute("SELECT 1 FROM study_user_attributes WHERE key = 'spec'").fetchone():
+                        return
+            except sqlite3.OperationalError:  # the tables are not there yet
+                pass
+        time.sleep(0.2)
+    raise SystemExit(f"error: no study in {path} after {timeout:.0f} s")
+
+
 def run_agents(copy, agents: int) -> float:
     start = time.perf_counter()
     first = agent_command(copy, "run", "sweeps/bench.yaml")
     others = []
     if agents > 1:
-        while not (copy.root / ".sweeps" / "optuna.db").exists():
-            time.sleep(0.2)
-        time.sleep(2)  # the study and its spec are written right after the file appears
+        wait_for_study(copy.root / ".sweeps" / "optuna.db")
         others = [agent_command(copy, "agent", "bench") for _ in range(agents - 1)]
     for agent in [first, *others]:
         output, _ = agent.communicate()
