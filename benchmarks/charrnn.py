@@ -1,6 +1,6 @@
 """Char-RNN benchmark on the default corpus (params.yaml `corpus`); every figure is measured in this one run.
 
-    python benchmarks/charrnn.py [--parts course numerics contention default] [--seconds 20] [--chars 200000]
+    python benchmarks/charrnn.py [--parts course numerics contention rate default] [--seconds 20] [--chars 200000]
                                  [--corpus FILE]   (default: the corpus params.yaml names)
                                  [--set SECTION.KEY=VALUE ...]   (params.yaml overrides, as dvc exp run -S)
 
@@ -16,6 +16,10 @@ contention
           training targets/s of the default char-RNN with one CPU-bound process beside it (started here), next to
           the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware).
           Goal: under contention at least half the quiet figure, at no cost on a quiet machine.
+rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target written out in
+          benchmarks/gemm_rate.py, times targets/s over one epoch of --chars characters) next to this machine's
+          pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape.
+          Goal: training at >= 65% of the large SGEMM's rate.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
           RNN alone, against the unigram and Kneser-Ney n-gram baselines on the same test targets.
 """
@@ -216,6 +220,35 @@ def part_contention(params, chars: int, forward: list[str]) -> None:
           f"{'met' if busy_share >= 0.5 else 'NOT met'}")
 
 
+def part_rate(params, corpus, ids, chars: int) -> None:
+    from gemm_rate import sgemm_gflops, training_flops_per_target  # benchmarks/, beside this script
+
+    from rnnpipe.core.threads import max_threads
+
+    train_ids, val_ids, _ = ids
+    p = params.charrnn
+    vocab = len(corpus.vocab)
+    flops = training_flops_per_target(p.cell, p.input, p.embedding_dim, p.hidden_size, p.num_layers, vocab)
+    threads = max_threads(params.runtime.threads)
+    print(f"\nrate: training arithmetic of the default char-RNN ({p.cell} {p.hidden_size} x{p.num_layers}, "
+          f"{p.input} {p.embedding_dim}, vocabulary {vocab}, batch {p.batch_size}), pinned, {threads} threads")
+    print(f"FLOPs per training target (GEMMs: forward, and twice that backward): {flops / 1e6:.2f} M")
+    large = sgemm_gflops(2048, 2048, 2048)
+    step = sgemm_gflops(p.batch_size, p.hidden_size, 4 * p.hidden_size if p.cell == "lstm" else p.hidden_size)
+    rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, p, epochs=1)
+    achieved = rate * flops / 1e9
+    large_after = sgemm_gflops(2048, 2048, 2048)  # again: the machine's load may have moved while training ran
+    reference = max(large, large_after)
+    print(f"{'measured':<52} {'GFLOP/s':>9} {'of large SGEMM':>15}")
+    print(f"{'SGEMM 2048 x 2048 x 2048 (best of before/after)':<52} {reference:>9.1f} {1:>15.0%}")
+    label = f"SGEMM {p.batch_size} x {p.hidden_size} x {4 * p.hidden_size} (one recurrent step's shape)"
+    print(f"{label:<52} {step:>9.1f} {step / reference:>15.0%}")
+    label = f"char-RNN training, {rate:,.0f} targets/s"
+    print(f"{label:<52} {achieved:>9.1f} {achieved / reference:>15.0%}")
+    print(f"goal: training at {achieved / reference:.0%} of the large SGEMM's rate >= 65%: "
+          f"{'met' if achieved / reference >= 0.65 else 'NOT met'}")
+
+
 def part_default(params, corpus, ids, sets: list[str]) -> None:
     from rnnpipe.charrnn.evaluate import held_out_metrics
     from rnnpipe.charrnn.train import train_charrnn
@@ -251,8 +284,8 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="char-RNN throughput, numerics cost and held-out bits/char")
-    parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "contention", "default"],
-                        default=["course", "numerics", "contention", "default"])
+    parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "contention", "rate", "default"],
+                        default=["course", "numerics", "contention", "rate", "default"])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
     parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
     parser.add_argument("--corpus", help="a UTF-8 text file to use instead of params.yaml's corpus")
@@ -285,6 +318,8 @@ def main() -> None:
         part_numerics(params, args.chars, forward)
     if "contention" in args.parts:
         part_contention(params, args.chars, forward)
+    if "rate" in args.parts:
+        part_rate(params, corpus, ids, args.chars)
     if "default" in args.parts:
         part_default(params, corpus, ids, args.set)
 

@@ -110,3 +110,16 @@ def test_corpus_scale_benchmark_refuses_a_cap_below_one_chunk_per_stream_in_one_
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: --chars-per-epoch = 5 is invalid: allowed is 0 or an integer >= ")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 400, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "rate",
+                           "--chars", "15000", "--corpus", str(text)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("FLOPs per training target") and line.endswith(" M") for line in lines)
+    rows = [line for line in lines if line.startswith(("SGEMM", "char-RNN training"))]
+    assert len(rows) == 3 and all(float(row.split()[-2]) > 0 for row in rows)
+    assert any(line.startswith("goal: training at ") for line in lines)
