@@ -17,7 +17,7 @@ contention
           the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware).
           Goal: under contention at least half the quiet figure, at no cost on a quiet machine.
 rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target written out in
-          benchmarks/gemm_rate.py, times targets/s over one epoch of --chars characters) next to this machine's
+          rnnpipe.core.cost, times targets/s over one epoch of --chars characters) next to this machine's
           pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape.
           Goal: training at >= 65% of the large SGEMM's rate.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
@@ -221,14 +221,17 @@ def part_contention(params, chars: int, forward: list[str]) -> None:
 
 
 def part_rate(params, corpus, ids, chars: int) -> None:
-    from gemm_rate import sgemm_gflops, training_flops_per_target  # benchmarks/, beside this script
+    from gemm_rate import sgemm_gflops  # benchmarks/, beside this script
 
+    from rnnpipe.core.cost import training_flops_per_target
     from rnnpipe.core.threads import max_threads
 
     train_ids, val_ids, _ = ids
     p = params.charrnn
     vocab = len(corpus.vocab)
-    flops = training_flops_per_target(p.cell, p.input, p.embedding_dim, p.hidden_size, p.num_layers, vocab)
+    one_hot = p.input == "one_hot"
+    flops = training_flops_per_target(p.cell, vocab if one_hot else p.embedding_dim, p.hidden_size, p.num_layers,
+                                      vocab, input_gradient=not one_hot)
     threads = max_threads(params.runtime.threads)
     print(f"\nrate: training arithmetic of the default char-RNN ({p.cell} {p.hidden_size} x{p.num_layers}, "
           f"{p.input} {p.embedding_dim}, vocabulary {vocab}, batch {p.batch_size}), pinned, {threads} threads")

@@ -6,6 +6,7 @@ metric its registered versions are ranked by, and the columns of the runs table 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 
 @dataclass(frozen=True)
@@ -16,3 +17,6 @@ class ModelDescriptor:
     lower_is_better: bool
     headline_metrics: tuple[str, ...]   # the runs table's metric columns, sorted by the first
     headline_params: tuple[str, ...]    # and its params columns (`section.key`)
+    # The training's arithmetic cost for the whole params (FLOPs per training character, all epochs): what a sweep's
+    # cost constraint compares between trials. None: the model has no such figure.
+    training_cost: Optional[Callable[[Any], float]] = None

@@ -1,18 +1,13 @@
-"""benchmarks/gemm_rate.py: the FLOP count it writes out matches what torch's own FLOP counter sees in one training
-step of the project's char-RNN (FastLSTM's hand-written backward included)."""
+"""rnnpipe.core.cost: the FLOP count it writes out matches what torch's own FLOP counter sees in one training step of
+the project's char-RNN (FastLSTM's hand-written backward included)."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from gemm_rate import training_flops_per_target  # noqa: E402
+from rnnpipe.core.cost import training_flops_per_target
 
 
 def inplace_addmm_flops(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
@@ -33,7 +28,7 @@ def test_the_written_out_count_matches_torchs_counter_for_a_training_step(cell):
         logits, _ = model(ids)
         torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), ids.reshape(-1)).backward()
     counted = counter.get_total_flops() / (batch * steps)
-    written = training_flops_per_target(cell, "embedding", embedding, hidden, layers, vocab)
+    written = training_flops_per_target(cell, embedding, hidden, layers, vocab)
     # The written-out count leaves out the bias gradients (one small GEMM per layer in FastLSTM) and the GRU's and
     # RNN's ATen kernels differ in small terms: within 2% here, less at the default size.
     assert abs(counted - written) <= 0.02 * written, (cell, written, counted)
