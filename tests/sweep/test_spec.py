@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnpipe.sweep.spec import SweepError, load_spec, override_value, parse_spec
+from rnnpipe.sweep.spec import SweepError, load_spec, override_value, parse_spec, relative_cost
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {
@@ -63,6 +63,10 @@ def test_a_good_file_parses():
     (changed("objective", None), ["missing key 'objective'"]),
     (changed("constraint", {"max_seconds": 60}), ["constraint = {'max_seconds': 60}", "max_trial_seconds"]),
     (changed("constraint", {"max_trial_seconds": 0}), ["max_trial_seconds = 0", "a number > 0"]),
+    (changed("constraint", {"max_relative_cost": 1.5}), ["max_relative_cost needs a model with a training cost",
+                                                          "allowed for: charrnn"]),
+    (changed("constraint", {"max_relative_cost": -1}), ["max_relative_cost = -1", "a number > 0"]),
+    (changed("constraint", {}), ["constraint = {}", "max_relative_cost"]),
 ])
 def test_a_bad_file_is_one_line(raw, needles, tmp_path):
     if "test_mse_typo" in str(raw):  # the metric check reads the file the stage wrote, when there is one
@@ -130,3 +134,45 @@ def test_the_best_trial_is_the_best_within_the_constraint():
     assert best_trial(study).value == 0.3
     assert [r["state"] for r in trial_rows(study, ["x"])] == ["COMPLETE", "COMPLETE (too slow)", "COMPLETE"]
     assert study.trials[1].constraints == {"seconds_over_limit": 480.0}  # what TPE reads to avoid such regions
+
+
+CHAR = {
+    "stages": ["train_charrnn"],
+    "space": {"charrnn.hidden_size": {"int": [256, 512], "step": 64}, "charrnn.epochs": {"int": [8, 16]}},
+    "objective": {"file": "reports/charrnn_train.json", "metric": "combined_val_bits_per_char",
+                  "direction": "minimize"},
+    "budget": {"trials": 4},
+    "sampler": {"type": "tpe", "seed": 0},
+    "constraint": {"max_relative_cost": 1.6},
+}
+
+
+def test_a_cost_constraint_compares_a_trials_training_flops_with_params_yamls():
+    spec = parse_spec(CHAR, "c", ROOT)
+    assert spec.max_relative_cost == 1.6 and spec.max_trial_seconds is None
+    base = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["charrnn"]
+    assert relative_cost(spec, ROOT, {}) == pytest.approx(1.0)
+    assert relative_cost(spec, ROOT, {"charrnn.epochs": 2 * base["epochs"]}) == pytest.approx(2.0)
+    wider = relative_cost(spec, ROOT, {"charrnn.hidden_size": 2 * base["hidden_size"]})
+    assert 3.0 < wider < 4.0  # the recurrent GEMMs grow with the square of the width, the input and output ones not
+    with pytest.raises(SweepError, match="charrnn.chars_per_epoch in the space"):
+        parse_spec({**CHAR, "space": {**CHAR["space"], "charrnn.chars_per_epoch": {"int": [0, 10000]}}}, "c", ROOT)
+
+
+def test_a_proposal_over_the_cost_is_skipped_without_training_and_tells_tpe_why(tmp_path):
+    """A real Optuna study (in memory): the agent's trial step never starts `dvc exp run` for it."""
+    import optuna
+
+    from rnnpipe.sweep.agent import _one_trial
+    from rnnpipe.sweep.show import trial_rows
+    from rnnpipe.sweep.spec import OVER_COST_ATTR
+
+    spec = parse_spec({**CHAR, "space": {"charrnn.epochs": {"int": [40, 50]}}}, "costly", ROOT)
+    study = optuna.create_study(direction="minimize")
+    result = _one_trial(study, spec, ROOT, "unused://", None)
+    [trial] = study.get_trials()
+    assert result.state == "SKIPPED" and trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.user_attrs[OVER_COST_ATTR] is True and trial.user_attrs["relative_cost"] > 3
+    assert trial.constraints["cost_over_limit"] == pytest.approx(trial.user_attrs["relative_cost"] - 1.6, abs=1e-3)
+    assert trial_rows(study, ["charrnn.epochs"]) == []  # shown as a count, not as a trial that ran
+    assert not (ROOT / ".sweeps" / "logs" / f"costly-{trial.number}.log").exists()

@@ -17,13 +17,15 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from rnnpipe.core.errors import TrackingError, first_line
-from rnnpipe.sweep.spec import SweepError, SweepSpec, load_spec, spec_from_json
+from rnnpipe.core.errors import ParamsError, TrackingError, first_line
+from rnnpipe.sweep.spec import OVER_COST_ATTR, SweepError, SweepSpec, load_spec, relative_cost, spec_from_json
 from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
 from rnnpipe.sweep.trial import TrialResult, exp_name, run_trial
 
 SPEC_ATTR, PARENT_ATTR, DEADLINE_ATTR = "spec", "mlflow_parent_run_id", "deadline_unix"
 FINISHED = ("COMPLETE", "PRUNED")
+# Trials skipped for their cost do not use up the budget; a space that is nearly all over the cost stops the agent.
+MAX_SKIPPED_IN_A_ROW = 200
 # Failed trials do not use up the budget: a setup that fails every trial (broken code, a full disk) stops the agent.
 MAX_FAILURES_IN_A_ROW = 3
 
@@ -70,11 +72,12 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
     study = optuna.load_study(study_name=study_name(name), storage=storage, sampler=_sampler(spec, first_agent))
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
     deadline = study.user_attrs.get(DEADLINE_ATTR)
-    ran = failures = 0
+    ran = failures = skipped = 0
     with _sigterm_as_interrupt():
         while True:
             optuna.storages.fail_stale_trials(study)
-            states = [t.state.name for t in study.get_trials(deepcopy=False)]
+            trials = study.get_trials(deepcopy=False)
+            states = [t.state.name for t in trials if OVER_COST_ATTR not in t.user_attrs]
             done, running = sum(s in FINISHED for s in states), states.count("RUNNING")
             if deadline is not None and time.time() >= deadline:
                 print(f"sweep {name}: wall-time budget spent ({done} trials finished)")
@@ -83,7 +86,13 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
                 break
             if spec.trials is None or done + running < spec.trials:
                 result = _one_trial(study, spec, root, url, parent_run_id)
-                ran += 1
+                if result.state == "SKIPPED":
+                    skipped += 1
+                    if skipped == MAX_SKIPPED_IN_A_ROW:
+                        raise SweepError(f"sweep {name}: {skipped} proposals in a row cost more than the constraint's "
+                                         f"max_relative_cost {spec.max_relative_cost:g}: raise it or narrow the space")
+                    continue
+                ran, skipped = ran + 1, 0
                 failures = failures + 1 if result.state == "FAIL" else 0
                 if failures == MAX_FAILURES_IN_A_ROW:
                     raise SweepError(f"sweep {name}: {failures} trials in a row failed on this agent, the last with: "
@@ -109,6 +118,25 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
         retry = study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
         print(f"sweep {spec.name}: trial {trial.number} ({name}){f', a retry of trial {retry}' if retry is not None else ''}: "
               + ", ".join(f"{k}={v}" for k, v in params.items()), flush=True)
+
+        if spec.max_relative_cost is not None:
+            try:
+                cost = relative_cost(spec, root, params)
+            except (SweepError, ParamsError) as exc:  # the values break a rule of params.yaml, as check_params would say
+                cost, reason = None, first_line(exc)
+            if cost is None:
+                trial.set_user_attr("fail_reason", reason)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                print(f"sweep {spec.name}: trial {trial.number} FAIL: {reason}", file=sys.stderr, flush=True)
+                return TrialResult("FAIL", reason=reason)
+            trial.set_user_attr("relative_cost", round(cost, 3))
+            trial.set_constraint("cost_over_limit", cost - spec.max_relative_cost)  # TPE reads it when it samples
+            if cost > spec.max_relative_cost:
+                trial.set_user_attr(OVER_COST_ATTR, True)
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                print(f"sweep {spec.name}: trial {trial.number} skipped: its training costs {cost:.2f}x params.yaml's, "
+                      f"over the constraint's {spec.max_relative_cost:g}x", flush=True)
+                return TrialResult("SKIPPED")
 
         def was_pruned() -> bool:
             return PRUNED_ATTR in study._storage.get_trial(trial._trial_id).user_attrs

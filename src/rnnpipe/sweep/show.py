@@ -6,18 +6,27 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from rnnpipe.sweep.spec import SweepError
+from rnnpipe.sweep.spec import OVER_COST_ATTR, SweepError
+
+
+def skipped_for_cost(trial: Any) -> bool:
+    return OVER_COST_ATTR in trial.user_attrs
 
 
 def trial_rows(study: Any, keys: list[str]) -> list[dict[str, Any]]:
+    """One row per trial that ran (proposals skipped for their cost are counted apart)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
+        if skipped_for_cost(t):
+            continue
         seconds = t.user_attrs.get("seconds")
         if seconds is None and t.datetime_start and t.datetime_complete:
             seconds = round((t.datetime_complete - t.datetime_start).total_seconds(), 1)
         row = {"trial": t.number, **{k: t.params.get(k, "") for k in keys},
                "objective": t.value if t.state.name == "COMPLETE" else None, "state": t.state.name,
                "seconds": seconds, "exp": t.user_attrs.get("exp_name", "")}
+        if "relative_cost" in t.user_attrs:
+            row = {**row, "cost": t.user_attrs["relative_cost"]}
         if t.state.name == "PRUNED":
             row["state"] = f"PRUNED@{t.user_attrs.get('pruned_epoch', '?')}"
         if t.user_attrs.get("feasible") is False:
@@ -98,7 +107,7 @@ def plot(study: Any, metric: str, path: Path) -> None:
         points.append((t.number, best))
     if points:
         ax.step(*zip(*points), where="post", label="best so far")
-    pruned = [t.number for t in trials if t.state.name == "PRUNED"]
+    pruned = [t.number for t in trials if t.state.name == "PRUNED" and not skipped_for_cost(t)]
     if pruned:
         ax.plot(pruned, [ax.get_ylim()[1]] * len(pruned), "x", color="grey", label="pruned")
     ax.set_xlabel("trial")
@@ -127,6 +136,10 @@ def show(name: str, root: Path, markdown: Optional[str] = None, png: Optional[st
     rows = trial_rows(study, keys)
     lines = [f"sweep {name}: {spec.objective.direction} {spec.objective.metric} ({spec.objective.file}); "
              f"{len(rows)} trials in {shown(url)}", "", table(rows, markdown=False), ""]
+    over = sum(skipped_for_cost(t) for t in study.get_trials(deepcopy=False))
+    if over:
+        lines.insert(-1, f"{over} more proposals skipped without training: their training cost (FLOPs) is over the "
+                         f"constraint's {spec.max_relative_cost:g}x params.yaml's")
     best = best_trial(study)
     if best is not None:
         lines.append(f"best: trial {best.number} ({best.user_attrs.get('exp_name', '')}) "

@@ -13,6 +13,8 @@ the first problem is one line naming the key, the value and what is allowed.
     sampler: {type: tpe, seed: 0}                          # tpe | random | grid
     pruning: {startup_trials: 3, warmup_epochs: 10}        # optional: Optuna's median pruner on val loss per epoch
     constraint: {max_trial_seconds: 420}                   # optional: a slower trial does not count as best
+    constraint: {max_relative_cost: 1.6}                   # or: a trial whose training costs more FLOPs than 1.6x
+                                                           # params.yaml's is skipped (the model's training_cost)
 """
 from __future__ import annotations
 
@@ -84,14 +86,14 @@ class SweepSpec:
     pruning: Optional[Pruning]
     heartbeat_seconds: int = 10
     max_trial_seconds: Optional[float] = None  # the constraint: a trial that took longer is infeasible
+    max_relative_cost: Optional[float] = None  # and/or: a trial whose training cost is over it is skipped
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def model_kind(self) -> str:
         """The MLflow experiment the parent run lives in: the model whose stages the trials run."""
-        return "charrnn" if any("charrnn" in s or s in ("prepare_corpus", "generate_text") for s in self.stages) \
-            else "forecaster"
+        return model_of(self.stages)
 
     def to_json(self) -> str:
         return json.dumps({"name": self.name, **self.raw}, sort_keys=True)
@@ -150,7 +152,7 @@ def parse_spec(raw: Any, name: str, root: Path, source: str = "sweep file") -> S
                        f"{points} (or leave trials out to try every point once)")
         trials = trials or points
     pruning = _pruning(raw.get("pruning"), fail)
-    max_trial_seconds = _constraint(raw.get("constraint"), fail)
+    max_trial_seconds, max_relative_cost = _constraint(raw.get("constraint"), model_of(stages), dimensions, fail)
     heartbeat = raw.get("heartbeat_seconds", 10)
     if not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or not 1 <= heartbeat <= 3600:
         raise fail(f"heartbeat_seconds = {heartbeat!r} is invalid: allowed is an integer from 1 to 3600")
@@ -159,7 +161,8 @@ def parse_spec(raw: Any, name: str, root: Path, source: str = "sweep file") -> S
         raise fail(f"description = {description!r} is invalid: allowed is text")
     return SweepSpec(name=name, stages=tuple(stages), space=dimensions, objective=objective, trials=trials,
                      minutes=minutes, sampler=sampler, seed=seed, pruning=pruning, heartbeat_seconds=heartbeat,
-                     max_trial_seconds=max_trial_seconds, description=description, raw=copy.deepcopy(raw))
+                     max_trial_seconds=max_trial_seconds, max_relative_cost=max_relative_cost,
+                     description=description, raw=copy.deepcopy(raw))
 
 
 def spec_from_json(text: str, root: Path) -> SweepSpec:
@@ -315,16 +318,56 @@ def _pruning(raw: Any, fail: Any) -> Optional[Pruning]:
     return Pruning(**values)
 
 
-def _constraint(raw: Any, fail: Any) -> Optional[float]:
-    """A time budget per trial: the trial's wall seconds (its whole `dvc exp run`, on the machine that ran it)."""
+# A trial's user attr: skipped without training, its params cost more than the constraint's max_relative_cost.
+OVER_COST_ATTR = "over_cost"
+
+
+def model_of(stages: Any) -> str:
+    return "charrnn" if any("charrnn" in s or s in ("prepare_corpus", "generate_text") for s in stages) \
+        else "forecaster"
+
+
+def _constraint(raw: Any, kind: str, dimensions: tuple[Dimension, ...], fail: Any
+                ) -> tuple[Optional[float], Optional[float]]:
+    """A budget per trial: its wall seconds (its whole `dvc exp run`, on the machine that ran it, under whatever
+    else that machine ran), and/or its training cost relative to params.yaml's (FLOPs, the same on any machine)."""
     if raw is None:
-        return None
-    if not isinstance(raw, dict) or set(raw) != {"max_trial_seconds"}:
-        raise fail(f"constraint = {raw!r} is invalid: allowed is {{max_trial_seconds: N}} (or no key at all)")
-    seconds = raw["max_trial_seconds"]
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds < math.inf:
-        raise fail(f"constraint: max_trial_seconds = {seconds!r} is invalid: allowed is a number > 0")
-    return float(seconds)
+        return None, None
+    allowed = ("max_trial_seconds", "max_relative_cost")
+    if not isinstance(raw, dict) or not raw or not set(raw) <= set(allowed):
+        raise fail(f"constraint = {raw!r} is invalid: allowed is {{max_trial_seconds: N}} and/or "
+                   "{max_relative_cost: X} (or no key at all)")
+    for key, value in raw.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
+            raise fail(f"constraint: {key} = {value!r} is invalid: allowed is a number > 0")
+    if "max_relative_cost" in raw:
+        from rnnpipe.models import MODELS
+
+        if MODELS[kind].training_cost is None:
+            with_cost = ", ".join(k for k, m in MODELS.items() if m.training_cost is not None)
+            raise fail(f"constraint: max_relative_cost needs a model with a training cost; the {kind}'s stages have "
+                       f"none (allowed for: {with_cost})")
+        if any(d.key == "charrnn.chars_per_epoch" for d in dimensions):
+            raise fail("constraint: max_relative_cost compares FLOPs per training character; with "
+                       "charrnn.chars_per_epoch in the space use max_trial_seconds instead")
+    seconds, cost = raw.get("max_trial_seconds"), raw.get("max_relative_cost")
+    return (float(seconds) if seconds is not None else None), (float(cost) if cost is not None else None)
+
+
+def relative_cost(spec: SweepSpec, root: Path, overrides: dict[str, Any]) -> float:
+    """The training cost of params.yaml with a trial's values, over params.yaml's own (the model's training_cost)."""
+    from rnnpipe.models import MODELS
+
+    base = _params_raw(root)
+    changed = copy.deepcopy(base)
+    for key, value in overrides.items():
+        node = changed
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    cost = MODELS[spec.model_kind].training_cost
+    return cost(parse_params(changed)) / cost(parse_params(base))
 
 
 # --- dvc.yaml and params.yaml ---------------------------------------------------------------------------------------

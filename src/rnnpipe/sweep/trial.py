@@ -26,7 +26,7 @@ LOG_DIR = Path(".sweeps") / "logs"
 
 @dataclass
 class TrialResult:
-    state: str                         # COMPLETE | PRUNED | FAIL
+    state: str                         # COMPLETE | PRUNED | FAIL | SKIPPED (over the cost constraint, not run)
     value: Optional[float] = None
     reason: str = ""                   # FAIL: the last error line of the trial's log
     seconds: float = 0.0
