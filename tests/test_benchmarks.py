@@ -39,12 +39,18 @@ def test_forecaster_benchmark_refuses_a_bad_override_in_one_line_before_training
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and expected in done.stderr
 
 
-def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_processes(tmp_path):
+def charrnn_throughput(tmp_path, part: str) -> subprocess.CompletedProcess:
+    """`benchmarks/charrnn.py --parts PART` over 15,000 characters of a small text of its own; must succeed."""
     text = tmp_path / "text.txt"
     text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 400, encoding="utf-8")
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "numerics",
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", part,
                            "--chars", "15000", "--corpus", str(text)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_processes(tmp_path):
+    done = charrnn_throughput(tmp_path, "numerics")
     rows = {line.split("  ")[0]: line for line in done.stdout.splitlines()
             if line.startswith(("unpinned", "pinned"))}
     assert len(rows) == 6, done.stdout
@@ -113,11 +119,7 @@ def test_corpus_scale_benchmark_refuses_a_cap_below_one_chunk_per_stream_in_one_
 
 
 def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_path):
-    text = tmp_path / "text.txt"
-    text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 400, encoding="utf-8")
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "rate",
-                           "--chars", "15000", "--corpus", str(text)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    done = charrnn_throughput(tmp_path, "rate")
     lines = done.stdout.splitlines()
     assert any(line.startswith("FLOPs per training target") and line.endswith(" M") for line in lines)
     rows = [line for line in lines if line.startswith(("SGEMM", "char-RNN training"))]
