@@ -164,6 +164,7 @@ def test_tracking_state_creates_no_store(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_tracking_state_reads_the_champion_from_a_real_store(tmp_path, monkeypatch):
     """A real SQLite store: a registered version whose run is tagged with the workspace model's sha256."""
+    from rnnpipe.charrnn.descriptor import DESCRIPTOR as CHARRNN
     from rnnpipe.core.io import file_digest
     from rnnpipe.tracking.runs import MODEL_TAG, Tracker
 
@@ -177,7 +178,7 @@ def test_tracking_state_reads_the_champion_from_a_real_store(tmp_path, monkeypat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracker = Tracker(True, uri)
     client = tracker.client
-    run = client.create_run(tracker.experiment_id("charrnn"), tags={MODEL_TAG: file_digest(model)})
+    run = client.create_run(tracker.experiment_id(CHARRNN), tags={MODEL_TAG: file_digest(model)})
     client.create_registered_model("rnnpipe-charrnn")
     client.create_model_version("rnnpipe-charrnn", str(tmp_path / "artifact"), run_id=run.info.run_id)
     client.set_model_version_tag("rnnpipe-charrnn", "1", "test_bits_per_char", "2.05")
