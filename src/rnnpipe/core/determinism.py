@@ -21,9 +21,15 @@ GRAIN_SIZE = 32768
 
 def configure_determinism(seed: int) -> None:
     """Deterministic kernels and the seed (instruction sets and threads: rnnpipe.core.numerics, set at start)."""
+    import sys
+
     import torch
 
-    torch.use_deterministic_algorithms(True)
+    # torch.use_deterministic_algorithms(True) also imports the compiler stack (torch._inductor: 1.8 s of a stage's
+    # start) to set its flag; nothing here compiles, so ATen's switch alone is set, and the compiler's only if loaded.
+    torch._C._set_deterministic_algorithms(True, warn_only=False)
+    if "torch._inductor.config" in sys.modules:
+        sys.modules["torch._inductor.config"].deterministic = True
     torch.manual_seed(seed)
 
 
