@@ -5,10 +5,11 @@
 storage   Optuna's journal file against SQLite, two agent processes on one study (trivial objective): trials
           finished, errors, wall seconds, and whether the storage keeps heartbeats (what turns a killed agent's
           trial into FAIL and a retry). The sweep code uses SQLite for the local study.
-overhead  one agent, --trials tiny forecaster trials (tracking on, local MLflow store): per trial, the agent's wall
-          time against the training stage's own fit time (MLflow metric train_seconds); the rest is the trial's
-          overhead (dvc exp setup and commit, check_params, stage start-up, MLflow, Optuna); then plain
-          `dvc exp run --temp` of the same stage with new params, so the sweep's own share shows beside DVC's.
+overhead  one agent, --trials tiny forecaster trials (tracking on, local MLflow store), with the stages in forks of
+          the agent's warm interpreter (the default, rnnpipe.warm), then the same with --cold: per trial, the agent's
+          wall time against the training stage's own fit time (MLflow metric train_seconds); the rest is the
+          trial's overhead (dvc exp setup and commit, check_params, stage start-up, MLflow, Optuna); then plain
+          `dvc exp run --temp` of the same stage with new params (cold), so the sweep's own share shows.
           Beside the wall seconds, the CPU seconds (user + system) of every process of a trial: on a machine other
           work shares, they move far less than the wall time does.
 agents    the same --trials tiny trials with 1 agent, then with 2 agents (runtime.threads 1 each, so they do not
@@ -123,13 +124,13 @@ def wait_for_study(path: Path, timeout: float = 600) -> None:
     raise SystemExit(f"error: no study in {path} after {timeout:.0f} s")
 
 
-def run_agents(copy, agents: int) -> float:
+def run_agents(copy, agents: int, *flags: str) -> float:
     start = time.perf_counter()
-    first = agent_command(copy, "run", "sweeps/bench.yaml")
+    first = agent_command(copy, "run", "sweeps/bench.yaml", *flags)
     others = []
     if agents > 1:
         wait_for_study(copy.root / ".sweeps" / "optuna.db")
-        others = [agent_command(copy, "agent", "bench") for _ in range(agents - 1)]
+        others = [agent_command(copy, "agent", "bench", *flags) for _ in range(agents - 1)]
     for agent in [first, *others]:
         output, _ = agent.communicate()
         if agent.returncode != 0:
@@ -163,23 +164,29 @@ def bare_exp_runs(copy, count: int) -> list[tuple[float, float]]:
 
 
 def part_overhead(trials: int, work: Path) -> None:
-    copy = tiny_copy(work, "overhead", trials)
-    cpu = children_cpu()
-    run_agents(copy, 1)
-    cpu = children_cpu() - cpu
-    times = trial_times(copy)
+    runs, cpu_per_trial = {}, {}
+    for mode, flags in (("warm", ()), ("cold", ("--cold",))):
+        copy = tiny_copy(work, f"overhead-{mode}", trials)
+        cpu = children_cpu()
+        run_agents(copy, 1, *flags)
+        runs[mode] = trial_times(copy)
+        cpu_per_trial[mode] = (children_cpu() - cpu) / max(len(runs[mode]), 1)
     bare = bare_exp_runs(copy, min(trials, 4))
-    overhead = [total - fit for total, fit in times]
-    print(f"\n== overhead: {len(times)} tiny forecaster trials, 1 agent; {len(bare)} plain dvc exp runs of the same")
-    print(f"{'':<42} {'median s':>8} {'min s':>6} {'max s':>6}")
-    for label, values in (("trial (agent's view)", [t for t, _ in times]), ("training fit", [f for _, f in times]),
-                          ("overhead (trial - fit)", overhead),
-                          ("plain `dvc exp run --temp` (no sweep)", [wall for wall, _ in bare]),
-                          ("plain run, CPU s of all its processes", [used for _, used in bare])):
-        print(f"{label:<42} {statistics.median(values):>8.1f} {min(values):>6.1f} {max(values):>6.1f}")
-    own = statistics.median([t for t, _ in times]) - statistics.median([wall for wall, _ in bare])
-    print(f"{'sweep share (median trial - median plain)':<42} {own:>8.1f}")
-    print(f"{'CPU s per trial (agent and all it ran)':<42} {cpu / max(len(times), 1):>8.1f}")
+    print(f"\n== overhead: {trials} tiny forecaster trials, 1 agent, stages warm (the default) then --cold; "
+          f"{len(bare)} plain dvc exp runs of the same")
+    print(f"{'':<46} {'median s':>8} {'min s':>6} {'max s':>6}")
+    rows = [("training fit", [f for _, f in runs["warm"] + runs["cold"]])]
+    for mode in ("warm", "cold"):
+        rows += [(f"trial, {mode} stages (agent's view)", [t for t, _ in runs[mode]]),
+                 (f"overhead, {mode} stages (trial - fit)", [t - f for t, f in runs[mode]])]
+    rows += [("plain `dvc exp run --temp` (no sweep)", [wall for wall, _ in bare]),
+             ("plain run, CPU s of all its processes", [used for _, used in bare])]
+    for label, values in rows:
+        print(f"{label:<46} {statistics.median(values):>8.1f} {min(values):>6.1f} {max(values):>6.1f}")
+    for mode in ("warm", "cold"):
+        print(f"{f'CPU s per trial, {mode} (agent and all it ran)':<46} {cpu_per_trial[mode]:>8.1f}")
+    warm, cold = (statistics.median([t - f for t, f in runs[m]]) for m in ("warm", "cold"))
+    print(f"{'overhead warm / cold':<46} {warm / cold:>8.2f}")
 
 
 def part_agents(trials: int, work: Path) -> None:

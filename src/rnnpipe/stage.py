@@ -5,12 +5,14 @@ the CPU against runtime.isa, sets the pinned environment and restarts the interp
 (rnnpipe.core.numerics; check_params, which computes no output bytes, checks the CPU but needs no setting up).
 Only then does it import the stage's own code, stages/NAME.py (paths relative to the working directory, as dvc runs
 it), and call its `main(params, *ARGS)`. Any user error is one `error:` line and exit code 1; an unknown NAME is one
-line and exit code 2.
+line and exit code 2. With RNNPIPE_STAGE_SERVER set (a sweep agent sets it for its trials), a stage other than
+check_params hands the same run to a warm interpreter instead (rnnpipe.warm).
 """
 from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +20,8 @@ from types import ModuleType
 from rnnpipe.core.errors import run_stage
 from rnnpipe.core.numerics import apply_runtime
 from rnnpipe.params import Params, load_params
+from rnnpipe.warm import ADDRESS_ENV
+from rnnpipe.warm import client as warm_client
 
 # Every stage of dvc.yaml, in the order `dvc repro` runs them (tests/test_stage_entry.py keeps the two equal).
 STAGES = ("check_params", "prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster", "forecast",
@@ -59,6 +63,10 @@ def main(argv: list[str]) -> int:
               "(usage: python -m rnnpipe.stage NAME [ARG ...])", file=sys.stderr)
         return 2
     name, args = argv[0], argv[1:]
+    if name not in UNPINNED and os.environ.get(ADDRESS_ENV):
+        code = warm_client.run_in_server(argv)  # a sweep agent's warm interpreter: the same run, its imports done
+        if code is not None:
+            return code
     if name in UNPINNED:
         params = run_stage(load_params)
     else:

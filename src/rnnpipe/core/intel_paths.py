@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 from rnnpipe.core.cpu import cpu_vendor
 
@@ -81,6 +81,21 @@ def is_loaded(library: Path, maps: Path = Path("/proc/self/maps")) -> bool:
         return False
 
 
+def preloading(library: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """The variables that start a process with the library preloaded, once (what the restart sets)."""
+    preload = env.get("LD_PRELOAD", "")
+    return {"LD_PRELOAD": f"{library}:{preload}" if preload else str(library), RESTARTED: "1"}
+
+
+def started_environment(isa: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a process started with `env` runs its numeric libraries under once ensure_intel_paths is
+    done: `env` itself, or `env` with the library preloaded."""
+    library = find_library()
+    if not needs_intel_paths(isa, cpu_vendor()) or library is None or env.get(RESTARTED):
+        return dict(env)
+    return {**env, **preloading(library, env)}
+
+
 def ensure_intel_paths(isa: str) -> None:
     """Before torch loads: on a non-Intel CPU with a pinned isa, restart this process once with the library
     preloaded; without the library, one line on stderr says the bytes will differ from an Intel machine's."""
@@ -98,9 +113,7 @@ def ensure_intel_paths(isa: str) -> None:
         print(f"warning: this {vendor} CPU makes MKL take its non-Intel code paths, so outputs will differ from "
               f"a dvc.lock made on an Intel CPU; {why}", file=sys.stderr)
         return
-    preload = os.environ.get("LD_PRELOAD", "")
-    os.environ["LD_PRELOAD"] = f"{library}:{preload}" if preload else str(library)
-    os.environ[RESTARTED] = "1"
+    os.environ.update(preloading(library, os.environ))
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

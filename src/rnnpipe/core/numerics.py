@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Mapping
 
 from rnnpipe.core.cpu import check_supported
 from rnnpipe.core.errors import ParamsError
-from rnnpipe.core.intel_paths import ensure_intel_paths
+from rnnpipe.core.intel_paths import ensure_intel_paths, started_environment
 from rnnpipe.core.params import RuntimeParams
 from rnnpipe.core.threads import max_threads
 
@@ -45,6 +46,22 @@ def environment(runtime: RuntimeParams) -> dict[str, str | None]:
     if runtime.isa != "native":
         env.update({name: ISA_SETTINGS[runtime.isa].get(name) for name in PINNED_VARIABLES})
     return env
+
+
+def started_with(runtime: RuntimeParams, env: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment a process started with `env` has once apply_runtime(runtime) is done: the settings
+    above applied, then the Intel-paths library preloaded where this CPU needs it."""
+    result = dict(env)
+    for name, value in environment(runtime).items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    return started_environment(runtime.isa, result)
+
+
+# What the numeric libraries read when they load: two processes with equal values loaded them alike.
+READ_AT_LOAD = (*PINNED_VARIABLES, "LD_PRELOAD")
 
 
 def apply_runtime(runtime: RuntimeParams) -> None:

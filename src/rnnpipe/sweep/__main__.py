@@ -2,6 +2,7 @@
 
 run    checks the sweep file, creates its Optuna study (or resumes it) and runs trials until the budget is spent
 agent  joins an existing study (any clone that reaches the same storage) and runs trials until the budget is spent
+       (run and agent: --cold starts every stage process from scratch, see rnnpipe.warm)
 show   prints the trials, the best one, parameter importances; writes a PNG of the objective (and a markdown table)
 check  validates sweep files and starts nothing
 """
@@ -16,8 +17,13 @@ from rnnpipe.core.errors import RnnpipeError
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m rnnpipe.sweep", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="create or resume a sweep's study and run trials").add_argument("file")
-    commands.add_parser("agent", help="join a sweep's study and run trials").add_argument("name")
+    run = commands.add_parser("run", help="create or resume a sweep's study and run trials")
+    run.add_argument("file")
+    agent = commands.add_parser("agent", help="join a sweep's study and run trials")
+    agent.add_argument("name")
+    for command in (run, agent):
+        command.add_argument("--cold", action="store_true",
+                             help="start every stage process from scratch (default: forks of a warm interpreter)")
     show = commands.add_parser("show", help="the trials, the best, importances, a PNG")
     show.add_argument("name")
     show.add_argument("--markdown", metavar="FILE", help="also write the trials table as markdown to FILE")
@@ -29,9 +35,9 @@ def main(argv: list[str]) -> int:
 
     root = root_of_checkout()
     if args.command == "run":
-        return start(args.file, root)
+        return start(args.file, root, warm=not args.cold)
     if args.command == "agent":
-        return join(args.name, root)
+        return join(args.name, root, warm=not args.cold)
     if args.command == "show":
         from rnnpipe.sweep.show import show as show_study
 

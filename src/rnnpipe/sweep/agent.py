@@ -8,6 +8,7 @@ machine needs only the sweep's name.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -20,7 +21,7 @@ from typing import Any, Optional
 from rnnpipe.core.errors import ParamsError, TrackingError, first_line
 from rnnpipe.sweep.spec import OVER_COST_ATTR, SweepError, SweepSpec, load_spec, relative_cost, spec_from_json
 from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
-from rnnpipe.sweep.trial import TrialResult, exp_name, run_trial
+from rnnpipe.sweep.trial import LOG_DIR, TrialResult, base_env, exp_name, run_trial
 
 SPEC_ATTR, PARENT_ATTR, DEADLINE_ATTR = "spec", "mlflow_parent_run_id", "deadline_unix"
 FINISHED = ("COMPLETE", "PRUNED")
@@ -34,7 +35,7 @@ def study_name(spec_name: str) -> str:
     return f"rnnpipe-sweep-{spec_name}"
 
 
-def start(spec_path: str, root: Path) -> int:
+def start(spec_path: str, root: Path, warm: bool = True) -> int:
     """`run sweeps/X.yaml`: check everything, create (or resume) the study, then work as an agent."""
     spec = load_spec(spec_path, root)
     url = storage_url(root)
@@ -50,20 +51,29 @@ def start(spec_path: str, root: Path) -> int:
                          "file: rename this file for a new sweep, or restore the one the study was made from")
     else:
         print(f"sweep {spec.name}: resuming the study in {shown(url)}")
-    return work(spec.name, root, tracker, first_agent=created)
+    return work(spec.name, root, tracker, first_agent=created, warm=warm)
 
 
-def join(name: str, root: Path) -> int:
+def join(name: str, root: Path, warm: bool = True) -> int:
     """`agent NAME`: one line if the study does not exist; otherwise work on it."""
     url = storage_url(root)
     if find_study(name, open_storage(url)) is None:
         raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
                          f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
     tracker = _tracker(root)
-    return work(name, root, tracker, first_agent=False)
+    return work(name, root, tracker, first_agent=False, warm=warm)
 
 
-def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
+def work(name: str, root: Path, tracker: Any, first_agent: bool, warm: bool = True) -> int:
+    """warm: the trials' stages run in forks of one warm interpreter (rnnpipe.warm); False: each starts cold."""
+    from rnnpipe.warm.launcher import running
+
+    log = root / LOG_DIR / f"stage-server-{os.getpid()}.log"
+    with running(root, base_env(root), log) if warm else contextlib.nullcontext(None) as stage_env:
+        return _work(name, root, tracker, first_agent, stage_env)
+
+
+def _work(name: str, root: Path, tracker: Any, first_agent: bool, stage_env: Optional[dict[str, str]]) -> int:
     import optuna
 
     url = storage_url(root)
@@ -85,7 +95,7 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
             if spec.trials is not None and done >= spec.trials:
                 break
             if spec.trials is None or done + running < spec.trials:
-                result = _one_trial(study, spec, root, url, parent_run_id)
+                result = _one_trial(study, spec, root, url, parent_run_id, stage_env)
                 if result.state == "SKIPPED":
                     skipped += 1
                     if skipped == MAX_SKIPPED_IN_A_ROW:
@@ -104,7 +114,8 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool) -> int:
     return 0
 
 
-def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id: Optional[str]) -> TrialResult:
+def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id: Optional[str],
+               stage_env: Optional[dict[str, str]] = None) -> TrialResult:
     import optuna
     from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize runs around each trial
 
@@ -143,7 +154,7 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
 
         try:
             result = run_trial(root, spec, url, study.study_name, trial._trial_id, trial.number, params,
-                               parent_run_id, was_pruned)
+                               parent_run_id, was_pruned, stage_env)
         except KeyboardInterrupt:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             frozen = study._storage.get_trial(trial._trial_id)

@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from rnnpipe.sweep import report
 from rnnpipe.sweep.spec import SweepSpec, override_value
+from rnnpipe.warm import ADDRESS_ENV
 
 LOG_DIR = Path(".sweeps") / "logs"
 
@@ -50,10 +51,22 @@ def trial_command(root: Path, spec: SweepSpec, name: str, params: dict[str, Any]
             *spec.stages]
 
 
-def trial_env(spec: SweepSpec, storage_url: str, study_name: str, trial_id: int, number: int,
-              parent_run_id: Optional[str], root: Path) -> dict[str, str]:
+def base_env(root: Path) -> dict[str, str]:
+    """The agent's environment with the checkout's code first on the import path: its trials', and their stage
+    server's (rnnpipe.warm)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")]))
+    return env
+
+
+def trial_env(spec: SweepSpec, storage_url: str, study_name: str, trial_id: int, number: int,
+              parent_run_id: Optional[str], root: Path, stage_env: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """stage_env: the agent's environment plus its stage server's address (rnnpipe.warm); None: stages start cold."""
+    if stage_env is None:
+        env = base_env(root)
+        env.pop(ADDRESS_ENV, None)  # cold means cold, whatever the agent's shell exported
+    else:
+        env = dict(stage_env)
     tags = {"sweep": spec.name, "trial": str(number)}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
@@ -68,7 +81,8 @@ def trial_env(spec: SweepSpec, storage_url: str, study_name: str, trial_id: int,
 
 
 def run_trial(root: Path, spec: SweepSpec, storage_url: str, study_name: str, trial_id: int, number: int,
-              params: dict[str, Any], parent_run_id: Optional[str], was_pruned: Any) -> TrialResult:
+              params: dict[str, Any], parent_run_id: Optional[str], was_pruned: Any,
+              stage_env: Optional[dict[str, str]] = None) -> TrialResult:
     """Run the experiment to its end. KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) stops the guard,
     which ends the trial's processes and deletes its temporary workspace, then propagates."""
     name = exp_name(spec.name, number)
@@ -78,7 +92,8 @@ def run_trial(root: Path, spec: SweepSpec, storage_url: str, study_name: str, tr
     with open(log_path, "w", encoding="utf-8") as log:
         guard = subprocess.Popen(trial_command(root, spec, name, params), cwd=root, stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 env=trial_env(spec, storage_url, study_name, trial_id, number, parent_run_id, root))
+                                 env=trial_env(spec, storage_url, study_name, trial_id, number, parent_run_id, root,
+                                               stage_env))
         try:
             code = guard.wait()
         except BaseException:

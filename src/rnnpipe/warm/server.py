@@ -1,0 +1,203 @@
+"""The server of rnnpipe.warm: `python -m rnnpipe.warm.server SOCKET`, run from the repository root."""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from rnnpipe.warm import ADDRESS_ENV, MESSAGE_BYTES
+
+WARM_LIBRARIES = ("torch", "torch._dynamo", "numpy", "pandas", "yaml", "matplotlib", "matplotlib.pyplot", "mlflow", "mlflow.pyfunc",
+                  "mlflow.models.signature", "mlflow.store.tracking.sqlalchemy_store",
+                  "mlflow.store.model_registry.sqlalchemy_store", "sqlalchemy", "alembic", "tqdm")
+PROJECT_PACKAGES = ("rnnpipe", "stages")  # imported afresh in every fork
+PR_SET_PDEATHSIG = 1
+
+
+# --- the server ------------------------------------------------------------------------------------------------------
+
+def serve(address: str) -> int:
+    """Set the numerics up from ./params.yaml as a stage would, load the libraries, then fork one process per
+    request until SIGTERM or the parent's death."""
+    from rnnpipe.core.errors import run_stage
+    from rnnpipe.core.numerics import apply_runtime
+    from rnnpipe.params import load_params
+
+    # As a stage starts: may restart this process once (the Intel-paths library), before anything else happens.
+    run_stage(lambda: apply_runtime(load_params("params.yaml").runtime))
+    parent = os.getppid()
+    _ask_for_sigterm_when_parent_dies()
+    for name in WARM_LIBRARIES:
+        __import__(name)
+    _fill_caches()
+    loaded = {"env": dict(os.environ), "executable": sys.executable}
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    staging = f"{address}.{os.getpid()}.tmp"
+    listener.bind(staging)
+    listener.listen(8)
+    os.replace(staging, address)  # the address appears only once the server accepts
+
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    try:
+        while not stopping and os.getppid() == parent:
+            _reap()
+            try:
+                ready, _, _ = select.select([listener], [], [], 1.0)
+            except InterruptedError:
+                continue
+            if not ready:
+                continue
+            conn, _ = listener.accept()
+            if os.fork() == 0:
+                listener.close()
+                os._exit(_child(conn, loaded))
+            conn.close()
+    finally:
+        listener.close()
+        try:
+            os.unlink(address)
+        except FileNotFoundError:
+            pass
+    return 0
+
+
+def _fill_caches() -> None:
+    """What every stage that logs a model computes the same way: MLflow's map of the installed packages (0.5 s)."""
+    try:
+        from mlflow.utils import requirements_utils
+
+        requirements_utils._init_packages_to_modules_map()
+    except (ImportError, AttributeError):  # another MLflow version: only the time is lost
+        pass
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _ask_for_sigterm_when_parent_dies() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent check in the loop still ends the server
+        pass
+
+
+# --- one fork: one stage ---------------------------------------------------------------------------------------------
+
+def _child(conn: socket.socket, loaded: dict[str, Any]) -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    message, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
+    request = json.loads(message)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ.pop(ADDRESS_ENV)  # the stage runs here, not in another fork
+    sys.path[:] = request["path"]
+    sys.argv = [request["argv0"], *request["argv"]]
+    for name in [name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES]:
+        del sys.modules[name]
+
+    why_cold = _why_cold(request, loaded)
+    stage = " ".join(request["argv"])
+    # The server's own stderr (the agent's log of it), before the stage's streams replace it.
+    print(f"stage {stage} in {request['cwd']}: " + (f"cold, {why_cold}" if why_cold else f"warm, pid {os.getpid()}"),
+          file=sys.stderr, flush=True)
+    if why_cold:
+        conn.send(json.dumps({"cold": why_cold}).encode())
+        return 0
+    conn.send(json.dumps({"pid": os.getpid()}).encode())
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    threading.Thread(target=_end_with_caller, args=(conn,), daemon=True).start()
+
+    code = _run_stage(request["argv"])
+    atexit._run_exitfuncs()  # what the interpreter runs at a cold process's exit (MLflow ends its runs there)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    conn.send(json.dumps({"exit": code}).encode())
+    return code
+
+
+def _why_cold(request: dict[str, Any], loaded: dict[str, Any]) -> str:
+    """Why this stage cannot run in this server ('' when it can): another Python, or numerics other than the ones the
+    libraries loaded with here (what a cold start of the stage would set up: rnnpipe.core.numerics). When it can,
+    the environment becomes the one that cold start would have."""
+    if request["executable"] != loaded["executable"]:
+        return f"another Python ({request['executable']})"
+    try:
+        from rnnpipe.core.numerics import READ_AT_LOAD, started_with
+        from rnnpipe.params import load_params
+
+        wanted = started_with(load_params("params.yaml").runtime, os.environ)
+    except Exception as exc:  # the cold run says what is wrong with params.yaml, in its own words
+        return f"params.yaml does not load here ({type(exc).__name__})"
+    differ = [name for name in READ_AT_LOAD if wanted.get(name) != loaded["env"].get(name)]
+    if differ:
+        return f"other numerics settings ({', '.join(differ)})"
+    os.environ.clear()
+    os.environ.update(wanted)
+    return ""
+
+
+def _run_stage(argv: list[str]) -> int:
+    try:
+        from rnnpipe import stage
+
+        code: Any = stage.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    except BaseException:  # as the interpreter reports an uncaught exception
+        traceback.print_exc()
+        return 1
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _end_with_caller(conn: socket.socket) -> None:
+    """The caller never sends after its request: an empty read means it is gone (`kill -9` included)."""
+    try:
+        while conn.recv(1):
+            pass
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m rnnpipe.warm.server SOCKET (run from the repository root)", file=sys.stderr)
+        return 2
+    return serve(str(Path(argv[0]).resolve()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
