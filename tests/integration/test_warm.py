@@ -61,8 +61,9 @@ def test_a_warm_repro_writes_the_bytes_of_a_cold_one(copy, tmp_path):
     copy.repro()
     cold = lock_outs(copy.root)
     log = tmp_path / "server.log"
-    with running(copy.root, {**copy.env, "PYTHONPATH": str(copy.root / "src")}, log) as env:
-        wait_for(lambda: Path(env[ADDRESS_ENV]).exists(), "server socket")
+    with running(copy.root, {**copy.env, "PYTHONPATH": str(copy.root / "src")}, log) as server:
+        env = server.stage_env()
+        assert env is not None, log.read_text(encoding="utf-8")
         copy.run(str(Path(sys.executable).parent / "dvc"), "repro", "--force", env_extra={ADDRESS_ENV: env[ADDRESS_ENV]})
     assert not Path(env[ADDRESS_ENV]).exists()
     assert lock_outs(copy.root) == cold
@@ -82,8 +83,9 @@ def test_exit_codes_streams_and_signals_go_through_and_other_numerics_run_cold(c
     copy.repro("prepare_corpus", "prepare_series")
     log = tmp_path / "server.log"
     stage = [sys.executable, "-m", "rnnpipe.stage"]
-    with running(copy.root, {**copy.env, "PYTHONPATH": str(copy.root / "src")}, log) as env:
-        wait_for(lambda: Path(env[ADDRESS_ENV]).exists(), "server socket")
+    with running(copy.root, {**copy.env, "PYTHONPATH": str(copy.root / "src")}, log) as server:
+        env = server.stage_env()
+        assert env is not None, log.read_text(encoding="utf-8")
         warm_env = {**env, "PYTHONPATH": "src"}
 
         bad = subprocess.run([*stage, "train_forecaster", "--no-such-flag"], cwd=copy.root, env=warm_env,

@@ -38,42 +38,46 @@ def study_name(spec_name: str) -> str:
 def start(spec_path: str, root: Path, warm: bool = True) -> int:
     """`run sweeps/X.yaml`: check everything, create (or resume) the study, then work as an agent."""
     spec = load_spec(spec_path, root)
-    url = storage_url(root)
-    storage = open_storage(url)
-    tracker = _tracker(root)
-    study = find_study(spec.name, storage)
-    created = study is None
-    if created:
-        study = _create(spec, storage, tracker)
-        print(f"sweep {spec.name}: study created in {shown(url)}")
-    elif study.user_attrs.get(SPEC_ATTR) != spec.to_json():
-        raise SweepError(f"{spec_path}: sweep {spec.name} already has a study in {shown(url)} made from a different "
-                         "file: rename this file for a new sweep, or restore the one the study was made from")
-    else:
-        print(f"sweep {spec.name}: resuming the study in {shown(url)}")
-    return work(spec.name, root, tracker, first_agent=created, warm=warm)
+    with stage_server(root, warm) as server:  # it loads while the study and MLflow are checked
+        url = storage_url(root)
+        storage = open_storage(url)
+        tracker = _tracker(root)
+        study = find_study(spec.name, storage)
+        created = study is None
+        if created:
+            study = _create(spec, storage, tracker)
+            print(f"sweep {spec.name}: study created in {shown(url)}")
+        elif study.user_attrs.get(SPEC_ATTR) != spec.to_json():
+            raise SweepError(f"{spec_path}: sweep {spec.name} already has a study in {shown(url)} made from a "
+                             "different file: rename this file for a new sweep, or restore the one the study was "
+                             "made from")
+        else:
+            print(f"sweep {spec.name}: resuming the study in {shown(url)}")
+        return work(spec.name, root, tracker, first_agent=created, server=server)
 
 
 def join(name: str, root: Path, warm: bool = True) -> int:
     """`agent NAME`: one line if the study does not exist; otherwise work on it."""
-    url = storage_url(root)
-    if find_study(name, open_storage(url)) is None:
-        raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
-                         f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
-    tracker = _tracker(root)
-    return work(name, root, tracker, first_agent=False, warm=warm)
+    with stage_server(root, warm) as server:
+        url = storage_url(root)
+        if find_study(name, open_storage(url)) is None:
+            raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
+                             f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
+        tracker = _tracker(root)
+        return work(name, root, tracker, first_agent=False, server=server)
 
 
-def work(name: str, root: Path, tracker: Any, first_agent: bool, warm: bool = True) -> int:
+def stage_server(root: Path, warm: bool) -> Any:
     """warm: the trials' stages run in forks of one warm interpreter (rnnpipe.warm); False: each starts cold."""
+    if not warm:
+        return contextlib.nullcontext(None)
     from rnnpipe.warm.launcher import running
 
-    log = root / LOG_DIR / f"stage-server-{os.getpid()}.log"
-    with running(root, base_env(root), log) if warm else contextlib.nullcontext(None) as stage_env:
-        return _work(name, root, tracker, first_agent, stage_env)
+    return running(root, base_env(root), root / LOG_DIR / f"stage-server-{os.getpid()}.log")
 
 
-def _work(name: str, root: Path, tracker: Any, first_agent: bool, stage_env: Optional[dict[str, str]]) -> int:
+def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = None) -> int:
+    """server: the agent's stage server (rnnpipe.warm.launcher.StageServer); None: every stage starts cold."""
     import optuna
 
     url = storage_url(root)
@@ -95,7 +99,8 @@ def _work(name: str, root: Path, tracker: Any, first_agent: bool, stage_env: Opt
             if spec.trials is not None and done >= spec.trials:
                 break
             if spec.trials is None or done + running < spec.trials:
-                result = _one_trial(study, spec, root, url, parent_run_id, stage_env)
+                result = _one_trial(study, spec, root, url, parent_run_id,
+                                    server.stage_env() if server is not None else None)
                 if result.state == "SKIPPED":
                     skipped += 1
                     if skipped == MAX_SKIPPED_IN_A_ROW:
