@@ -10,7 +10,7 @@ targets, and the recursive forecast's MSE against the clean signal; then the def
 (one-step MSE <= the ridge AR's and <= 1.04x the noise floor over the seeds, recursive MSE <= 0.002, training
 <= 60 s per seed). Configurations: `course` (RNN hidden 5, RMSprop 1e-3, batch 8, 5 epochs, window 10) and
 `default` (params.yaml `forecaster` with the --set overrides, so a candidate default is measured without editing
-the file). The ridge AR is the pipeline's own baseline (window and penalty picked on the validation part); a
+the file). The ridge AR is the pipeline's own baseline (window and penalty picked on its own validation part); a
 k-nearest-neighbour regression is printed last as a nonlinear yardstick (no training).
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def run(config, series, seed: int) -> dict:
                                      threads=thread_policy(PARAMS.runtime))
     clean = signal["clean"].to_numpy()
     metrics, _ = forecaster_metrics(model, windows, clean[series.n_train:])
-    metrics = with_ridge_baseline(metrics, signal["y"].to_numpy(), series.n_train, n_val)
+    metrics = with_ridge_baseline(metrics, signal["y"].to_numpy(), series.n_train)
     history = signal["y"].to_numpy()[series.n_train - config.seq_length:series.n_train]
     recursive = mse(recursive_forecast(model, history, HORIZON), clean[series.n_train:series.n_train + HORIZON])
     return {**metrics, "seconds": result.seconds, "recursive": recursive}
@@ -119,8 +119,8 @@ def main() -> None:
         print(f"{name:<12} {config.seq_length:>6} {mean:>13.5f} ± {sd:.5f} {seconds:>8.1f} {mean / ridge:>11.3f} "
               f"{mean / linear:>12.3f} {mean / floor:>14.3f} {mean / persistence:>14.3f} {recursive:>14.4f}")
         print(f"{'':<12} {'':>6} baselines on the same targets: ridge AR {ridge:.5f} (window "
-              f"{rows[0]['ridge_ar_window']}, penalty {rows[0]['ridge_ar_penalty']:g}, picked on validation), linear "
-              f"AR {linear:.5f}, noise floor {floor:.5f}, persistence {persistence:.5f}; recursive: worst seed "
+              f"{rows[0]['ridge_ar_window']}, penalty {rows[0]['ridge_ar_penalty']:g}, picked on its own validation "
+              f"part), linear AR {linear:.5f}, noise floor {floor:.5f}, persistence {persistence:.5f}; recursive: worst seed "
               f"{max(r['recursive'] for r in rows):.4f}")
         if name == "default":
             figures = {"over_ridge": mean / ridge, "ratio": mean / floor, "recursive": recursive, "seconds": seconds}

@@ -5,7 +5,8 @@ from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
 from rnnpipe.forecaster.descriptor import DESCRIPTOR
-from rnnpipe.forecaster.evaluate import RESULTS, forecaster_metrics, prediction_table, with_ridge_baseline
+from rnnpipe.forecaster.evaluate import (RESULTS, forecaster_metrics, prediction_table, ridge_ar_predictions,
+                                       with_ridge_baseline)
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
 from rnnpipe.forecaster.windows import forecaster_windows
@@ -24,15 +25,17 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
     windows = forecaster_windows(signal["y"].to_numpy(), n_train, config.seq_length, config.n_val)
     test = signal.iloc[n_train:]
     metrics, series = forecaster_metrics(model, windows, test["clean"].to_numpy())
-    metrics = with_ridge_baseline(metrics, signal["y"].to_numpy(), n_train, config.n_val)
+    metrics = with_ridge_baseline(metrics, signal["y"].to_numpy(), n_train)
     write_results(metrics_path, report_path, metrics, RESULTS)
-    frame = prediction_table(test, series)
+    ridge = ridge_ar_predictions(signal["y"].to_numpy(), n_train, metrics["ridge_ar_window"],
+                                 metrics["ridge_ar_penalty"])
+    frame = prediction_table(test, series, ridge)
     write_csv(f"{plots_dir}/predictions.csv", long_table(frame, "x"))
     fig = predictions_figure(frame["x"], frame["y"], frame["clean"],
-                             {"RNN": frame["rnn"], "linear AR": frame["linear_ar"]},
+                             {"forecaster": frame["forecaster"], "ridge AR": frame["ridge_ar"]},
                              f"one-step predictions, first {len(frame)} test points: MSE (all test) "
                              f"{metrics['test_mse']:.4f} "
-                             f"(linear AR {metrics['linear_ar_mse']:.4f}, noise floor "
+                             f"(ridge AR {metrics['ridge_ar_mse']:.4f}, noise floor "
                              f"{metrics['noise_floor_mse']:.4f})")
     save_figure(f"{plots_dir}/predictions.png", fig)
     close(fig)

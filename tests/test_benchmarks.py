@@ -22,7 +22,7 @@ def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstic
     assert not any(line.startswith("default") for line in lines)
     assert not any("goals for the default" in line for line in lines)  # printed for the default only
     baselines = [line for line in lines if "baselines on the same targets: ridge AR" in line]
-    assert len(baselines) == 1 and "picked on validation" in baselines[0]
+    assert len(baselines) == 1 and "picked on its own validation part" in baselines[0]
     knn = [line for line in lines if "neighbours: test MSE" in line]
     assert len(knn) == 4
     ratios = [float(line.split("=")[1].split()[0]) for line in knn]

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from rnnpipe.forecaster.evaluate import (RIDGE_PENALTIES, RIDGE_WINDOWS, forecaster_metrics, linear_ar_fit,
-                                       linear_ar_predict, mse, ridge_ar_baseline)
+                                       linear_ar_predict, mse, prediction_table, ridge_ar_baseline,
+                                       ridge_ar_predictions, ridge_validation_size, with_ridge_baseline)
 from rnnpipe.forecaster.windows import forecaster_windows
 from rnnpipe.series.signal import noisy_signal
 
@@ -118,3 +120,24 @@ def test_a_short_series_still_gets_a_ridge_baseline():
     assert np.isfinite(ridge["ridge_ar_mse"]) and ridge["ridge_ar_window"] <= 50
     tiny = ridge_ar_baseline(ar2_series(60), 30, 6)  # no candidate window fits: a small one is used
     assert np.isfinite(tiny["ridge_ar_mse"]) and 1 <= tiny["ridge_ar_window"] <= 8
+
+
+def test_the_ridge_ar_has_its_own_validation_part_whatever_the_forecasters_window():
+    assert ridge_validation_size(1000) == 140  # a fifth of the 700 targets its longest window, 300, leaves
+    y = ar2_series(1400)
+    ridge = with_ridge_baseline({"test_mse": 0.01}, y, 1000)
+    assert ridge["ridge_ar_val_mse"] == ridge_ar_baseline(y, 1000, 140)["ridge_ar_val_mse"]
+    assert ridge["test_mse_over_ridge_ar"] == pytest.approx(0.01 / ridge["ridge_ar_mse"])
+    assert ridge_validation_size(200) == 40  # shorter than the longest window: a fifth of every target
+    assert np.isfinite(with_ridge_baseline({"test_mse": 0.01}, ar2_series(400), 200)["ridge_ar_mse"])
+
+
+def test_the_plotted_ridge_predictions_are_those_the_ridge_figure_scores():
+    y = ar2_series(1400)
+    ridge = ridge_ar_baseline(y, 1000, 140)
+    predicted = ridge_ar_predictions(y, 1000, ridge["ridge_ar_window"], ridge["ridge_ar_penalty"])
+    assert len(predicted) == 400
+    assert mse(predicted, np.asarray(y, dtype=np.float32)[1000:]) == pytest.approx(ridge["ridge_ar_mse"])
+    test = pd.DataFrame({"x": np.arange(400.0), "clean": np.zeros(400)})
+    table = prediction_table(test, {"target": y[1000:], "prediction": y[1000:]}, predicted, points=50)
+    assert list(table.columns) == ["x", "y", "clean", "forecaster", "ridge_ar"] and len(table) == 50

@@ -6,6 +6,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from rnnpipe.forecaster.params import validation_size
 
 # The figures a forecaster is judged by (metrics/forecaster.json); the rest goes to reports/forecaster_test.json.
 # The ratios between them go to the report: the summary and the MLflow run show them.
@@ -14,6 +15,15 @@ RESULTS = ("test_mse", "linear_ar_mse", "ridge_ar_mse", "noise_floor_mse")
 # the validation targets (the end of the training part), never on the test part.
 RIDGE_WINDOWS = (10, 20, 50, 100, 150, 200, 250, 300)
 RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+# The ridge AR's own validation part: a baseline whose figure moved with the forecaster's window would not be one.
+RIDGE_VAL_FRACTION = 0.2
+
+
+def ridge_validation_size(n_train: int) -> int:
+    """The ridge AR's validation targets: the last RIDGE_VAL_FRACTION of the targets its longest candidate window
+    leaves in the training part (of all of them when the training part is shorter than that window)."""
+    return (validation_size(n_train, max(RIDGE_WINDOWS), RIDGE_VAL_FRACTION)
+            or validation_size(n_train, 0, RIDGE_VAL_FRACTION))
 
 
 def mse(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -93,18 +103,27 @@ def ridge_ar_baseline(y: np.ndarray, n_train: int, n_val: int, windows: tuple[in
             "ridge_ar_penalty": penalty, "ridge_ar_val_mse": val_mse}
 
 
-def with_ridge_baseline(metrics: dict[str, float], y: np.ndarray, n_train: int, n_val: int) -> dict[str, float]:
-    """forecaster_metrics' figures plus the ridge AR's and the forecaster's ratio to it."""
-    ridge = ridge_ar_baseline(y, n_train, n_val)
+def ridge_ar_predictions(y: np.ndarray, n_train: int, window: int, penalty: float) -> np.ndarray:
+    """The one-step test predictions of the ridge AR ridge_ar_baseline chose (refitted on the whole training part)."""
+    values = np.asarray(y, dtype=np.float32).astype(np.float64)
+    x_train, t_train = lagged(values, window, n_train, window)
+    x_test, _ = lagged(values, n_train, len(values), window)
+    return x_test @ ridge_fit(x_train, t_train, penalty)
+
+
+def with_ridge_baseline(metrics: dict[str, float], y: np.ndarray, n_train: int) -> dict[str, float]:
+    """forecaster_metrics' figures plus the ridge AR's (on its own validation part) and the forecaster's ratio to it."""
+    ridge = ridge_ar_baseline(y, n_train, ridge_validation_size(n_train))
     return {**metrics, **ridge, "test_mse_over_ridge_ar": metrics["test_mse"] / ridge["ridge_ar_mse"]}
 
 
 PLOTTED_TEST_POINTS = 200  # a window of the test part where four lines can still be told apart
 
 
-def prediction_table(test: pd.DataFrame, series: dict[str, np.ndarray], points: int = PLOTTED_TEST_POINTS
-                     ) -> pd.DataFrame:
+def prediction_table(test: pd.DataFrame, series: dict[str, np.ndarray], ridge: np.ndarray,
+                     points: int = PLOTTED_TEST_POINTS) -> pd.DataFrame:
     """plots/forecaster/predictions.csv: the first `points` of the test part: x, the noisy target, the clean
-    signal and both one-step predictions (the metrics cover every test target)."""
+    signal, the forecaster's and the ridge AR's one-step predictions (the metrics cover every test target). The
+    ridge AR is the linear peer drawn: the least-squares AR over a long window overfits far off the chart."""
     return pd.DataFrame({"x": test["x"].to_numpy(), "y": series["target"], "clean": test["clean"].to_numpy(),
-                         "rnn": series["prediction"], "linear_ar": series["linear_ar"]}).iloc[:points]
+                         "forecaster": series["prediction"], "ridge_ar": ridge}).iloc[:points]
