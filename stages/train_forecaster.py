@@ -30,7 +30,8 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
 
     signal_md5 = file_digest(signal_path, "md5")
     with tracker.training_run(DESCRIPTOR, as_flat_dict(f, "forecaster"), {"data_md5.signal": signal_md5},
-                              name=f"{f.cell}-{f.hidden_size}x{f.num_layers} window {f.seq_length}",
+                              name=f"{f.cell}-{f.hidden_size}x{f.num_layers} window {f.seq_length}"
+                                   + (f" linear {f.linear_window}" if f.linear_window else ""),
                               datasets={"signal": (signal_path, signal_md5)}):
         model, result = train_forecaster(windows, f, on_epoch=with_pruning(tracker.epoch_logger("mse")),
                                          threads=thread_policy(params.runtime))

@@ -17,8 +17,8 @@ def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstic
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     course = [line for line in lines if line.startswith("course")]
-    # name, window, mean ± sd, seconds, four ratios, the recursive forecast's MSE
-    assert len(course) == 1 and len(course[0].split()) == 11
+    # name, window, validation MSE, test mean ± sd, seconds, four ratios, the recursive forecast's MSE
+    assert len(course) == 1 and len(course[0].split()) == 12
     assert not any(line.startswith("default") for line in lines)
     assert not any("goals for the default" in line for line in lines)  # printed for the default only
     baselines = [line for line in lines if "baselines on the same targets: ridge AR" in line]

@@ -245,6 +245,16 @@ def test_forecaster_targets_per_window_cannot_exceed_the_window(raw):
     assert parse_params(raw).forecaster.targets_per_window == 12
 
 
+def test_forecaster_linear_window_is_a_count_of_values_or_zero(raw):
+    message = error_for(copy.deepcopy(raw), setter("forecaster", "linear_window", -1))
+    assert "forecaster.linear_window = -1" in message and "an integer >= 0" in message
+    assert "forecaster.linear_window = 2.5" in error_for(copy.deepcopy(raw), setter("forecaster", "linear_window", 2.5))
+    raw["forecaster"].update(seq_length=12, targets_per_window=4)
+    for allowed in (0, 9, 40):  # longer than the window: zeros stand for the values before it
+        raw["forecaster"]["linear_window"] = allowed
+        assert parse_params(copy.deepcopy(raw)).forecaster.linear_window == allowed
+
+
 def test_forecast_horizon_longer_than_the_test_part_is_refused(raw):
     raw["series"].update(n_points=2000, n_train=1000)
     message = error_for(copy.deepcopy(raw), setter("forecast", "horizon", 1001))

@@ -14,8 +14,9 @@ torch.set_num_threads(1)
 
 
 def forecaster_params(**overrides) -> ForecasterParams:
-    values = dict(seq_length=6, targets_per_window=1, window_stride=1, input_noise=0.0, keep="best", cell="gru", hidden_size=8, num_layers=1, optimizer="adam", lr=0.02,
-                  lr_schedule="constant", batch_size=16, epochs=3, val_fraction=0.2, seed=0)
+    values = dict(seq_length=6, targets_per_window=1, window_stride=1, input_noise=0.0, keep="best", cell="gru",
+                  hidden_size=8, num_layers=1, linear_window=0, optimizer="adam", lr=0.02, lr_schedule="constant",
+                  batch_size=16, epochs=3, val_fraction=0.2, seed=0)
     values.update(overrides)
     return ForecasterParams(**values)
 
@@ -89,4 +90,16 @@ def test_input_noise_changes_the_training_but_not_what_is_validated(sine_windows
     assert state_dicts_equal(noisy, again) and not state_dicts_equal(plain, noisy)
     with torch.no_grad():  # validation reads the clean windows
         val = nn.functional.mse_loss(noisy(sine_windows["x_val"]), sine_windows["y_val"]).item()
+    assert val == pytest.approx(result.best_val_loss, rel=1e-5)
+
+
+def test_a_linear_path_is_trained_with_the_rnn_and_scored_on_full_windows_only(sine_windows):
+    p = forecaster_params(linear_window=3, targets_per_window=4)
+    linear, result = train_forecaster(sine_windows, p, show_progress=False)
+    again, _ = train_forecaster(sine_windows, p, show_progress=False)
+    assert state_dicts_equal(linear, again) and linear.config.linear_window == 3
+    assert linear.linear.weight.abs().sum() > 0  # it started at zero and the data moved it
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    with torch.no_grad():
+        val = nn.functional.mse_loss(linear(sine_windows["x_val"]), sine_windows["y_val"]).item()
     assert val == pytest.approx(result.best_val_loss, rel=1e-5)

@@ -28,7 +28,7 @@ TINY_PARAMS: dict[str, Any] = {
     "series": {"n_points": 400, "n_train": 200},
     "ar": {"length": 200},
     "forecaster": {"seq_length": 8, "targets_per_window": 4, "window_stride": 2, "hidden_size": 4, "epochs": 2,
-                   "batch_size": 16},
+                   "batch_size": 16, "linear_window": 3},
     "forecast": {"horizon": 20},
     "corpus": {"source": "file", "path": "texts/tiny.txt", "train_fraction": 0.8, "val_fraction": 0.1,
                "test_fraction": 0.1},

@@ -18,6 +18,7 @@ class ForecasterParams(Section):
     cell: one_of(Cell)
     hidden_size: at_least(1)
     num_layers: at_least(1)
+    linear_window: at_least(0)
     optimizer: one_of(Optimizer)
     lr: Positive
     lr_schedule: one_of(Schedule)

@@ -19,7 +19,8 @@ def train_forecaster(windows: dict[str, torch.Tensor], p: ForecasterParams,
     """Many-to-one forecaster on windows from rnnpipe.forecaster.windows; MSE loss, shuffled batches."""
     torch.manual_seed(p.seed)
     config = ForecasterConfig(cell=p.cell, hidden_size=p.hidden_size, num_layers=p.num_layers,
-                              seq_length=p.seq_length, n_val=len(windows["y_val"]))
+                              seq_length=p.seq_length, n_val=len(windows["y_val"]),
+                              linear_window=p.linear_window)
     model = Forecaster(config)
     optimizer = make_optimizer(p.optimizer, model.parameters(), p.lr)
     scheduler = make_scheduler(p.lr_schedule, optimizer, p.lr, p.epochs)
