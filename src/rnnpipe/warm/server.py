@@ -49,22 +49,22 @@ def serve(address: str) -> int:
     listener.listen(8)
     os.replace(staging, address)  # the address appears only once the server accepts
 
-    stopping: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stopped()
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        while not stopping and os.getppid() == parent:
+        while os.getppid() == parent:
             _reap()
-            try:
-                ready, _, _ = select.select([listener], [], [], 1.0)
-            except InterruptedError:
-                continue
-            if not ready:
+            if not select.select([listener], [], [], 1.0)[0]:
                 continue
             conn, _ = listener.accept()
             if os.fork() == 0:
                 listener.close()
                 os._exit(_child(conn, loaded))
             conn.close()
+    except _Stopped:
+        pass
     finally:
         listener.close()
         try:
@@ -72,6 +72,10 @@ def serve(address: str) -> int:
         except FileNotFoundError:
             pass
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM: out of the wait at once."""
 
 
 def _fill_caches() -> None:
@@ -200,4 +204,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # nothing left to write: tearing torch's and MLflow's modules down would only cost seconds
