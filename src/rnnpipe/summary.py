@@ -93,7 +93,7 @@ def forecaster_lines(forecaster: Optional[dict], forecast: Optional[dict]) -> li
                  f"{mse / linear:.2f}x a linear AR on the same window ({linear:.5f})"]
     else:
         lines = [f"  forecaster  test MSE {mse:.5f} = {mse / floor:.2f}x the noise floor ({floor:.5f})",
-                 f"{INDENT}on the same window: {mse / linear:.2f}x a linear AR ({linear:.5f}), "
+                 f"{INDENT}against linear peers: {mse / linear:.2f}x a linear AR ({linear:.5f}), "
                  f"{mse / ridge:.2f}x a ridge AR ({ridge:.5f})"]
     if forecast:
         steps = f"{forecast['horizon']}-step " if "horizon" in forecast else ""

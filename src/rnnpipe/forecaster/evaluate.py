@@ -30,8 +30,14 @@ def mse(prediction: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean((np.asarray(prediction, dtype=np.float64) - np.asarray(target, dtype=np.float64)) ** 2))
 
 
+def linear_ar_window(rows: int, seq_length: int) -> int:
+    """The least-squares AR's window: the last values of the forecaster's window, as many as leave at least two
+    training rows per coefficient (a fit with as many coefficients as rows only reproduces its noise)."""
+    return max(1, min(seq_length, rows // 2 - 1))
+
+
 def linear_ar_fit(inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Least-squares AR over the same window the RNN sees: coefficients for [window..., 1]."""
+    """Least-squares AR: coefficients for [inputs..., 1]."""
     design = np.hstack([inputs, np.ones((len(inputs), 1))]).astype(np.float64)
     coefficients, *_ = np.linalg.lstsq(design, np.asarray(targets, dtype=np.float64), rcond=None)
     return coefficients
@@ -45,19 +51,22 @@ def forecaster_metrics(model: nn.Module, windows: dict[str, torch.Tensor], clean
                        ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Test MSE of the model and of three baselines on the same targets, plus the ratios between them.
 
-    persistence: repeat the last value; linear AR: least squares on the training windows (fit + val);
-    noise floor: the clean signal itself, i.e. the error no predictor of the noisy targets can avoid.
+    persistence: repeat the last value; linear AR: least squares on the training windows (fit + val), over the
+    last linear_ar_window values of each; noise floor: the clean signal itself, i.e. the error no predictor of the
+    noisy targets can avoid.
     """
     x_train = torch.cat([windows["x_fit"], windows["x_val"]]).numpy()
     y_train = torch.cat([windows["y_fit"], windows["y_val"]]).numpy()
     x_test, y_test = windows["x_test"].numpy(), windows["y_test"].numpy()
     with torch.no_grad():
         predicted = model(windows["x_test"]).numpy()
-    linear = linear_ar_predict(linear_ar_fit(x_train, y_train), x_test)
+    lags = linear_ar_window(len(x_train), x_train.shape[1])
+    linear = linear_ar_predict(linear_ar_fit(x_train[:, -lags:], y_train), x_test[:, -lags:])
     metrics = {
         "test_mse": mse(predicted, y_test),
         "persistence_mse": mse(x_test[:, -1], y_test),
         "linear_ar_mse": mse(linear, y_test),
+        "linear_ar_window": lags,
         "noise_floor_mse": mse(clean_test, y_test),
         "n_test_targets": int(len(y_test)),
     }
