@@ -106,32 +106,14 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wait_for_study(path: Path, timeout: float = 600) -> None:
-    """Until the first agent has written the study's spec, which `agent NAME` needs (read-only: this process must
-    not create the schema the agent is creating)."""
-    import sqlite3
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
-                    if db.execute("SELECT 1 FROM study_user_attributes WHERE key = 'spec'").fetchone():
-                        return
-            except sqlite3.OperationalError:  # the tables are not there yet
-                pass
-        time.sleep(0.2)
-    raise SystemExit(f"error: no study in {path} after {timeout:.0f} s")
 
 
 def run_agents(copy, agents: int, *flags: str) -> float:
+    """`agents` agents started together, as on several terminals or machines: each `run` of the same sweep file
+    creates the study or joins the one another `run` created a moment before."""
     start = time.perf_counter()
-    first = agent_command(copy, "run", "sweeps/bench.yaml", *flags)
-    others = []
-    if agents > 1:
-        wait_for_study(copy.root / ".sweeps" / "optuna.db")
-        others = [agent_command(copy, "agent", "bench", *flags) for _ in range(agents - 1)]
-    for agent in [first, *others]:
+    started = [agent_command(copy, "run", "sweeps/bench.yaml", *flags) for _ in range(agents)]
+    for agent in started:
         output, _ = agent.communicate()
         if agent.returncode != 0:
             raise SystemExit(f"agent failed:\n{output}")

@@ -43,9 +43,10 @@ def start(spec_path: str, root: Path, warm: bool = True) -> int:
         storage = open_storage(url)
         tracker = _tracker(root)
         study = find_study(spec.name, storage)
-        created = study is None
+        created = False
+        if study is None or SPEC_ATTR not in study.user_attrs:
+            study, created = _create(spec, storage, tracker)
         if created:
-            study = _create(spec, storage, tracker)
             print(f"sweep {spec.name}: study created in {shown(url)}")
         elif study.user_attrs.get(SPEC_ATTR) != spec.to_json():
             raise SweepError(f"{spec_path}: sweep {spec.name} already has a study in {shown(url)} made from a "
@@ -113,7 +114,7 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = N
                     raise SweepError(f"sweep {name}: {failures} trials in a row failed on this agent, the last with: "
                                      f"{result.reason}")
                 continue
-            time.sleep(min(spec.heartbeat_seconds, 5))  # the last trials run elsewhere; one may die and be retried
+            time.sleep(1.0)  # the last trials run elsewhere (one may die and be retried): their end is seen within 1 s
     _finish_parent(tracker, parent_run_id, study)
     print(f"sweep {name}: this agent ran {ran} trials; `python -m rnnpipe.sweep show {name}` shows them all")
     return 0
@@ -235,14 +236,16 @@ def find_study(name: str, storage: Any) -> Any:
         return None
 
 
-def _create(spec: SweepSpec, storage: Any, tracker: Any) -> Any:
+def _create(spec: SweepSpec, storage: Any, tracker: Any) -> tuple[Any, bool]:
+    """The sweep's study and whether this agent created it. Of several `run`s started together exactly one creates
+    it (and the MLflow parent run); the others wait until its attributes are written, then join."""
     import optuna
 
-    study = optuna.create_study(study_name=study_name(spec.name), storage=storage,
-                                direction=spec.objective.direction, load_if_exists=True)
-    if SPEC_ATTR in study.user_attrs:  # another `run` of the same file won the race
-        return study
-    study.set_user_attr(SPEC_ATTR, spec.to_json())
+    try:
+        study = optuna.create_study(study_name=study_name(spec.name), storage=storage,
+                                    direction=spec.objective.direction)
+    except optuna.exceptions.DuplicatedStudyError:
+        return _written(spec.name, storage), False
     if spec.minutes is not None:
         study.set_user_attr(DEADLINE_ATTR, time.time() + 60 * spec.minutes)
     if tracker is not None:
@@ -253,7 +256,21 @@ def _create(spec: SweepSpec, storage: Any, tracker: Any) -> Any:
                                               "sweep_objective": f"{spec.objective.direction} "
                                                                  f"{spec.objective.metric}"})
         study.set_user_attr(PARENT_ATTR, run.info.run_id)
-    return study
+    study.set_user_attr(SPEC_ATTR, spec.to_json())  # last: an agent that sees the spec sees the rest too
+    return study, True
+
+
+def _written(name: str, storage: Any, timeout: float = 120) -> Any:
+    """The study another agent is creating, once its spec (written last) is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        study = find_study(name, storage)
+        if study is not None and SPEC_ATTR in study.user_attrs:
+            return study
+        if time.monotonic() > deadline:
+            raise SweepError(f"sweep {name}: its study exists but its creator never finished writing it (the agent "
+                             f"that created it died?): delete the study and start again")
+        time.sleep(0.2)
 
 
 def _tracker(root: Path) -> Any:

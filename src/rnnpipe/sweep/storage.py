@@ -6,9 +6,12 @@ are what turn a killed agent's trial into FAIL and a retry (benchmarks/sweep.py 
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from rnnpipe.core.errors import first_line
 from rnnpipe.sweep.spec import SweepError
@@ -16,6 +19,7 @@ from rnnpipe.sweep.spec import SweepError
 STORAGE_ENV = "RNNPIPE_SWEEP_STORAGE"
 LOCAL_DIR = ".sweeps"
 MAX_RETRIES = 2   # a trial killed with its agent runs again at most this often
+SCHEMA_ATTEMPTS = 3  # agents that create a new study's tables at the same moment: the losers retry
 
 
 def storage_url(root: Path) -> str:
@@ -60,8 +64,29 @@ def open_storage(url: str, heartbeat_seconds: Optional[int] = None) -> Any:
     if heartbeat_seconds:
         heartbeat = {"heartbeat_interval": heartbeat_seconds, "grace_period": 3 * heartbeat_seconds,
                      "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)}
-    try:
-        return RDBStorage(url, engine_kwargs=engine, **heartbeat)
-    except Exception as exc:  # SQLAlchemy's OperationalError, a missing driver, a bad URL alike
-        raise SweepError(f"sweep storage {shown(url)} is not usable: {first_line(exc)} (start the team services, "
-                         f"fix {STORAGE_ENV}, or unset it for the local file)") from None
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with _creating(url):
+                return RDBStorage(url, engine_kwargs=engine, **heartbeat)
+        except Exception as exc:  # SQLAlchemy's OperationalError, a missing driver, a bad URL alike
+            if "already exist" in str(exc) and attempt + 1 < SCHEMA_ATTEMPTS:
+                time.sleep(0.5 * (attempt + 1))  # another agent created the tables a moment ago: they are there now
+                continue
+            raise SweepError(f"sweep storage {shown(url)} is not usable: {first_line(exc)} (start the team services, "
+                             f"fix {STORAGE_ENV}, or unset it for the local file)") from None
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _creating(url: str) -> Iterator[None]:
+    """Agents started together on a new local study: one creates the tables while the others wait (a file lock
+    beside the database). A server database has no such file: there a loser of the race retries."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    with open(url.removeprefix("sqlite:///") + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
