@@ -65,7 +65,7 @@ def test_a_warm_repro_writes_the_bytes_of_a_cold_one(copy, tmp_path):
         env = server.stage_env()
         assert env is not None, log.read_text(encoding="utf-8")
         copy.run(str(Path(sys.executable).parent / "dvc"), "repro", "--force", env_extra={ADDRESS_ENV: env[ADDRESS_ENV]})
-    assert not Path(env[ADDRESS_ENV]).exists()
+    wait_for(lambda: not Path(env[ADDRESS_ENV]).exists(), "the server's exit once its lease is given back", 30)
     assert lock_outs(copy.root) == cold
     lines = log.read_text(encoding="utf-8").splitlines()
     warm = {line.split()[1] for line in lines if ": warm, pid " in line}

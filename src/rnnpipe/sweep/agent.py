@@ -74,7 +74,7 @@ def stage_server(root: Path, warm: bool) -> Any:
         return contextlib.nullcontext(None)
     from rnnpipe.warm.launcher import running
 
-    return running(root, base_env(root), root / LOG_DIR / f"stage-server-{os.getpid()}.log")
+    return running(root, base_env(root), root / LOG_DIR / "stage-server.log")
 
 
 def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = None) -> int:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
+import contextlib
 import json
 import os
 import select
@@ -10,32 +10,38 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from rnnpipe.warm import ADDRESS_ENV, MESSAGE_BYTES
 
-WARM_LIBRARIES = ("torch", "torch._dynamo", "numpy", "pandas", "yaml", "matplotlib", "matplotlib.pyplot", "mlflow", "mlflow.pyfunc",
-                  "mlflow.models.signature", "mlflow.store.tracking.sqlalchemy_store",
+WARM_LIBRARIES = ("torch", "torch._dynamo", "numpy", "pandas", "yaml", "matplotlib", "matplotlib.pyplot", "mlflow",
+                  "mlflow.pyfunc", "mlflow.models.signature", "mlflow.store.tracking.sqlalchemy_store",
                   "mlflow.store.model_registry.sqlalchemy_store", "sqlalchemy", "alembic", "tqdm")
 PROJECT_PACKAGES = ("rnnpipe", "stages")  # imported afresh in every fork
-PR_SET_PDEATHSIG = 1
+LEASE_WAIT = 60.0  # seconds a new server waits for its first lease (its agent died before taking it)
 
 
 # --- the server ------------------------------------------------------------------------------------------------------
 
 def serve(address: str) -> int:
-    """Set the numerics up from ./params.yaml as a stage would, load the libraries, then fork one process per
-    request until SIGTERM or the parent's death."""
+    """Set the numerics up from ./params.yaml as a stage would, listen, load the libraries, then fork one process
+    per stage request. It serves the agents that hold a lease (an open connection that sent {"lease": ...}) and
+    exits when the last lease closes (an agent that ends or dies), or when none came within LEASE_WAIT seconds."""
     from rnnpipe.core.errors import run_stage
     from rnnpipe.core.numerics import apply_runtime
     from rnnpipe.params import load_params
 
     # As a stage starts: may restart this process once (the Intel-paths library), before anything else happens.
     run_stage(lambda: apply_runtime(load_params("params.yaml").runtime))
-    parent = os.getppid()
-    _ask_for_sigterm_when_parent_dies()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    staging = f"{address}.{os.getpid()}.tmp"
+    listener.bind(staging)
+    listener.listen(64)
+    os.replace(staging, address)  # agents lease and stages queue from here on; they are served once loaded
+    identity = os.stat(address).st_ino
     for name in WARM_LIBRARIES:
         __import__(name)
     _fill_caches()
@@ -43,34 +49,50 @@ def serve(address: str) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
 
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    staging = f"{address}.{os.getpid()}.tmp"
-    listener.bind(staging)
-    listener.listen(8)
-    os.replace(staging, address)  # the address appears only once the server accepts
-
     def stop(signum: int, frame: Any) -> None:
         raise _Stopped()
 
     signal.signal(signal.SIGTERM, stop)
+    leases: list[socket.socket] = []
+    leased_once, since = False, time.monotonic()
     try:
-        while os.getppid() == parent:
+        while leases or not leased_once and time.monotonic() - since < LEASE_WAIT:
             _reap()
-            if not select.select([listener], [], [], 1.0)[0]:
+            ready = select.select([listener, *leases], [], [], 1.0)[0]
+            for lease in [conn for conn in ready if conn is not listener]:
+                if not lease.recv(1):  # its agent ended (or died): the lease is over
+                    leases.remove(lease)
+                    lease.close()
+            if listener not in ready:
                 continue
             conn, _ = listener.accept()
+            conn.settimeout(10)  # a caller sends its one message right after connecting
+            try:
+                message, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
+            except OSError:
+                conn.close()
+                continue
+            conn.settimeout(None)
+            request = json.loads(message) if message else {}
+            if "lease" in request:
+                leases.append(conn)
+                leased_once = True
+                continue
             if os.fork() == 0:
                 listener.close()
-                os._exit(_child(conn, loaded))
+                for lease in leases:
+                    lease.close()
+                os._exit(_child(conn, request, fds, loaded))
             conn.close()
+            for fd in fds:
+                os.close(fd)
     except _Stopped:
         pass
     finally:
         listener.close()
-        try:
-            os.unlink(address)
-        except FileNotFoundError:
-            pass
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(address).st_ino == identity:  # still this server's address, not a successor's
+                os.unlink(address)
     return 0
 
 
@@ -98,21 +120,10 @@ def _reap() -> None:
             return
 
 
-def _ask_for_sigterm_when_parent_dies() -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the parent check in the loop still ends the server
-        pass
-
-
-# --- one fork: one stage ---------------------------------------------------------------------------------------------
-
-def _child(conn: socket.socket, loaded: dict[str, Any]) -> int:
+def _child(conn: socket.socket, request: dict[str, Any], fds: list[int], loaded: dict[str, Any]) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    message, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
-    request = json.loads(message)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
