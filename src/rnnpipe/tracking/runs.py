@@ -32,6 +32,8 @@ MODEL_TAG = "rnnpipe.model_sha256"
 PID_TAG, HOST_TAG = "rnnpipe.pid", "rnnpipe.host"
 SHARED_VIEW = "rnnpipe-headline"
 RUN_TAGS_ENV = "RNNPIPE_RUN_TAGS"
+# What SQLite and PostgreSQL say when an insert breaks a unique key.
+DUPLICATE_KEY = ("UNIQUE constraint failed", "duplicate key value violates unique constraint")
 
 
 @contextlib.contextmanager
@@ -245,7 +247,15 @@ class Tracker:
         with warnings.catch_warnings():  # MLflow registers its local-file source twice and says so on every call
             warnings.simplefilter("ignore", UserWarning)
             source = resolve_dataset_source(Path(path).resolve().as_uri())
-        self.mlflow.log_input(MetaDataset(source, name=name, digest=md5[:10]), context=context)
+        dataset = MetaDataset(source, name=name, digest=md5[:10])
+        try:
+            self.mlflow.log_input(dataset, context=context)
+        except Exception as exc:
+            # Two runs logging the same new dataset at once (queue workers, sweep agents): MLflow looks the dataset
+            # up, then inserts it, and the slower insert breaks its unique key. It exists now: once more links it.
+            if not any(text in str(exc) for text in DUPLICATE_KEY):
+                raise
+            self.mlflow.log_input(dataset, context=context)
 
     @uninterrupted()
     def log_model(self, model: ModelDescriptor, model_code: str | Path, checkpoint: str | Path, signature: Any,
