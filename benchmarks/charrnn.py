@@ -18,8 +18,8 @@ contention
           Goal: under contention at least half the quiet figure, at no cost on a quiet machine.
 rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target written out in
           rnnpipe.core.cost, times targets/s over one epoch of --chars characters) next to this machine's
-          pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape.
-          Goal: training at >= 65% of the large SGEMM's rate.
+          pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape;
+          and the ceiling the GEMMs alone set at those two rates. Goal: training at >= 65% of the large SGEMM's rate.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
           RNN alone, against the unigram and Kneser-Ney n-gram baselines on the same test targets.
 """
@@ -248,8 +248,25 @@ def part_rate(params, corpus, ids, chars: int) -> None:
     print(f"{label:<52} {step:>9.1f} {step / reference:>15.0%}")
     label = f"char-RNN training, {rate:,.0f} targets/s"
     print(f"{label:<52} {achieved:>9.1f} {achieved / reference:>15.0%}")
+    # The recurrent GEMMs (h @ W_hh forward, dgates @ W_hh backward) run one step at a time, at the step shape's
+    # rate; the other GEMMs of a batch are large. With no time outside the GEMMs, training would reach:
+    gemm_bound = gemm_bound_gflops(flops, p, step, reference)
+    label = "GEMMs alone at those two rates (the ceiling)"
+    print(f"{label:<52} {gemm_bound:>9.1f} {gemm_bound / reference:>15.0%}")
+    print(f"time outside the GEMMs (gate functions, dropout masks, optimizer, Python): "
+          f"{1 - achieved / gemm_bound:.0%} of training")
     print(f"goal: training at {achieved / reference:.0%} of the large SGEMM's rate >= 65%: "
           f"{'met' if achieved / reference >= 0.65 else 'NOT met'}")
+
+
+def gemm_bound_gflops(flops: float, p, step_gflops: float, large_gflops: float) -> float:
+    """GFLOP/s of a training target whose GEMMs run at these rates and nothing else takes time: the recurrent
+    step GEMMs (forward and the backward hidden-state gradient, 2 · 2 · G · H · H per layer) at the step shape's
+    rate, the rest of rnnpipe.core.cost's FLOPs at the large SGEMM's."""
+    from rnnpipe.core.params import GATES
+
+    recurrent = 4 * GATES[p.cell] * p.hidden_size ** 2 * p.num_layers
+    return flops / (recurrent / step_gflops + (flops - recurrent) / large_gflops)
 
 
 def part_default(params, corpus, ids, sets: list[str]) -> None:
