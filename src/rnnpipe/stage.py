@@ -5,8 +5,8 @@ the CPU against runtime.isa, sets the pinned environment and restarts the interp
 (rnnpipe.core.numerics; check_params, which computes no output bytes, checks the CPU but needs no setting up).
 Only then does it import the stage's own code, stages/NAME.py (paths relative to the working directory, as dvc runs
 it), and call its `main(params, *ARGS)`. Any user error is one `error:` line and exit code 1; an unknown NAME is one
-line and exit code 2. With RNNPIPE_STAGE_SERVER set (a sweep agent sets it for its trials), a stage other than
-check_params hands the same run to a warm interpreter instead (rnnpipe.warm).
+line and exit code 2. With RNNPIPE_STAGE_SERVER set (a sweep agent sets it for its trials), the stage hands the
+same run to a warm interpreter instead (rnnpipe.warm).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
               "(usage: python -m rnnpipe.stage NAME [ARG ...])", file=sys.stderr)
         return 2
     name, args = argv[0], argv[1:]
-    if name not in UNPINNED and os.environ.get(ADDRESS_ENV):
+    if os.environ.get(ADDRESS_ENV):
         code = warm_client.run_in_server(argv)  # a sweep agent's warm interpreter: the same run, its imports done
         if code is not None:
             return code

@@ -38,13 +38,14 @@ def alive(pid: int) -> bool:
         return False
 
 
-def warm_pid(log: Path, stage: str, after: int) -> int:
-    """The pid of the fork that runs `stage`, from the server's log lines after the first `after` ones."""
+def warm_pid(log: Path, stage: str, after: int, kind: str = "stage") -> int:
+    """The pid of the fork that runs `stage` (kind dvc: a dvc command), from the server's log lines after the first
+    `after` ones."""
     found: list[int] = []
 
     def logged() -> bool:
         lines = log.read_text(encoding="utf-8").splitlines()[after:]
-        found[:] = [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(f"stage {stage} ")
+        found[:] = [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(f"{kind} {stage} ")
                     and ", pid " in line]
         return bool(found)
 
@@ -69,8 +70,8 @@ def test_a_warm_repro_writes_the_bytes_of_a_cold_one(copy, tmp_path):
     assert lock_outs(copy.root) == cold
     lines = log.read_text(encoding="utf-8").splitlines()
     warm = {line.split()[1] for line in lines if ": warm, pid " in line}
-    assert warm == {"prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster", "forecast",
-                    "train_charrnn", "evaluate_charrnn", "generate_text"}, lines  # check_params always starts cold
+    assert warm == {"check_params", "prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster",
+                    "forecast", "train_charrnn", "evaluate_charrnn", "generate_text"}, lines
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{copy.root}/mlflow.db")
@@ -115,3 +116,39 @@ def test_exit_codes_streams_and_signals_go_through_and_other_numerics_run_cold(c
         last = log.read_text(encoding="utf-8").splitlines()[-1]
         assert last.startswith("stage prepare_series in ") and ": cold, other numerics settings" in last, last
         assert cold.returncode == 0 or cold.stderr.strip().splitlines()[-1].startswith("error: "), cold.stderr
+
+
+def test_a_trials_dvc_runs_in_a_fork_that_its_guard_ends_as_a_whole(copy, tmp_path):
+    """A sweep trial's command under its guard: dvc forked by the server in a group of its own, the stages it runs
+    forked too; SIGTERM to the guard (its agent died) ends all of them and removes the temporary workspace."""
+    copy.set_params({"forecaster": {"epochs": 3000}})
+    copy.repro("prepare_series")
+    log = tmp_path / "server.log"
+    trial = [sys.executable, "-m", "rnnpipe.sweep.guard", str(copy.root), "--",
+             sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "exp", "run", "--temp"]
+    with running(copy.root, {**copy.env, "PYTHONPATH": str(copy.root / "src")}, log) as server:
+        env = server.stage_env()
+        assert env is not None, log.read_text(encoding="utf-8")
+        warm_env = {**env, "PYTHONPATH": str(copy.root / "src")}
+
+        done = subprocess.run([*trial, "-n", "short", "-S", "forecaster.epochs=2", "train_forecaster"],
+                              cwd=copy.root, env=warm_env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Ran experiment(s): short" in done.stdout
+        warm_pid(log, "exp", 0, kind="dvc")
+        warm_pid(log, "train_forecaster", 0)
+
+        seen = len(log.read_text(encoding="utf-8").splitlines())
+        guard = subprocess.Popen([*trial, "-n", "long", "train_forecaster"], cwd=copy.root, env=warm_env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        dvc = warm_pid(log, "exp", seen, kind="dvc")
+        stage = warm_pid(log, "train_forecaster", seen)
+        time.sleep(2)  # into training
+        assert guard.poll() is None and alive(dvc) and alive(stage)
+        guard.send_signal(signal.SIGTERM)
+        output, _ = guard.communicate(timeout=60)
+        assert guard.returncode == 128 + signal.SIGTERM, output
+        wait_for(lambda: not alive(dvc) and not alive(stage), "end of the trial's forks", timeout=30)
+    assert list((copy.root / ".dvc" / "tmp" / "exps").glob("standalone/tmp*")) == []
+    refs = copy.run("git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps").stdout.split()
+    assert refs == ["short"]

@@ -1,4 +1,5 @@
-"""`python -m rnnpipe.sweep.dvc_cli ARGS`: dvc's own command line, as the `dvc` script runs it, for a trial.
+"""`python -m rnnpipe.sweep.dvc_cli ARGS`: dvc's own command line, as the `dvc` script runs it, for a trial (in a
+fork of the agent's stage server when it has one: rnnpipe.warm).
 
 When a Python process ends, the interpreter tears its modules down with repeated garbage collections over every
 object they hold; after `dvc exp run` that costs most of a second on a small CPU, per trial, for nothing. Moving

@@ -6,6 +6,10 @@ SIGINT or SIGHUP it ends that group (SIGTERM, a grace period for the training st
 then SIGKILL) and deletes the temporary workspaces under .dvc/tmp/exps/ that the group worked in, so nothing of
 a killed trial keeps running or lies around. Otherwise it exits with the trial's exit code. Standard library only:
 it starts in milliseconds.
+
+A trial's command is `python -m rnnpipe.sweep.dvc_cli exp run ...`; with RNNPIPE_STAGE_SERVER set (the agent's
+stage server, rnnpipe.warm), the guard has that run forked by the server instead, dvc's modules already loaded, in
+a process group of its own that the guard watches and ends as it would its own child's.
 """
 from __future__ import annotations
 
@@ -17,7 +21,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional, Union
 
+from rnnpipe.warm import client as warm_client
+
+DVC_MODULE = "rnnpipe.sweep.dvc_cli"
 PR_SET_PDEATHSIG = 1
 GRACE_SECONDS = 20.0
 POLL_SECONDS = 0.5
@@ -76,6 +84,32 @@ def with_signal(pgid: int, sig: int) -> None:
         pass
 
 
+class _Forked:
+    """A run the stage server forked (its own process group), waited on as a subprocess.Popen is."""
+
+    def __init__(self, forked: warm_client.Forked):
+        self.forked, self.pid = forked, forked.pid
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        code = self.forked.wait(timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired(DVC_MODULE, timeout or 0)
+        return code
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self.forked.returncode
+
+
+def launch(command: list[str]) -> Union[subprocess.Popen, _Forked]:
+    """The trial's process group: dvc forked by the stage server when there is one, else the command itself."""
+    if command[:3] == [sys.executable, "-m", DVC_MODULE]:
+        forked = warm_client.start(DVC_MODULE, command[3:])
+        if forked is not None:
+            return _Forked(forked)
+    return subprocess.Popen(command, start_new_session=True)
+
+
 def main(argv: list[str]) -> int:
     root, separator, command = argv[0], argv[1], argv[2:]
     assert separator == "--" and command, "usage: python -m rnnpipe.sweep.guard <repo root> -- <command>"
@@ -91,7 +125,7 @@ def main(argv: list[str]) -> int:
     if os.getppid() != parent:  # the agent died before prctl took effect
         return 143
     exps_dir = Path(root).resolve() / ".dvc" / "tmp" / "exps"
-    child = subprocess.Popen(command, start_new_session=True)
+    child = launch(command)
     seen: set[Path] = set()
     while not stopping:
         seen |= workspaces_in_use(child.pid, exps_dir)
@@ -106,7 +140,11 @@ def main(argv: list[str]) -> int:
         child.wait()
     for workspace in seen:
         shutil.rmtree(workspace, ignore_errors=True)
-    return 128 + stopping[0] if stopping else child.returncode
+    if stopping:
+        return 128 + stopping[0]
+    if isinstance(child, _Forked) and child.returncode == warm_client.KILLED:
+        print(f"error: dvc's process (pid {child.pid}, forked by {child.forked.address}) was killed", file=sys.stderr)
+    return child.returncode
 
 
 if __name__ == "__main__":

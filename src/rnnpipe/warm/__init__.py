@@ -1,5 +1,5 @@
-"""A warm interpreter for stages: `python -m rnnpipe.warm.server SOCKET` loads torch, MLflow, pandas and
-matplotlib once, then runs each stage sent to it in a fork of itself.
+"""A warm interpreter for stages: `python -m rnnpipe.warm.server SOCKET` loads torch, MLflow, pandas, matplotlib
+and dvc once, then runs each stage (or a trial's dvc command) sent to it in a fork of itself.
 
 A sweep trial is a `dvc exp run` of two or three short stages, and each stage process spends seconds importing
 libraries before its work starts (torch, MLflow and its SQL store, pandas, matplotlib: about 4 s here; a tiny
@@ -15,6 +15,10 @@ import path and standard streams to the server and waits. The fork runs exactly 
   the fork) behave as in a cold process; if the caller dies, the fork ends with it;
 - nothing here changes an output byte: tests/integration/test_warm.py compares the outputs of cold and
   warm runs.
+
+A trial's `dvc exp run` goes there too (its guard, rnnpipe.sweep.guard, hands it over): dvc's own modules load once
+(about 1,500 of them on a trial's way), and the fork starts a process group of its own, so the guard watches and ends
+dvc and the stages it runs as it would a child of its own.
 
 Without RNNPIPE_STAGE_SERVER, or when the server cannot be reached, `python -m rnnpipe.stage` runs cold as always.
 rnnpipe.warm.client is the caller's side (standard library only: it starts in milliseconds); rnnpipe.warm.server

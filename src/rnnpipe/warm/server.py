@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -20,6 +21,14 @@ from rnnpipe.warm import ADDRESS_ENV, MESSAGE_BYTES
 WARM_LIBRARIES = ("torch", "torch._dynamo", "numpy", "pandas", "yaml", "matplotlib", "matplotlib.pyplot", "mlflow",
                   "mlflow.pyfunc", "mlflow.models.signature", "mlflow.store.tracking.sqlalchemy_store",
                   "mlflow.store.model_registry.sqlalchemy_store", "sqlalchemy", "alembic", "tqdm")
+# dvc as a sweep trial runs it (`dvc exp run --temp`): the modules it would import one by one on its way.
+WARM_DVC = ("dvc.cli", "dvc.cli.parser", "dvc.repo.experiments.run", "dvc.repo.experiments.queue.tempdir",
+            "dvc.repo.experiments.executor.local", "dvc.repo.reproduce", "dvc.repo.index", "dvc.repo.graph",
+            "dvc.stage.cache", "dvc.utils.hydra", "dvc.utils.strictyaml", "dvc.data_cloud", "dvc.compare",
+            "scmrepo.git.backend.dulwich", "scmrepo.git.backend.pygit2", "dulwich.porcelain", "pygit2", "networkx",
+            "hydra", "omegaconf", "ruamel.yaml", "pyparsing", "platformdirs")
+STAGE, DVC = "rnnpipe.stage", "rnnpipe.sweep.dvc_cli"
+SERVED = (STAGE, DVC)  # what a caller may have run here: `python -m MODULE ARGS`
 PROJECT_PACKAGES = ("rnnpipe", "stages")  # imported afresh in every fork
 LEASE_WAIT = 60.0  # seconds a new server waits for its first lease (its agent died before taking it)
 
@@ -42,7 +51,7 @@ def serve(address: str) -> int:
     listener.listen(64)
     os.replace(staging, address)  # agents lease and stages queue from here on; they are served once loaded
     identity = os.stat(address).st_ino
-    for name in WARM_LIBRARIES:
+    for name in (*WARM_LIBRARIES, *WARM_DVC):
         __import__(name)
     _fill_caches()
     loaded = {"env": dict(os.environ), "executable": sys.executable}
@@ -79,10 +88,16 @@ def serve(address: str) -> int:
                 leased_once = True
                 continue
             if os.fork() == 0:
-                listener.close()
-                for lease in leases:
-                    lease.close()
-                os._exit(_child(conn, request, fds, loaded))
+                code = 1
+                try:  # whatever happens, this process never returns into the server's loop
+                    listener.close()
+                    for lease in leases:
+                        lease.close()
+                    code = _child(conn, request, fds, loaded)
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
             conn.close()
             for fd in fds:
                 os.close(fd)
@@ -124,19 +139,23 @@ def _child(conn: socket.socket, request: dict[str, Any], fds: list[int], loaded:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    module = request.get("module", STAGE)
+    as_group = module == DVC
+    if as_group:  # dvc and the stages it starts: one process group, which the trial's guard ends as a whole
+        os.setsid()
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    os.environ.pop(ADDRESS_ENV)  # the stage runs here, not in another fork
+    if module == STAGE:
+        os.environ.pop(ADDRESS_ENV)  # the stage runs here, not in another fork
     sys.path[:] = request["path"]
-    sys.argv = [request["argv0"], *request["argv"]]
     for name in [name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES]:
         del sys.modules[name]
 
-    why_cold = _why_cold(request, loaded)
-    stage = " ".join(request["argv"])
-    # The server's own stderr (the agent's log of it), before the stage's streams replace it.
-    print(f"stage {stage} in {request['cwd']}: " + (f"cold, {why_cold}" if why_cold else f"warm, pid {os.getpid()}"),
+    why_cold = _why_cold(module, request, loaded)
+    label = f"stage {' '.join(request['argv'])}" if module == STAGE else f"dvc {' '.join(request['argv'][:2])}"
+    # The server's own stderr (the agent's log of it), before the run's streams replace it.
+    print(f"{label} in {request['cwd']}: " + (f"cold, {why_cold}" if why_cold else f"warm, pid {os.getpid()}"),
           file=sys.stderr, flush=True)
     if why_cold:
         conn.send(json.dumps({"cold": why_cold}).encode())
@@ -145,9 +164,9 @@ def _child(conn: socket.socket, request: dict[str, Any], fds: list[int], loaded:
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
-    threading.Thread(target=_end_with_caller, args=(conn,), daemon=True).start()
+    threading.Thread(target=_end_with_caller, args=(conn, as_group), daemon=True).start()
 
-    code = _run_stage(request["argv"])
+    code = _run_main(module, request)
     atexit._run_exitfuncs()  # what the interpreter runs at a cold process's exit (MLflow ends its runs there)
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -158,16 +177,24 @@ def _child(conn: socket.socket, request: dict[str, Any], fds: list[int], loaded:
     return code
 
 
-def _why_cold(request: dict[str, Any], loaded: dict[str, Any]) -> str:
-    """Why this stage cannot run in this server ('' when it can): another Python, or numerics other than the ones the
-    libraries loaded with here (what a cold start of the stage would set up: rnnpipe.core.numerics). When it can,
-    the environment becomes the one that cold start would have."""
+def _why_cold(module: str, request: dict[str, Any], loaded: dict[str, Any]) -> str:
+    """Why this run cannot happen in this server ('' when it can): a module it does not serve, another Python, or
+    (a stage that sets numerics up) numerics other than the ones the libraries loaded with here (what a cold start
+    of the stage would set up: rnnpipe.core.numerics). When it can, a stage's environment becomes the one that cold
+    start would have."""
+    if module not in SERVED:
+        return f"{module} is not served here"
     if request["executable"] != loaded["executable"]:
         return f"another Python ({request['executable']})"
+    if module != STAGE:
+        return ""
     try:
         from rnnpipe.core.numerics import READ_AT_LOAD, started_with
         from rnnpipe.params import load_params
+        from rnnpipe.stage import UNPINNED
 
+        if request["argv"] and request["argv"][0] in UNPINNED:  # it sets no numerics up: nothing to compare
+            return ""
         wanted = started_with(load_params("params.yaml").runtime, os.environ)
     except Exception as exc:  # the cold run says what is wrong with params.yaml, in its own words
         return f"params.yaml does not load here ({type(exc).__name__})"
@@ -179,11 +206,12 @@ def _why_cold(request: dict[str, Any], loaded: dict[str, Any]) -> str:
     return ""
 
 
-def _run_stage(argv: list[str]) -> int:
+def _run_main(module: str, request: dict[str, Any]) -> int:
+    """`python -m module argv`: its main(argv), with the exit code a cold process would end with."""
     try:
-        from rnnpipe import stage
-
-        code: Any = stage.main(argv)
+        main = importlib.import_module(module).main
+        sys.argv = [request["argv0"] if module == STAGE else sys.modules[module].__file__, *request["argv"]]
+        code: Any = main(request["argv"])
     except SystemExit as exc:
         code = exc.code
     except BaseException:  # as the interpreter reports an uncaught exception
@@ -197,13 +225,16 @@ def _run_stage(argv: list[str]) -> int:
     return 1
 
 
-def _end_with_caller(conn: socket.socket) -> None:
-    """The caller never sends after its request: an empty read means it is gone (`kill -9` included)."""
+def _end_with_caller(conn: socket.socket, as_group: bool) -> None:
+    """The caller never sends after its request: an empty read means it is gone (`kill -9` included). A run with a
+    process group of its own (dvc) ends with the stages it started."""
     try:
         while conn.recv(1):
             pass
     except OSError:
         pass
+    if as_group:
+        os.killpg(os.getpid(), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
