@@ -92,3 +92,24 @@ def test_dropout_between_layers_only_in_training():
     assert not torch.equal(first, fast(x)[0])  # another dropout mask
     fast.eval()
     assert torch.equal(fast(x)[0], fast(x)[0])
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_under_deterministic_mode_it_matches_nn_lstm_and_leaves_the_mode_as_it_was(fill):
+    """The pipeline trains in deterministic mode, whose NaN fill of new tensors the layer skips for its own buffers
+    (it writes every element before reading one); the setting must be back as it was afterwards."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    try:
+        ref, fast = pair(2, True)
+        torch.manual_seed(1)
+        x = torch.randn(5, 9, 6)
+        state = (torch.randn(2, 5, 16), torch.randn(2, 5, 16))
+        expected, actual = run(ref, x, state), run(fast, x, state)
+        assert torch.utils.deterministic.fill_uninitialized_memory is fill
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.utils.deterministic.fill_uninitialized_memory = before[1]
+    for e, a in zip(expected, actual):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-6)

@@ -30,6 +30,17 @@ def _gate_views(gates: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.T
             gates[..., 3 * hidden:])
 
 
+def _unfilled(like: torch.Tensor, *shape: int) -> torch.Tensor:
+    """A buffer (like `like`) every element of which is written before it is read: deterministic mode would first
+    fill it with NaN, megabytes of writes per batch for nothing."""
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        return like.new_empty(shape)
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+
+
 class _LSTMLayer(torch.autograd.Function):
     """One layer over a time-major sequence: x [T, B, I], h0, c0 [B, H] → (h of every step [T, B, H], h_T, c_T)."""
 
@@ -41,22 +52,25 @@ class _LSTMLayer(torch.autograd.Function):
         hidden = w_hh.shape[1]
         # Gate pre-activations of every step, input part and both biases first: one GEMM.
         gates = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
-        hs = x.new_empty(steps + 1, batch, hidden)   # hs[0] = h0, hs[t + 1] = h after step t
-        cs = x.new_empty(steps + 1, batch, hidden)   # the same for c
-        tanh_cs = x.new_empty(steps, batch, hidden)
+        hs = _unfilled(x, steps + 1, batch, hidden)   # hs[0] = h0, hs[t + 1] = h after step t
+        cs = _unfilled(x, steps + 1, batch, hidden)   # the same for c
+        tanh_cs = _unfilled(x, steps, batch, hidden)
         hs[0], cs[0] = h0, c0
         w_hh_t = w_hh.t()
-        for t in range(steps):
-            g = gates[t]
-            g.addmm_(hs[t], w_hh_t)
-            i, f, cell, o = _gate_views(g, hidden)
-            g[:, :2 * hidden].sigmoid_()
+        # Every step's views made for all steps at once (unbind): Python's indexing in the loop cost as much as the
+        # small operations themselves.
+        per_step = zip(gates.unbind(0), gates[..., :2 * hidden].unbind(0),
+                       *(view.unbind(0) for view in _gate_views(gates, hidden)),
+                       hs.unbind(0), hs[1:].unbind(0), cs.unbind(0), cs[1:].unbind(0), tanh_cs.unbind(0))
+        for g, sigmoids_if, i, f, cell, o, h_prev, h, c_prev, c, tanh_c in per_step:
+            g.addmm_(h_prev, w_hh_t)
+            sigmoids_if.sigmoid_()
             cell.tanh_()
             o.sigmoid_()
-            torch.mul(f, cs[t], out=cs[t + 1])
-            cs[t + 1].addcmul_(i, cell)
-            torch.tanh(cs[t + 1], out=tanh_cs[t])
-            torch.mul(o, tanh_cs[t], out=hs[t + 1])
+            torch.mul(f, c_prev, out=c)
+            c.addcmul_(i, cell)
+            torch.tanh(c, out=tanh_c)
+            torch.mul(o, tanh_c, out=h)
         ctx.save_for_backward(x, w_ih, w_hh, gates, hs, cs, tanh_cs)
         return hs[1:], hs[steps].clone(), cs[steps].clone()
 
@@ -66,18 +80,19 @@ class _LSTMLayer(torch.autograd.Function):
         x, w_ih, w_hh, gates, hs, cs, tanh_cs = ctx.saved_tensors
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
-        d_gates = torch.empty_like(gates)
+        d_gates = _unfilled(gates, *gates.shape)
         dh = d_hn.clone() if d_hn is not None else x.new_zeros(batch, hidden)
         dc = d_cn.clone() if d_cn is not None else x.new_zeros(batch, hidden)
         ones = x.new_ones(batch, hidden)
         scratch, scratch_if = x.new_empty(batch, hidden), x.new_empty(batch, 2 * hidden)
-        for t in range(steps - 1, -1, -1):
-            if d_out is not None:
-                dh.add_(d_out[t])
-            g_t, dg_t = gates[t], d_gates[t]
-            i, f, cell, o = _gate_views(g_t, hidden)
-            di, df, dcell, do = _gate_views(dg_t, hidden)
-            tanh_c = tanh_cs[t]
+        d_outs = d_out.unbind(0) if d_out is not None else (None,) * steps
+        per_step = zip(*(view.unbind(0) for view in (
+            *_gate_views(gates, hidden), *_gate_views(d_gates, hidden), gates[..., :2 * hidden],
+            d_gates[..., :2 * hidden], d_gates, tanh_cs, cs[:steps])))
+        for t, (i, f, cell, o, di, df, dcell, do, s_if, d_if, dg_t, tanh_c, c_prev) in reversed(
+                list(enumerate(per_step))):
+            if d_outs[t] is not None:
+                dh.add_(d_outs[t])
             # dc += dh * o * (1 - tanh(c)^2)
             torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=scratch).mul_(o)
             dc.addcmul_(scratch, dh)
@@ -85,11 +100,10 @@ class _LSTMLayer(torch.autograd.Function):
             torch.addcmul(o, o, o, value=-1, out=scratch)
             torch.mul(dh, tanh_c, out=do).mul_(scratch)
             # di = dc * g * i (1 - i), df = dc * c_prev * f (1 - f): both sigmoid gates in one product
-            s_if = g_t[:, :2 * hidden]
             torch.addcmul(s_if, s_if, s_if, value=-1, out=scratch_if)
             torch.mul(dc, cell, out=di)
-            torch.mul(dc, cs[t], out=df)
-            dg_t[:, :2 * hidden].mul_(scratch_if)
+            torch.mul(dc, c_prev, out=df)
+            d_if.mul_(scratch_if)
             # dg = dc * i * (1 - g^2)
             torch.addcmul(ones, cell, cell, value=-1, out=scratch).mul_(i)
             torch.mul(dc, scratch, out=dcell)
