@@ -71,11 +71,13 @@ class RepoCopy:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
-    def dvc(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        return self.run(str(BIN / "dvc"), *args, check=check, timeout=timeout)
+    def dvc(self, *args: str, check: bool = True, timeout: float = 600, env_extra: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess:
+        return self.run(str(BIN / "dvc"), *args, check=check, timeout=timeout, env_extra=env_extra)
 
-    def repro(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.dvc("repro", *args, check=check)
+    def repro(self, *args: str, check: bool = True, env_extra: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess:
+        return self.dvc("repro", *args, check=check, env_extra=env_extra)
 
     def params(self) -> dict:
         return yaml.safe_load((self.root / "params.yaml").read_text(encoding="utf-8"))

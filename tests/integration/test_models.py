@@ -31,13 +31,13 @@ def champion(client: MlflowClient, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory) -> tuple[RepoCopy, MlflowClient, list[str]]:
+def registry(tmp_path_factory, warm_stages) -> tuple[RepoCopy, MlflowClient, list[str]]:
     """Four forecasters evaluated in turn: a weak one, a strong one, a weaker one, and one on other data."""
     copy = make_copy(tmp_path_factory.mktemp("registry") / "repo",
                      {"tracking": {"enabled": True}, "forecaster": {"epochs": 1}})
-    outputs = [copy.repro("evaluate_forecaster", "forecast").stdout]
+    outputs = [copy.repro("evaluate_forecaster", "forecast", env_extra=warm_stages).stdout]
     for change in ("forecaster.epochs=30", "forecaster.epochs=3", "series.seed=1"):
-        outputs.append(copy.dvc("exp", "run", "-S", change, "evaluate_forecaster").stdout)
+        outputs.append(copy.dvc("exp", "run", "-S", change, "evaluate_forecaster", env_extra=warm_stages).stdout)
     return copy, MlflowClient(f"sqlite:///{copy.root / 'mlflow.db'}"), outputs
 
 

@@ -134,10 +134,10 @@ def post(url: str, body: dict | str) -> tuple[int, dict, float]:
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory: pytest.TempPathFactory) -> RepoCopy:
+def logged(tmp_path_factory: pytest.TempPathFactory, warm_stages: dict[str, str]) -> RepoCopy:
     """One tiny pipeline run with tracking on: both models trained, logged, evaluated and made @champion."""
     copy = make_copy(tmp_path_factory.mktemp("serving") / "repo", {"tracking": {"enabled": True}})
-    copy.repro("evaluate_forecaster", "evaluate_charrnn")
+    copy.repro("evaluate_forecaster", "evaluate_charrnn", env_extra=warm_stages)
     return copy
 
 

@@ -154,12 +154,12 @@ def team():
 
 
 @pytest.fixture(scope="module")
-def clone_a(team, tmp_path_factory) -> RepoCopy:
+def clone_a(team, tmp_path_factory, warm_stages) -> RepoCopy:
     """Teammate A: the project with tiny params, one `dvc repro` against the team server, committed."""
     copy = make_copy(tmp_path_factory.mktemp("team-a") / "repo",
                      {"tracking": {"enabled": True}, "runtime": {"threads": 1}}, env=team.client_env())
     team.configure(copy)
-    copy.repro()
+    copy.repro(env_extra=warm_stages)
     copy.commit("results")
     return copy
 

@@ -29,10 +29,10 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def tracked_pipeline(mlflow_server, tmp_path_factory):
+def tracked_pipeline(mlflow_server, tmp_path_factory, warm_stages):
     copy = make_copy(tmp_path_factory.mktemp("tracked") / "repo", {"tracking": {"enabled": True}},
                      env=subprocess_env(MLFLOW_TRACKING_URI=mlflow_server))
-    copy.repro()
+    copy.repro(env_extra=warm_stages)
     return copy, MlflowClient(mlflow_server)
 
 
@@ -108,7 +108,9 @@ def test_two_experiments_give_two_runs_with_the_same_metric_keys(tracked_pipelin
     runs = only_run(client, "rnnpipe-forecaster")
     assert len(runs) == 2
     assert {r.data.params["forecaster.hidden_size"] for r in runs} == {"4", "6"}
-    assert set(runs[0].data.metrics) == set(runs[1].data.metrics)
+    # system/* are sampled every few seconds while a run is open: how many a short run gets depends on the machine
+    model_keys = [{key for key in run.data.metrics if not key.startswith("system/")} for run in runs]
+    assert model_keys[0] == model_keys[1]
     versions = client.search_model_versions("name='rnnpipe-forecaster'")
     assert len(versions) == 2 and all("test_mse" in v.tags and v.tags["eval_data_md5"] for v in versions)
     assert len(only_run(client, "rnnpipe-charrnn")) == 1  # no char-RNN stage reran
