@@ -5,6 +5,8 @@ from pathlib import Path
 from rnnpipe.params import load_params
 from rnnpipe.core.numerics import apply_runtime
 
+pytest_plugins = ["tests.schedule"]
+
 
 def pytest_configure(config):
     # On a non-Intel CPU apply_runtime() restarts this process once (rnnpipe.core.intel_paths): it must inherit the
