@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 from rnnpipe.warm import client as warm_client
 
@@ -84,29 +84,12 @@ def with_signal(pgid: int, sig: int) -> None:
         pass
 
 
-class _Forked:
-    """A run the stage server forked (its own process group), waited on as a subprocess.Popen is."""
-
-    def __init__(self, forked: warm_client.Forked):
-        self.forked, self.pid = forked, forked.pid
-
-    def wait(self, timeout: Optional[float] = None) -> int:
-        code = self.forked.wait(timeout)
-        if code is None:
-            raise subprocess.TimeoutExpired(DVC_MODULE, timeout or 0)
-        return code
-
-    @property
-    def returncode(self) -> Optional[int]:
-        return self.forked.returncode
-
-
-def launch(command: list[str]) -> Union[subprocess.Popen, _Forked]:
+def launch(command: list[str]) -> Union[subprocess.Popen, warm_client.Forked]:
     """The trial's process group: dvc forked by the stage server when there is one, else the command itself."""
     if command[:3] == [sys.executable, "-m", DVC_MODULE]:
         forked = warm_client.start(DVC_MODULE, command[3:])
         if forked is not None:
-            return _Forked(forked)
+            return forked
     return subprocess.Popen(command, start_new_session=True)
 
 
@@ -142,8 +125,8 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(workspace, ignore_errors=True)
     if stopping:
         return 128 + stopping[0]
-    if isinstance(child, _Forked) and child.returncode == warm_client.KILLED:
-        print(f"error: dvc's process (pid {child.pid}, forked by {child.forked.address}) was killed", file=sys.stderr)
+    if isinstance(child, warm_client.Forked) and child.returncode == warm_client.KILLED:
+        print(f"error: dvc's process (pid {child.pid}, forked by {child.address}) was killed", file=sys.stderr)
     return child.returncode
 
 

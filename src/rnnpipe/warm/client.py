@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from typing import Any, Optional
 
@@ -21,16 +22,16 @@ class Forked:
         self.conn, self.pid, self.address = conn, pid, address
         self.returncode: Optional[int] = None
 
-    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
-        """The exit code; None while it still runs after `timeout` seconds; KILLED when the fork ended without
-        sending one (a signal ended it)."""
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """The exit code, KILLED when the fork ended without sending one (a signal ended it); as subprocess.Popen
+        does, subprocess.TimeoutExpired while it still runs after `timeout` seconds."""
         if self.returncode is not None:
             return self.returncode
         self.conn.settimeout(timeout)
         try:
             answer = _receive(self.conn)
         except TimeoutError:
-            return None
+            raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0) from None
         except OSError:
             answer = None
         self.returncode = answer["exit"] if answer is not None and "exit" in answer else KILLED
