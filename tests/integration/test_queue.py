@@ -1,4 +1,4 @@
-"""Three queued `dvc exp run` variants run by `dvc queue start -j 2`, all tracked in the one SQLite store."""
+"""Queued `dvc exp run` variants run by `dvc queue start -j 2`, all tracked in one store: SQLite or a server."""
 from __future__ import annotations
 
 
@@ -14,7 +14,8 @@ def test_parallel_queue_completes_with_three_mlflow_runs(tmp_path):
     # One torch thread per worker: two workers with two threads each oversubscribe two cores badly.
     copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}, "runtime": {"threads": 1}})
     for hidden in (3, 5, 7):
-        copy.dvc("exp", "run", "--queue", "-S", f"forecaster.hidden_size={hidden}", "-n", f"hidden-{hidden}")
+        copy.dvc("exp", "run", "--queue", "-S", f"forecaster.hidden_size={hidden}", "-n", f"hidden-{hidden}",
+                 "evaluate_forecaster")  # the stages the varied param reaches; each logs to the one store
     status = copy.run_queue(2)
     logs = "\n".join(copy.dvc("queue", "logs", f"hidden-{h}", check=False).stdout for h in (3, 5, 7))
     assert status.count("Success") == 3, f"{status}\n{logs[-5000:]}"
