@@ -218,6 +218,8 @@ def part_contention(params, chars: int, forward: list[str]) -> None:
     busy_share = rows[True, True]["targets_per_second"] / aware_quiet
     print(f"goal: beside one busy process, {busy_share:.0%} of the quiet figure >= 50%: "
           f"{'met' if busy_share >= 0.5 else 'NOT met'}")
+    print(f"goal: quiet, {aware_quiet / fixed_quiet:.0%} of the fixed threads' speed >= 95%: "
+          f"{'met' if aware_quiet >= 0.95 * fixed_quiet else 'NOT met'}")
 
 
 def part_rate(params, corpus, ids, chars: int) -> None:
@@ -298,12 +300,15 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
     print(f"{'Kneser-Ney ' + str(metrics['ngram_order']) + '-gram (the baseline)':<44} "
           f"{metrics['ngram_bits_per_char']:>10.3f}")
     print(f"{'unigram (add-one)':<44} {metrics['unigram_bits_per_char']:>10.3f}")
-    for label, figure, goal, unit in (("held-out bits/char", metrics["bits_per_char"], 2.10, ""),
-                                      ("training time", result.seconds, 400.0, " s")):
+    goals = [("training time", result.seconds, 400.0, " s")]
+    if mixed:
+        goals[:0] = [("held-out bits/char, the RNN alone", metrics["rnn_bits_per_char"], 2.10, ""),
+                     (f"held-out bits/char with its {mixed}-gram part", metrics["bits_per_char"], 2.03, "")]
+    else:
+        goals[:0] = [("held-out bits/char, the RNN alone", metrics["bits_per_char"], 2.10, "")]
+    for label, figure, goal, unit in goals:
         print(f"goal: {label} {figure:.4g}{unit} <= {goal:g}{unit}: "
               f"{'met' if figure <= goal else 'NOT met'}")
-    print(f"stretch goal: held-out bits/char {metrics['bits_per_char']:.4g} <= 2.05: "
-          f"{'met' if metrics['bits_per_char'] <= 2.05 else 'NOT met'}")
 
 
 def main() -> None:
