@@ -122,21 +122,23 @@ def test_each_plot_is_one_quantity_with_a_colour_per_series_and_axis_titles(pipe
     assert "dvc_plots" in copy.run("git", "check-ignore", "dvc_plots/index.html").stdout
 
 
-def test_exp_show_after_one_change_fits_120_columns_with_the_param_and_the_headline(pipeline_run, tmp_path):
+def test_exp_show_after_one_change_fits_120_columns_with_the_param_and_the_headline(pipeline_run, warm_stages,
+                                                                                    tmp_path):
     source, _ = pipeline_run
     copy = RepoCopy(tmp_path / "repo", {**source.env, "COLUMNS": "120"})
     shutil.copytree(source.root, copy.root, symlinks=True)
     copy.commit("the baseline")
-    copy.dvc("exp", "run", "-S", "forecaster.hidden_size=6")
+    copy.dvc("exp", "run", "-S", "forecaster.hidden_size=6", env_extra=warm_stages)
     table = copy.dvc("exp", "show", "--only-changed", "--no-pager").stdout
     header = next(line for line in table.splitlines() if "Experiment" in line)
     assert max(map(len, table.splitlines())) <= 120
     assert "forecaster.hidden_size" in header and "test_mse" in header and "mse_vs_clean" in header
 
 
-def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, tmp_path):
+def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, warm_stages, tmp_path):
+    # Which stages rerun is DVC's decision; the stages themselves run warm (what they compute is tested elsewhere).
     source, _ = pipeline_run
-    copy = RepoCopy(tmp_path / "repo", source.env)
+    copy = RepoCopy(tmp_path / "repo", {**source.env, **warm_stages})
     shutil.copytree(source.root, copy.root, symlinks=True)
 
     # check_params validates every key first; its marker never changes, so only the param's own stages follow
@@ -156,9 +158,9 @@ def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, tmp_pat
     assert RepoCopy.ran_stages(copy.repro().stdout) == {"check_params"}
 
 
-def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run, tmp_path):
+def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run, warm_stages, tmp_path):
     source, _ = pipeline_run
-    copy = RepoCopy(tmp_path / "repo", source.env)
+    copy = RepoCopy(tmp_path / "repo", {**source.env, **warm_stages})  # each fork imports the copy's own code
     shutil.copytree(source.root, copy.root, symlinks=True)
 
     def touch(module: str) -> set[str]:

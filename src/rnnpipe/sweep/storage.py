@@ -51,7 +51,6 @@ def open_storage(url: str, heartbeat_seconds: Optional[int] = None) -> Any:
     """An Optuna RDBStorage, with heartbeats when heartbeat_seconds is given (agents; a stage only reports).
 
     A dead database is one line here, before any trial starts."""
-    import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     quiet_optuna()
