@@ -26,9 +26,13 @@ def file_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def recorded() -> dict[str, float]:
+    return json.loads(DURATIONS.read_text(encoding="utf-8")) if DURATIONS.exists() else {}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    recorded = json.loads(DURATIONS.read_text(encoding="utf-8")) if DURATIONS.exists() else {}
-    items.sort(key=lambda item: -recorded.get(file_of(item.nodeid), 0.0))  # stable: a file's tests keep their order
+    seconds = recorded()
+    items.sort(key=lambda item: -seconds.get(file_of(item.nodeid), 0.0))  # stable: a file's tests keep their order
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -38,7 +42,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not session.config.getoption("--store-durations") or hasattr(session.config, "workerinput"):
         return  # only the process that saw every report (xdist's controller, or a run without workers) writes
-    recorded = json.loads(DURATIONS.read_text(encoding="utf-8")) if DURATIONS.exists() else {}
-    recorded.update({name: round(seconds, 1) for name, seconds in _seconds.items()})  # the files that ran
-    ordered = dict(sorted(recorded.items(), key=lambda kv: -kv[1]))
+    files = recorded()
+    files.update({name: round(seconds, 1) for name, seconds in _seconds.items()})  # the files that ran
+    ordered = dict(sorted(files.items(), key=lambda kv: -kv[1]))
     DURATIONS.write_text(json.dumps(ordered, indent=1) + "\n", encoding="utf-8")
