@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,45 @@ def test_a_proposal_over_the_cost_is_skipped_without_training_and_tells_tpe_why(
     assert trial.constraints["cost_over_limit"] == pytest.approx(trial.user_attrs["relative_cost"] - 1.6, abs=1e-3)
     assert trial_rows(study, ["charrnn.epochs"]) == []  # shown as a count, not as a trial that ran
     assert not (ROOT / ".sweeps" / "logs" / f"costly-{trial.number}.log").exists()
+
+
+STASHING = """
+import sys, time
+from pathlib import Path
+from dvc.repo import Repo
+
+root = Path(sys.argv[1])
+repo = Repo(str(root))
+with repo.lock:  # as `dvc exp run` stashes: the workspace's params.yaml is briefly another file
+    saved = (root / "params.yaml").read_bytes()
+    (root / "params.yaml").write_text("")
+    (root / "stashing").touch()
+    time.sleep(1)
+    (root / "params.yaml").write_bytes(saved)
+    (root / "restored").touch()
+"""
+
+
+@pytest.mark.parametrize("reader", ["spec", "cost"])
+def test_agents_read_params_yaml_only_between_dvcs_workspace_stashes(reader, tmp_path):
+    """An agent starting (or pricing a trial) while another agent's `dvc exp run` stashes the workspace waits for
+    DVC's repo lock and reads the user's params.yaml, not the empty or changed one of the moment."""
+    for name in ("dvc.yaml", "params.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text("[core]\n    no_scm = true\n")
+    spec = parse_spec(CHAR, "c", tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", STASHING, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "stashing").exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the lock holder never started"
+            time.sleep(0.02)
+        if reader == "spec":
+            assert parse_spec(CHAR, "c", tmp_path) == spec
+        else:
+            assert relative_cost(spec, tmp_path, {}) == pytest.approx(1.0)
+        assert (tmp_path / "restored").exists()  # the read waited for the stash to end
+    finally:
+        holder.kill()
+        holder.wait()

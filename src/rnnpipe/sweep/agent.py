@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rnnpipe.core.errors import ParamsError, TrackingError, first_line
-from rnnpipe.sweep.spec import OVER_COST_ATTR, SweepError, SweepSpec, load_spec, relative_cost, spec_from_json
+from rnnpipe.sweep.spec import (OVER_COST_ATTR, SweepError, SweepSpec, load_spec, relative_cost, spec_from_json,
+                                workspace_lock)
 from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
 from rnnpipe.sweep.trial import LOG_DIR, TrialResult, base_env, exp_name, run_trial
 
@@ -278,7 +279,8 @@ def _tracker(root: Path) -> Any:
     from rnnpipe.params import load_params
     from rnnpipe.tracking.runs import Tracker
 
-    params = load_params(root / "params.yaml")
+    with workspace_lock(root):
+        params = load_params(root / "params.yaml")
     if not params.tracking.enabled:
         return None
     try:

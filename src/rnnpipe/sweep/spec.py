@@ -18,6 +18,7 @@ the first problem is one line naming the key, the value and what is allowed.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -112,6 +113,11 @@ def load_spec(path: str | Path, root: Path) -> SweepSpec:
 
 
 def parse_spec(raw: Any, name: str, root: Path, source: str = "sweep file") -> SweepSpec:
+    with workspace_lock(root):
+        return _parse_spec(raw, name, root, source)
+
+
+def _parse_spec(raw: Any, name: str, root: Path, source: str) -> SweepSpec:
     def fail(message: str) -> SweepError:
         return SweepError(f"{source}: {message}")
 
@@ -358,7 +364,8 @@ def relative_cost(spec: SweepSpec, root: Path, overrides: dict[str, Any]) -> flo
     """The training cost of params.yaml with a trial's values, over params.yaml's own (the model's training_cost)."""
     from rnnpipe.models import MODELS
 
-    base = _params_raw(root)
+    with workspace_lock(root):
+        base = _params_raw(root)
     changed = copy.deepcopy(base)
     for key, value in overrides.items():
         node = changed
@@ -373,6 +380,28 @@ def relative_cost(spec: SweepSpec, root: Path, overrides: dict[str, Any]) -> flo
 # --- dvc.yaml and params.yaml ---------------------------------------------------------------------------------------
 
 _MISSING = object()
+
+
+@contextlib.contextmanager
+def workspace_lock(root: Path) -> Any:
+    """DVC's repo lock, waited for. `dvc exp run` holds it while it stashes the workspace and writes a trial's
+    values into params.yaml, then restores both: dvc.yaml, params.yaml and the metrics read under it are the
+    user's, never empty or another trial's. Not re-entrant (a process's POSIX locks on one file are one lock)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        repo = Repo(str(root), _wait_for_lock=True) if (root / ".dvc").is_dir() else None
+    except DvcException:  # DVC cannot open it (no git, say): nothing stashes it; the reads that follow say what is wrong
+        repo = None
+    if repo is None:
+        yield
+        return
+    try:
+        with repo.lock:
+            yield
+    finally:
+        repo.close()
 
 
 def _lookup(tree: dict[str, Any], key: str) -> Any:

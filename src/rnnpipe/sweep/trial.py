@@ -1,5 +1,7 @@
-"""One trial: `dvc exp run --temp -n <sweep>-<trial> -S key=value ... <stages>` under a guard process, its objective
-read from the experiment DVC committed, and the experiment shared (`dvc exp push`) when the clone has a git remote.
+"""One trial: `dvc --wait-for-lock exp run --temp -n <sweep>-<trial> -S key=value ... <stages>` under a guard
+process, its objective read from the experiment DVC committed, and the experiment shared (`dvc exp push`) when the
+clone has a git remote. Waiting for DVC's repo lock lets agents of one clone start trials at the same moment: each
+holds it only while it stashes its workspace (rnnpipe.sweep.spec.workspace_lock).
 dvc runs through rnnpipe.sweep.dvc_cli, its own command line minus the collector's passes at exit.
 
 The trial's identity reaches the stages by environment variables: RNNPIPE_RUN_TAGS (rnnpipe.tracking.runs) puts
@@ -47,7 +49,7 @@ def tool(name: str) -> str:
 def trial_command(root: Path, spec: SweepSpec, name: str, params: dict[str, Any]) -> list[str]:
     overrides = [part for key, value in params.items() for part in ("-S", f"{key}={override_value(value)}")]
     return [sys.executable, "-m", "rnnpipe.sweep.guard", str(root), "--",
-            sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "exp", "run", "--temp", "-n", name, *overrides,
+            sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "--wait-for-lock", "exp", "run", "--temp", "-n", name, *overrides,
             *spec.stages]
 
 
