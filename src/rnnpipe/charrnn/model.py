@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from rnnpipe.charrnn.mixture import mixed_log_probs
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.checkpoint import ModelConfig, load_model
+from rnnpipe.core.dropout import Dropout
 from rnnpipe.core.errors import CheckpointError
 from rnnpipe.charrnn.params import MAX_NGRAM_ORDER, CharInput, CharMode, CharRNNParams
 from rnnpipe.core.params import Allowed, Cell, at_least, one_of
@@ -89,7 +90,7 @@ class CharRNN(nn.Module):
         else:
             self.encode = OneHot(config.vocab_size)
             input_size = config.vocab_size
-        self.input_dropout = nn.Dropout(config.dropout if config.input == "embedding" else 0.0)
+        self.input_dropout = Dropout(config.dropout if config.input == "embedding" else 0.0)
         self.net = ManyToMany(input_size, config.hidden_size, config.vocab_size, num_layers=config.num_layers,
                               cell=config.cell, dropout=config.dropout)
         if config.ngram_order:

@@ -21,7 +21,8 @@ from typing import Any, Optional
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from rnnpipe.core.dropout import dropout
 
 
 def _gate_views(gates: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -138,7 +139,7 @@ class FastLSTM(nn.LSTM):
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
-                x = F.dropout(x, self.dropout, training=True)
+                x = dropout(x, self.dropout, training=True)
             x, h, c = _LSTMLayer.apply(x, hx[0][layer], hx[1][layer], getattr(self, f"weight_ih_l{layer}"),
                                        getattr(self, f"weight_hh_l{layer}"), getattr(self, f"bias_ih_l{layer}"),
                                        getattr(self, f"bias_hh_l{layer}"))

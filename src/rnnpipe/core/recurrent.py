@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnpipe.core.dropout import Dropout
 from rnnpipe.core.lstm import FastLSTM
 from rnnpipe.core.params import CELLS, Cell
 
@@ -63,7 +64,7 @@ class ManyToMany(nn.Module):
                  cell: Cell = "rnn", dropout: float = 0.0):
         super().__init__()
         self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         # Computes nothing; a saved state_dict's metadata names every submodule, so this one keeps checkpoints' bytes.
         self.activation = nn.Identity()
         self.head = nn.Linear(hidden_size, output_size)
