@@ -392,8 +392,8 @@ def workspace_lock(root: Path) -> Any:
 
     try:
         repo = Repo(str(root), _wait_for_lock=True) if (root / ".dvc").is_dir() else None
-    except DvcException:  # DVC cannot open it (no git, say): nothing stashes it; the reads that follow say what is wrong
-        repo = None
+    except DvcException:  # DVC cannot open it (no git, say): nothing stashes it, and the reads that follow say
+        repo = None       # what is wrong
     if repo is None:
         yield
         return

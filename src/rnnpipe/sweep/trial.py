@@ -49,8 +49,8 @@ def tool(name: str) -> str:
 def trial_command(root: Path, spec: SweepSpec, name: str, params: dict[str, Any]) -> list[str]:
     overrides = [part for key, value in params.items() for part in ("-S", f"{key}={override_value(value)}")]
     return [sys.executable, "-m", "rnnpipe.sweep.guard", str(root), "--",
-            sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "--wait-for-lock", "exp", "run", "--temp", "-n", name, *overrides,
-            *spec.stages]
+            sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "--wait-for-lock", "exp", "run", "--temp", "-n", name,
+            *overrides, *spec.stages]
 
 
 def base_env(root: Path) -> dict[str, str]:
