@@ -13,6 +13,8 @@ from mlflow.tracking import MlflowClient
 
 import yaml
 
+from rnnpipe.tracking.runs import PID_TAG
+from rnnpipe.tracking.store import process_alive
 from tests.core.test_io import mounted_tmpfs
 from tests.integration.helpers import BIN, REPO, TINY_PARAMS, RepoCopy, deep_update, make_copy, subprocess_env
 
@@ -175,9 +177,15 @@ def test_a_killed_training_leaves_nothing_partial_and_the_next_repro_completes(t
     log.close()
     assert process.returncode != 0
     assert not (copy.root / "models/charrnn/model.pt").exists()
+    # dvc dies at once; the stage it started may still be closing its run: wait for that process (its PID is a tag)
+    [killed] = training_runs(copy)
+    stage_pid, deadline = int(killed.data.tags[PID_TAG]), time.monotonic() + 60
+    while process_alive(stage_pid):
+        assert time.monotonic() < deadline, f"the stage process {stage_pid} outlived dvc by a minute"
+        time.sleep(0.1)
     assert "train_charrnn" in copy.dvc("status").stdout  # DVC recorded nothing for the killed stage
     [killed] = training_runs(copy)
-    # A signal Python sees ends the run at once; SIGKILL leaves it RUNNING until the stage starts again.
+    # A signal Python sees ends the run before the stage exits; SIGKILL leaves it RUNNING until the stage starts again.
     assert killed.info.status == ("RUNNING" if sig == signal.SIGKILL else "KILLED")
 
     copy.set_params({"charrnn": {"epochs": 2}})
