@@ -1,6 +1,6 @@
 """Char-RNN benchmark on the default corpus (params.yaml `corpus`); every figure is measured in this one run.
 
-    python benchmarks/charrnn.py [--parts course numerics contention rate default] [--seconds 20] [--chars 200000]
+    python benchmarks/charrnn.py [--parts course numerics contention rate dropout default] [--seconds 20] [--chars 200000]
                                  [--corpus FILE]   (default: the corpus params.yaml names)
                                  [--set SECTION.KEY=VALUE ...]   (params.yaml overrides, as dvc exp run -S)
 
@@ -20,6 +20,8 @@ rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target 
           rnnpipe.core.cost, times targets/s over one epoch of --chars characters) next to this machine's
           pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape;
           and the ceiling the GEMMs alone set at those two rates. Goal: training at >= 65% of the large SGEMM's rate.
+dropout   milliseconds per mask of the default char-RNN's output dropout ([batch, seq_length, hidden_size]): torch's
+          F.dropout (one Bernoulli draw per element) against the project's (rnnpipe.core.dropout), same process.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
           RNN alone, against the unigram and Kneser-Ney n-gram baselines on the same test targets.
 """
@@ -265,6 +267,36 @@ def part_rate(params, corpus, ids, chars: int) -> None:
           f"{'met' if achieved / reference >= 0.65 else 'NOT met'}")
 
 
+def part_dropout(params, repeats: int = 200) -> None:
+    import torch
+    from torch.nn import functional as F
+
+    from rnnpipe.core.dropout import dropout
+
+    p = params.charrnn
+    x = torch.randn(p.batch_size, p.seq_length, p.hidden_size)
+
+    def ms(apply) -> float:
+        for _ in range(10):
+            apply()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            apply()
+        return (time.perf_counter() - start) / repeats * 1e3
+
+    # alternated, so that a change in the machine's load falls on both
+    torch_ms, project_ms = [], []
+    for _ in range(3):
+        torch_ms.append(ms(lambda: F.dropout(x, p.dropout, training=True)))
+        project_ms.append(ms(lambda: dropout(x, p.dropout, training=True)))
+    best_torch, best_project = min(torch_ms), min(project_ms)
+    print(f"\ndropout: one training mask of the default char-RNN's outputs, {tuple(x.shape)}, p = {p.dropout:g} "
+          f"(best of 3 x {repeats})")
+    print(f"{'torch F.dropout (Bernoulli per element)':<52} {best_torch:>8.2f} ms")
+    print(f"{'rnnpipe.core.dropout (16-bit thresholds)':<52} {best_project:>8.2f} ms   "
+          f"{best_torch / best_project:.1f}x as fast")
+
+
 def gemm_bound_gflops(flops: float, p, step_gflops: float, large_gflops: float) -> float:
     """GFLOP/s of a training target whose GEMMs run at these rates and nothing else takes time: the recurrent
     step GEMMs (forward and the backward hidden-state gradient, 2 · 2 · G · H · H per layer) at the step shape's
@@ -312,8 +344,9 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="char-RNN throughput, numerics cost and held-out bits/char")
-    parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "contention", "rate", "default"],
-                        default=["course", "numerics", "contention", "rate", "default"])
+    parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "contention", "rate", "dropout",
+                                                       "default"],
+                        default=["course", "numerics", "contention", "rate", "dropout", "default"])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
     parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
     parser.add_argument("--corpus", help="a UTF-8 text file to use instead of params.yaml's corpus")
@@ -348,6 +381,11 @@ def main() -> None:
         part_contention(params, args.chars, forward)
     if "rate" in args.parts:
         part_rate(params, corpus, ids, args.chars)
+    if "dropout" in args.parts:
+        if params.charrnn.dropout == 0:
+            print("\ndropout: the char-RNN's dropout is 0 (nothing to mask)")
+        else:
+            part_dropout(params)
     if "default" in args.parts:
         part_default(params, corpus, ids, args.set)
 

@@ -1,6 +1,7 @@
 """Smoke tests for the benchmarks: each runs end to end on a small part and prints its table."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,10 @@ def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_pat
     rows = [line for line in lines if line.startswith(("SGEMM", "char-RNN training"))]
     assert len(rows) == 3 and all(float(row.split()[-2]) > 0 for row in rows)
     assert any(line.startswith("goal: training at ") for line in lines)
+
+
+def test_charrnn_benchmark_times_both_dropout_masks_side_by_side(tmp_path):
+    done = charrnn_throughput(tmp_path, "dropout")
+    timed = dict(re.findall(r"^(torch F\.dropout|rnnpipe\.core\.dropout) .*?([0-9.]+) ms", done.stdout, re.M))
+    assert set(timed) == {"torch F.dropout", "rnnpipe.core.dropout"}, done.stdout
+    assert all(float(ms) > 0 for ms in timed.values()) and "x as fast" in done.stdout
