@@ -27,9 +27,11 @@ def test_charrnn_config_is_stored_as_kind_arch_and_usage():
     stored = config.to_checkpoint()
     assert list(stored) == ["kind", "arch", "mode", "seq_length", "vocab", "rnn_weight", "ngram_weight"]
     assert list(stored["arch"]) == ["vocab_size", "hidden_size", "num_layers", "cell", "input", "embedding_dim",
-                                    "dropout", "ngram_order", "ngram_chars"]
+                                    "dropout", "weight_dropout", "ngram_order", "ngram_chars"]
     assert stored["vocab"] == ["a", "b", "c", "d"] and stored["arch"]["vocab_size"] == 4
     assert CharRNNConfig.from_checkpoint(stored) == config
+    del stored["arch"]["weight_dropout"]  # a checkpoint from before the field: none
+    assert CharRNNConfig.from_checkpoint(stored) == config.model_copy(update={"weight_dropout": 0.0})
 
 
 def test_charrnn_config_refuses_a_vocabulary_of_another_size():

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from rnnpipe.core.dropout import keep_mask
 from rnnpipe.core.lstm import FastLSTM
 from rnnpipe.core.recurrent import make_rnn
 
@@ -113,3 +114,45 @@ def test_under_deterministic_mode_it_matches_nn_lstm_and_leaves_the_mode_as_it_w
         torch.utils.deterministic.fill_uninitialized_memory = before[1]
     for e, a in zip(expected, actual):
         torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_dropout_is_nn_lstm_on_masked_recurrent_weights():
+    """Forward and gradients equal nn.LSTM whose W_hh of every layer is multiplied by the keep mask / (1 - p), drawn
+    in layer order from the same seed; the parameter's gradient is the masked weight's gradient times that factor."""
+    p = 0.4
+    ref, fast = pair(2, True)
+    fast.weight_dropout = p
+    torch.manual_seed(7)
+    factors = [keep_mask((64, 16), p).float() / (1 - p) for _ in range(2)]
+    with torch.no_grad():
+        for layer, factor in enumerate(factors):
+            getattr(ref, f"weight_hh_l{layer}").mul_(factor)
+    x, state = torch.randn(5, 9, 6), (torch.randn(2, 5, 16), torch.randn(2, 5, 16))
+    expected = run(ref, x, state)
+    torch.manual_seed(7)
+    actual = run(fast, x, state)
+    for layer, factor in enumerate(factors):  # the W_hh gradients, after x, h0, c0 and w_ih, w_hh, b_ih, b_hh
+        index = 3 + 3 + 4 * layer + 1
+        expected[index] = expected[index] * factor
+    for e, a in zip(expected, actual):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(actual[0], run(pair(2, True)[1], x, state)[0])  # the masks did something
+
+
+def test_weight_dropout_only_in_training_and_only_on_the_fast_path():
+    ref, fast = pair(1, True)
+    fast.weight_dropout = 0.5
+    x = torch.randn(3, 7, 6)
+    fast.eval()
+    assert torch.equal(fast(x)[0], ref.eval()(x)[0])
+    fast.train()
+    with pytest.raises(ValueError, match=r"weight_dropout = 0.5: trains only on the CPU in float32 .*float64"):
+        fast.double()(x.double())
+
+
+def test_weight_dropout_is_refused_outside_lstm_and_outside_zero_to_one():
+    assert make_rnn("lstm", 4, 8, weight_dropout=0.25).weight_dropout == 0.25
+    with pytest.raises(ValueError, match=r"weight_dropout = 0.25 with cell 'gru': allowed is 0"):
+        make_rnn("gru", 4, 8, weight_dropout=0.25)
+    with pytest.raises(ValueError, match=r"weight_dropout = 1.0: allowed is a number in \[0, 1\)"):
+        FastLSTM(4, 8, weight_dropout=1.0)

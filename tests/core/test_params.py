@@ -334,6 +334,20 @@ def test_sentence_windows_need_many_to_one_windows(raw):
     assert parse_params(raw).charrnn.sentence_windows is True
 
 
+@pytest.mark.parametrize("value", [-0.1, 1.0, float("nan"), "0.2"])
+def test_weight_dropout_is_a_fraction(raw, value):
+    message = error_for(copy.deepcopy(raw), setter("charrnn", "weight_dropout", value))
+    assert message.startswith(f"params.yaml: charrnn.weight_dropout = {value!r} is invalid: allowed is a number in")
+
+
+def test_weight_dropout_is_the_lstms(raw):
+    raw["charrnn"].update(weight_dropout=0.2)
+    assert parse_params(copy.deepcopy(raw)).charrnn.weight_dropout == 0.2
+    message = error_for(raw, setter("charrnn", "cell", "gru"))
+    assert message == ("params.yaml: charrnn.weight_dropout = 0.2 is invalid: allowed is 0 with charrnn.cell gru "
+                       "(dropout on the recurrent weights is the lstm's)")
+
+
 def test_forecaster_window_stride_must_leave_a_training_window(raw):
     raw["series"].update(n_points=2000, n_train=1000)
     raw["forecaster"].update(seq_length=200, val_fraction=0.2)

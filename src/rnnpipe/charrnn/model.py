@@ -27,7 +27,7 @@ class CharRNNConfig(ModelConfig):
 
     kind: ClassVar[str] = "charrnn"
     ARCH: ClassVar[tuple[str, ...]] = ("vocab_size", "hidden_size", "num_layers", "cell", "input", "embedding_dim",
-                                       "dropout", "ngram_order", "ngram_chars")
+                                       "dropout", "weight_dropout", "ngram_order", "ngram_chars")
     vocab_size: at_least(1)
     hidden_size: at_least(1)
     num_layers: at_least(1)
@@ -35,6 +35,9 @@ class CharRNNConfig(ModelConfig):
     input: one_of(CharInput)
     embedding_dim: at_least(1)
     dropout: Annotated[float, Field(ge=0, lt=1), Allowed("a number in [0, 1)")]
+    # DropConnect on the LSTM's recurrent weights in training (FastLSTM); no weights of its own, so checkpoints
+    # written before it existed load with 0.
+    weight_dropout: Annotated[float, Field(ge=0, lt=1), Allowed("a number in [0, 1)")] = 0.0
     mode: one_of(CharMode)
     seq_length: at_least(1)
     vocab: Annotated[list[str], Field(min_length=1), Allowed("a non-empty list of characters")]
@@ -47,8 +50,8 @@ class CharRNNConfig(ModelConfig):
     rnn_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 1.0
     ngram_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 0.0
     # What params.yaml `charrnn` sets as it is; the rest comes from the corpus (vocab) and the n-gram fit.
-    _FROM_PARAMS: ClassVar[set[str]] = {"hidden_size", "num_layers", "cell", "input", "embedding_dim", "dropout", "mode",
-                                        "seq_length"}
+    _FROM_PARAMS: ClassVar[set[str]] = {"hidden_size", "num_layers", "cell", "input", "embedding_dim", "dropout",
+                                        "weight_dropout", "mode", "seq_length"}
 
     @classmethod
     def from_params(cls, p: CharRNNParams, vocab: Sequence[str]) -> "CharRNNConfig":
@@ -92,7 +95,7 @@ class CharRNN(nn.Module):
             input_size = config.vocab_size
         self.input_dropout = Dropout(config.dropout if config.input == "embedding" else 0.0)
         self.net = ManyToMany(input_size, config.hidden_size, config.vocab_size, num_layers=config.num_layers,
-                              cell=config.cell, dropout=config.dropout)
+                              cell=config.cell, dropout=config.dropout, weight_dropout=config.weight_dropout)
         if config.ngram_order:
             self.register_buffer("ngram_text", torch.zeros(config.ngram_chars, dtype=torch.int16))
         self._ngram: Optional[KneserNey] = None

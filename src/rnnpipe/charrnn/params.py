@@ -37,6 +37,7 @@ class CharRNNParams(Section):
     hidden_size: at_least(1)
     num_layers: at_least(1)
     dropout: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False), Allowed("a number in [0, 1)")]
+    weight_dropout: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False), Allowed("a number in [0, 1)")]
     seq_length: at_least(1)
     batch_size: at_least(1)
     lr: Positive
@@ -79,6 +80,9 @@ class CharRNNServingParams(Section):
 
 
 def check_charrnn(ch: CharRNNParams) -> None:
+    if ch.weight_dropout and ch.cell != "lstm":
+        fail("charrnn.weight_dropout", ch.weight_dropout, f"0 with charrnn.cell {ch.cell} (dropout on the recurrent "
+             "weights is the lstm's)")
     if ch.sentence_windows and ch.mode != "many_to_one":
         fail("charrnn.sentence_windows", True, f"false with charrnn.mode {ch.mode} (windows bounded by "
              "a sentence are many_to_one windows: set charrnn.mode: many_to_one too)")

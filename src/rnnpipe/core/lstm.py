@@ -120,7 +120,18 @@ class _LSTMLayer(torch.autograd.Function):
 
 
 class FastLSTM(nn.LSTM):
-    """nn.LSTM (batch_first or not) that trains through _LSTMLayer on the CPU; anything else is nn.LSTM's."""
+    """nn.LSTM (batch_first or not) that trains through _LSTMLayer on the CPU; anything else is nn.LSTM's.
+
+    weight_dropout: DropConnect on the recurrent weights while training (Merity et al.'s weight-dropped LSTM): each
+    forward pass multiplies every layer's W_hh by a fresh keep mask scaled by 1/(1 - p), the same mask at every step
+    and for every sequence of the batch; evaluation uses W_hh as it is. Not a parameter: checkpoints are unchanged.
+    """
+
+    def __init__(self, *args: Any, weight_dropout: float = 0.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if not 0.0 <= weight_dropout < 1.0:
+            raise ValueError(f"weight_dropout = {weight_dropout!r}: allowed is a number in [0, 1)")
+        self.weight_dropout = weight_dropout
 
     def _fast(self, x: torch.Tensor) -> bool:
         return (self.training and torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
@@ -129,6 +140,9 @@ class FastLSTM(nn.LSTM):
     def forward(self, input: torch.Tensor, hx: Optional[tuple[torch.Tensor, torch.Tensor]] = None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         if not self._fast(input):
+            if self.training and torch.is_grad_enabled() and self.weight_dropout > 0:
+                raise ValueError(f"weight_dropout = {self.weight_dropout}: trains only on the CPU in float32 with "
+                                 f"3-D input (got {input.device.type}, {input.dtype}, {input.dim()}-D)")
             return super().forward(input, hx)
         x = input.transpose(0, 1) if self.batch_first else input
         x = x.contiguous()
@@ -140,8 +154,9 @@ class FastLSTM(nn.LSTM):
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
                 x = dropout(x, self.dropout, training=True)
+            w_hh = dropout(getattr(self, f"weight_hh_l{layer}"), self.weight_dropout, training=True)
             x, h, c = _LSTMLayer.apply(x, hx[0][layer], hx[1][layer], getattr(self, f"weight_ih_l{layer}"),
-                                       getattr(self, f"weight_hh_l{layer}"), getattr(self, f"bias_ih_l{layer}"),
+                                       w_hh, getattr(self, f"bias_ih_l{layer}"),
                                        getattr(self, f"bias_hh_l{layer}"))
             h_n.append(h)
             c_n.append(c)

@@ -19,12 +19,18 @@ CELL_TYPES: dict[str, type[nn.RNNBase]] = dict(zip(CELLS, (nn.RNN, nn.GRU, FastL
 State = Any  # a tensor for RNN/GRU, a (h, c) tuple for LSTM
 
 
-def make_rnn(cell: Cell, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> nn.RNNBase:
+def make_rnn(cell: Cell, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+             weight_dropout: float = 0.0) -> nn.RNNBase:
+    """weight_dropout: DropConnect on the recurrent weights in training (FastLSTM: lstm only)."""
     if cell not in CELL_TYPES:
         raise ValueError(f"cell = {cell!r}: allowed is one of {', '.join(CELL_TYPES)}")
+    if weight_dropout and cell != "lstm":
+        raise ValueError(f"weight_dropout = {weight_dropout!r} with cell {cell!r}: allowed is 0 (recurrent weight "
+                         "dropout is the lstm's)")
     # nn.RNN* applies dropout only between layers and warns when there is a single layer.
+    extra = {"weight_dropout": weight_dropout} if weight_dropout else {}
     return CELL_TYPES[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
+                            dropout=dropout if num_layers > 1 else 0.0, **extra)
 
 
 def detach_state(state: State) -> State:
@@ -61,9 +67,9 @@ class ManyToMany(nn.Module):
     """x [B, T, input] → ([B, T, output], state): every step's output goes through the head."""
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
-                 cell: Cell = "rnn", dropout: float = 0.0):
+                 cell: Cell = "rnn", dropout: float = 0.0, weight_dropout: float = 0.0):
         super().__init__()
-        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, dropout)
+        self.rnn = make_rnn(cell, input_size, hidden_size, num_layers, dropout, weight_dropout)
         self.dropout = Dropout(dropout)
         # Computes nothing; a saved state_dict's metadata names every submodule, so this one keeps checkpoints' bytes.
         self.activation = nn.Identity()
