@@ -148,7 +148,8 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
                 print(f"sweep {spec.name}: trial {trial.number} FAIL: {reason}", file=sys.stderr, flush=True)
                 return TrialResult("FAIL", reason=reason)
             trial.set_user_attr("relative_cost", round(cost, 3))
-            trial.set_constraint("cost_over_limit", cost - spec.max_relative_cost)  # TPE reads it when it samples
+            if retry is None:  # a retry has its trial's constraint already (the same params: the same cost)
+                trial.set_constraint("cost_over_limit", cost - spec.max_relative_cost)  # TPE reads it when it samples
             if cost > spec.max_relative_cost:
                 trial.set_user_attr(OVER_COST_ATTR, True)
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
