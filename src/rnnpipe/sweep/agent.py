@@ -121,6 +121,19 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = N
     return 0
 
 
+COST_CONSTRAINT = "cost_over_limit"
+
+
+def set_cost_constraint(trial: Any, over_limit: float) -> None:
+    """The trial's cost over the sweep's max_relative_cost (<= 0: feasible), which TPE reads when it samples. A retry
+    of a killed trial has it already (Optuna copies the trial's system attrs, and the same params cost the same):
+    setting it again would only make Optuna warn."""
+    from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+    if f"{_CONSTRAINTS_KEY}:{COST_CONSTRAINT}" not in trial.storage.get_trial_system_attrs(trial._trial_id):
+        trial.set_constraint(COST_CONSTRAINT, over_limit)
+
+
 def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id: Optional[str],
                stage_env: Optional[dict[str, str]] = None) -> TrialResult:
     import optuna
@@ -148,8 +161,7 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
                 print(f"sweep {spec.name}: trial {trial.number} FAIL: {reason}", file=sys.stderr, flush=True)
                 return TrialResult("FAIL", reason=reason)
             trial.set_user_attr("relative_cost", round(cost, 3))
-            if retry is None:  # a retry has its trial's constraint already (the same params: the same cost)
-                trial.set_constraint("cost_over_limit", cost - spec.max_relative_cost)  # TPE reads it when it samples
+            set_cost_constraint(trial, cost - spec.max_relative_cost)
             if cost > spec.max_relative_cost:
                 trial.set_user_attr(OVER_COST_ATTR, True)
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
