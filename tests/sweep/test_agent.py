@@ -10,6 +10,7 @@ from rnnpipe.sweep.agent import set_cost_constraint
 KEY = "constraints:cost_over_limit"
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # the retry callback the agent uses
 def test_a_retry_keeps_its_trials_constraint_and_optuna_does_not_warn(tmp_path):
     import optuna
 
