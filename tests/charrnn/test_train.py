@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from rnnpipe.charrnn.corpus import build_vocab, encode
-from rnnpipe.charrnn.train import (check_trainable, sampled_tbptt_batches, tbptt_batches, train_charrnn, window_batch,
+from rnnpipe.charrnn.train import (check_trainable, make_optimizer, sampled_tbptt_batches, tbptt_batches, train_charrnn, window_batch,
                                   window_starts)
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.charrnn.params import CharRNNParams
@@ -88,7 +88,7 @@ TEXT = "мой дядя самых честных правил. " * 16  # 496 ch
 
 def charrnn_params(**overrides) -> CharRNNParams:
     values = dict(mode="many_to_many", sentence_windows=False, cell="gru", input="embedding", embedding_dim=8, hidden_size=24, num_layers=1,
-                  dropout=0.0, weight_dropout=0.0, seq_length=10, batch_size=4, lr=0.02, lr_schedule="cosine", grad_clip=1.0, epochs=2,
+                  dropout=0.0, weight_dropout=0.0, seq_length=10, batch_size=4, lr=0.02, weight_decay=0.0, adam_beta2=0.999, lr_schedule="cosine", grad_clip=1.0, epochs=2,
                   seed=0, ngram_order=0, chars_per_epoch=0)
     values.update(overrides)
     return CharRNNParams(**values)
@@ -230,3 +230,19 @@ def test_a_cap_at_or_above_the_training_text_changes_nothing(corpus_ids, mode, b
     capped, _ = train_charrnn(train_ids, val_ids, vocab, p.model_copy(update={"chars_per_epoch": len(train_ids)}),
                               show_progress=False)
     assert state_dicts_equal(full, capped)
+
+
+def test_weight_decay_is_decoupled_and_beta2_is_adams():
+    model = nn.Linear(3, 2)
+    before = {name: value.detach().clone() for name, value in model.named_parameters()}
+    adam = make_optimizer(model, charrnn_params(lr=0.1, adam_beta2=0.95))
+    assert type(adam) is torch.optim.Adam and adam.defaults["betas"] == (0.9, 0.95)
+    adamw = make_optimizer(model, charrnn_params(lr=0.1, weight_decay=0.5))
+    assert type(adamw) is torch.optim.AdamW and adamw.defaults["betas"] == (0.9, 0.999)
+    for param in model.parameters():
+        param.grad = torch.zeros_like(param)
+    adam.step()  # a zero gradient moves nothing in Adam
+    assert all(torch.equal(param, before[name]) for name, param in model.named_parameters())
+    adamw.step()  # AdamW shrinks every weight by lr × weight_decay, gradient or not
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.detach(), before[name] * (1 - 0.1 * 0.5))

@@ -449,3 +449,14 @@ def test_a_float_as_dvc_writes_it_is_a_number(tmp_path, repo_raw):
     (tmp_path / "params.yaml").write_text(quoted, encoding="utf-8")
     with pytest.raises(ParamsError, match=r"forecaster.lr = '1e-05' is invalid: allowed is a number > 0"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("weight_decay", -0.01, "a number >= 0 (0: Adam without weight decay)"),
+    ("weight_decay", float("inf"), "a number >= 0 (0: Adam without weight decay)"),
+    ("adam_beta2", 1.0, "a number in [0, 1)"),
+    ("adam_beta2", -0.5, "a number in [0, 1)"),
+])
+def test_charrnn_optimizer_settings_are_checked(raw, key, value, allowed):
+    message = error_for(copy.deepcopy(raw), setter("charrnn", key, value))
+    assert message == f"params.yaml: charrnn.{key} = {value!r} is invalid: allowed is {allowed}"

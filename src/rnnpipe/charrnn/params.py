@@ -41,6 +41,9 @@ class CharRNNParams(Section):
     seq_length: at_least(1)
     batch_size: at_least(1)
     lr: Positive
+    weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False),
+                            Allowed("a number >= 0 (0: Adam without weight decay)")]
+    adam_beta2: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False), Allowed("a number in [0, 1)")]
     lr_schedule: one_of(Schedule)
     grad_clip: Annotated[float, Field(ge=0, allow_inf_nan=False), Allowed("a number >= 0 (0 turns clipping off)")]
     epochs: at_least(1)

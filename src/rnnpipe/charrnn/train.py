@@ -102,6 +102,16 @@ def check_trainable(train_ids: torch.Tensor, n_val: int, p: CharRNNParams, vocab
                           "use a smaller seq_length or charrnn.sentence_windows: false")
 
 
+def make_optimizer(model: nn.Module, p: CharRNNParams) -> torch.optim.Optimizer:
+    """Adam on every parameter; with p.weight_decay > 0 AdamW, whose decay is decoupled from the gradient's moments
+    (each update also multiplies every weight by 1 - lr × weight_decay). fused: one kernel per update for all
+    parameters (elementwise: the same bits at any thread count), 1 ms/batch less."""
+    betas = (0.9, p.adam_beta2)
+    if p.weight_decay:
+        return torch.optim.AdamW(model.parameters(), lr=p.lr, betas=betas, weight_decay=p.weight_decay, fused=True)
+    return torch.optim.Adam(model.parameters(), lr=p.lr, betas=betas, fused=True)
+
+
 def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequence[str], p: CharRNNParams,
                   on_epoch: Optional[Callable[[EpochResult], None]] = None,
                   show_progress: bool = True, threads: Optional[LoadAwareThreads] = None
@@ -113,8 +123,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
     torch.manual_seed(p.seed)
     model = CharRNN(CharRNNConfig.from_params(p, vocab))
     vocab_size = len(vocab)
-    # fused: one kernel per step for all parameters (elementwise: the same bits at any thread count), 1 ms/batch less
-    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr, fused=True)
+    optimizer = make_optimizer(model, p)
     scheduler = make_scheduler(p.lr_schedule, optimizer, p.lr, p.epochs)
     order = torch.Generator().manual_seed(p.seed)
     many_to_many = p.mode == "many_to_many"
