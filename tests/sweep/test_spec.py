@@ -179,6 +179,28 @@ def test_a_proposal_over_the_cost_is_skipped_without_training_and_tells_tpe_why(
     assert not (ROOT / ".sweeps" / "logs" / f"costly-{trial.number}.log").exists()
 
 
+def test_show_tables_a_trial_that_failed_before_its_cost_was_known():
+    """A real (in-memory) study: a trial with a cost, then one whose params broke a rule (no cost recorded)."""
+    import optuna
+
+    from rnnpipe.sweep.show import table, trial_rows
+
+    study = optuna.create_study(direction="minimize")
+    for cost in (1.0, None):
+        trial = study.ask()
+        trial.suggest_int("x", 0, 3)
+        if cost is None:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            trial.set_user_attr("relative_cost", cost)
+            study.tell(trial, 2.5)
+    rows = trial_rows(study, ["x"])
+    assert "cost" in rows[0] and "cost" not in rows[1]
+    text = table(rows, markdown=True).splitlines()
+    assert text[0].endswith("| exp | cost |") and text[2].endswith("| 1 |") and text[3].endswith("|  |  |")
+    assert table(rows[::-1], markdown=False).splitlines()[0].split()[-1] == "cost"
+
+
 STASHING = """
 import sys, time
 from pathlib import Path

@@ -49,8 +49,9 @@ def cell(value: Any) -> str:
 def table(rows: list[dict[str, Any]], markdown: bool) -> str:
     if not rows:
         return "(no trials yet)"
-    header = list(rows[0])
-    cells = [[cell(row[h]) for h in header] for row in rows]
+    # A column some rows lack (a trial that failed before its cost was known has no `cost`) is empty there.
+    header = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[cell(row.get(h)) for h in header] for row in rows]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
