@@ -38,7 +38,7 @@ case "$program" in
       -S charrnn.mode=many_to_one -S charrnn.sentence_windows=false -S charrnn.cell=rnn -S charrnn.input=one_hot \
       -S charrnn.hidden_size=64 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
       -S charrnn.lr=0.001 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=100 -S charrnn.ngram_order=0 -S "generate.prompt='мой дядя самых'" -S generate.n_chars=40 \
+      -S charrnn.epochs=100 -S charrnn.ngram_order=0 -S charrnn.calibrate=false -S "generate.prompt='мой дядя самых'" -S generate.n_chars=40 \
       "$@" ;;
   sentences)
     exec dvc exp run -n course-sentences \
@@ -47,7 +47,7 @@ case "$program" in
       -S charrnn.mode=many_to_one -S charrnn.sentence_windows=true -S charrnn.cell=rnn -S charrnn.input=one_hot \
       -S charrnn.hidden_size=32 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
       -S charrnn.lr=0.01 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=1 -S charrnn.ngram_order=0 -S charrnn_eval.baseline_order=3 \
+      -S charrnn.epochs=1 -S charrnn.ngram_order=0 -S charrnn.calibrate=false -S charrnn_eval.baseline_order=3 \
       -S "generate.prompt='нейронная сеть '" -S generate.n_chars=20 \
       "$@" ;;
   *)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from rnnpipe.charrnn.corpus import build_vocab, encode
 from rnnpipe.charrnn.evaluate import LOG2E, char_losses, held_out_metrics
 from rnnpipe.charrnn.generate import generate_text
-from rnnpipe.charrnn.mixture import fit_weights, mixed_log_probs, mixture_scores
+from rnnpipe.charrnn.mixture import fit_temperature, fit_weights, mixed_log_probs, mixture_scores
 from rnnpipe.charrnn.model import CharRNNConfig, load_charrnn
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.charrnn.train import training_summary, train_charrnn
@@ -97,6 +97,62 @@ def test_the_mixture_scores_are_the_same_bits_from_torch_and_numpy(experts):
     from_numpy = mixture_scores(rnn, ngram, 0.6, 0.45)
     from_torch = mixture_scores(torch.from_numpy(rnn), torch.from_numpy(ngram), 0.6, 0.45)
     assert np.array_equal(from_numpy, from_torch.numpy())
+
+
+# --- the RNN part's temperature ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("true_temperature", [0.7, 1.0, 1.6])
+def test_fit_temperature_finds_the_temperature_the_targets_were_drawn_at(experts, true_temperature):
+    rnn, _ = experts
+    rng = np.random.default_rng(1)
+    probs = np.exp(log_softmax(rnn / true_temperature))
+    y = (probs.cumsum(axis=1) > rng.random((len(probs), 1))).argmax(axis=1)
+    fit = fit_temperature(rnn, y)
+    assert fit.temperature == pytest.approx(true_temperature, rel=0.05)
+    assert fit.raw_loss == pytest.approx(mean_cross_entropy(rnn, rnn, y, 1.0, 0.0))
+    assert fit.loss == pytest.approx(mean_cross_entropy(rnn, rnn, y, 1 / fit.temperature, 0.0))
+    for other in (0.9, 1.1):  # a minimum: either side is worse
+        assert fit.loss < mean_cross_entropy(rnn, rnn, y, other / fit.temperature, 0.0)
+
+
+def test_fit_temperature_refuses_infinite_log_probabilities(experts):
+    rnn, _ = experts
+    broken = rnn[:10].copy()
+    broken[3, 2] = -np.inf
+    with pytest.raises(ValueError, match="must be finite"):
+        fit_temperature(broken, np.zeros(10, dtype=np.int64))
+
+
+def test_the_rnn_alone_is_scored_at_its_temperature(mixed_model, text_ids, tmp_path):
+    ids, _ = text_ids
+    context, targets = ids[:200], ids[200:300]
+    mixed_before, _ = char_losses(mixed_model, context, targets, "many_to_many", 10)
+    mixed_model.set_temperature(2.0)
+    save_model(tmp_path / "m.pt", mixed_model.config, mixed_model)
+    config, model = load_charrnn(tmp_path / "m.pt")
+    assert config.rnn_temperature == 2.0
+    with torch.no_grad():
+        logits = model(ids[:299].unsqueeze(0))[0][:, 199:]  # the state warmed up on the context, as char_losses
+    alone, hits = char_losses(model, context, targets, "many_to_many", 10, with_ngram=False)
+    expected = -torch.log_softmax(logits[0] / 2.0, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
+    torch.testing.assert_close(alone, expected)
+    torch.testing.assert_close(hits, (logits[0].argmax(-1) == targets).float())
+    mixed_after, _ = char_losses(model, context, targets, "many_to_many", 10)
+    torch.testing.assert_close(mixed_after, mixed_before)  # the mixture reads the logits as trained
+    model.attach_ngram(ids[:300], 4, 1.0, 0.0)  # n-gram weight 0 ... and without an n-gram part at all:
+    pure = make_charrnn(vocab=model.config.vocab, hidden_size=10, cell="lstm", input="embedding", embedding_dim=4)
+    pure.load_state_dict({k: v for k, v in model.state_dict().items() if k != "ngram_text"})
+    pure.set_temperature(2.0)
+    torch.testing.assert_close(pure.log_probs(logits[0], ids[:300], range(200, 300)),
+                               torch.log_softmax(logits[0] / 2.0, dim=-1))
+
+
+def test_calibrate_false_keeps_the_logits_as_trained(text_ids):
+    ids, vocab = text_ids
+    model, result = train_charrnn(ids[:430], ids[430:], vocab, charrnn_params(calibrate=False), show_progress=False)
+    summary = training_summary(result, 430, len(vocab), model)
+    assert model.config.rnn_temperature == summary["rnn_temperature"] == 1.0
+    assert summary["rnn_val_bits_per_char"] == summary["raw_rnn_val_bits_per_char"]
 
 
 # --- the n-gram part in the model, its checkpoint, evaluation and generation --------------------------------------
@@ -272,4 +328,13 @@ def test_train_charrnn_without_an_ngram_part_is_a_pure_rnn(text_ids):
     assert model.ngram is None and result.mixed_val_loss is None
     summary = training_summary(result, 430, len(vocab), model)
     assert (summary["ngram_order"], summary["rnn_weight"], summary["ngram_weight"]) == (0, 1.0, 0.0)
-    assert summary["combined_val_bits_per_char"] == summary["best_val_bits_per_char"]
+    # The model's validation figure is its RNN's at the fitted temperature, on the whole validation text.
+    assert summary["combined_val_bits_per_char"] == summary["rnn_val_bits_per_char"]
+    assert summary["rnn_val_bits_per_char"] < summary["raw_rnn_val_bits_per_char"]
+    assert summary["rnn_temperature"] == model.config.rnn_temperature != 1.0
+    context = ids[430 - 200:430]
+    for temperature, key in ((model.config.rnn_temperature, "rnn_val_bits_per_char"),
+                             (1.0, "raw_rnn_val_bits_per_char")):
+        model.set_temperature(temperature)
+        losses, _ = char_losses(model, context, ids[430:], "many_to_many", 10)
+        assert summary[key] == pytest.approx(float(losses.double().mean()) * LOG2E, rel=1e-5)

@@ -456,7 +456,8 @@ def test_a_float_as_dvc_writes_it_is_a_number(tmp_path, repo_raw):
     ("weight_decay", float("inf"), "a number >= 0 (0: Adam without weight decay)"),
     ("adam_beta2", 1.0, "a number in [0, 1)"),
     ("adam_beta2", -0.5, "a number in [0, 1)"),
+    ("calibrate", "sometimes", "true or false"),
 ])
-def test_charrnn_optimizer_settings_are_checked(raw, key, value, allowed):
+def test_charrnn_optimizer_and_calibration_settings_are_checked(raw, key, value, allowed):
     message = error_for(copy.deepcopy(raw), setter("charrnn", key, value))
     assert message == f"params.yaml: charrnn.{key} = {value!r} is invalid: allowed is {allowed}"

@@ -23,7 +23,8 @@ RESULTS = ("bits_per_char", "rnn_bits_per_char", "ngram_bits_per_char", "unigram
 def char_losses(model: CharRNN, context: torch.Tensor, targets: torch.Tensor, mode: CharMode, seq_length: int,
                 chunk: int = 2048, with_ngram: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-target cross-entropy (nats) and top-1 hit for every character of `targets`, under the char model's
-    log_probs (with its n-gram part, when it has one), or its RNN part alone when with_ngram is false.
+    log_probs (with its n-gram part, when it has one), or its RNN part alone (rnn_log_probs) when with_ngram is
+    false.
 
     `context` is the text just before `targets` (e.g. the end of the previous split), so even the first target
     has history. many_to_many: one stream, state carried; many_to_one: the previous seq_length characters only,
@@ -38,7 +39,7 @@ def char_losses(model: CharRNN, context: torch.Tensor, targets: torch.Tensor, mo
             best = log_probs.argmax(-1)
         else:
             # log_softmax is monotone: the logits' argmax is its own, without the rounding that could tie two.
-            log_probs, best = torch.log_softmax(logits, dim=-1), logits.argmax(-1)
+            log_probs, best = model.rnn_log_probs(logits), logits.argmax(-1)
         outcomes = stream[where]
         losses.append(-log_probs.gather(1, outcomes.unsqueeze(1)).squeeze(1))
         hits.append((best == outcomes).float())
@@ -48,8 +49,8 @@ def char_losses(model: CharRNN, context: torch.Tensor, targets: torch.Tensor, mo
 @torch.no_grad()
 def char_log_probs(model: nn.Module, context: torch.Tensor, targets: torch.Tensor, mode: CharMode, seq_length: int,
                    chunk: int = 2048) -> torch.Tensor:
-    """[len(targets), V]: the RNN part's log-probabilities of every character at every target, scored as
-    char_losses scores them."""
+    """[len(targets), V]: the RNN part's log-probabilities of every character at every target as trained (the
+    log_softmax of its logits, temperature 1), scored as char_losses scores them."""
     stream = torch.cat([context, targets]).long()
     return torch.cat([torch.log_softmax(logits, dim=-1)
                       for logits, _ in _stream_logits(model, stream, len(context), mode, seq_length, chunk)])
@@ -165,6 +166,7 @@ def held_out_metrics(model: CharRNN, mode: CharMode, seq_length: int, train: tor
     else:
         metrics["rnn_bits_per_char"] = metrics["bits_per_char"]
         metrics["rnn_top1_accuracy"] = metrics["top1_accuracy"]
+    metrics["rnn_temperature"] = config.rnn_temperature
     metrics["mixed_ngram_order"] = mixed_order
     metrics["mixed_rnn_weight"] = config.rnn_weight if mixed_order else 1.0
     metrics["mixed_ngram_weight"] = config.ngram_weight if mixed_order else 0.0

@@ -49,6 +49,10 @@ class CharRNNConfig(ModelConfig):
     ngram_chars: Annotated[int, Field(ge=0), Allowed("an integer >= 0")] = 0
     rnn_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 1.0
     ngram_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 0.0
+    # The RNN part's softmax temperature, fitted on validation after training (charrnn.calibrate; 1: the logits as
+    # trained): its own distribution is log_softmax(logits / rnn_temperature). The mixture reads the RNN's logits as
+    # trained (its weight rnn_weight scales them anyway). Checkpoints written before it existed load with 1.
+    rnn_temperature: Annotated[float, Field(gt=0, allow_inf_nan=False), Allowed("a number > 0")] = 1.0
     # What params.yaml `charrnn` sets as it is; the rest comes from the corpus (vocab) and the n-gram fit.
     _FROM_PARAMS: ClassVar[set[str]] = {"hidden_size", "num_layers", "cell", "input", "embedding_dim", "dropout",
                                         "weight_dropout", "mode", "seq_length"}
@@ -112,10 +116,10 @@ class CharRNN(nn.Module):
         """log p(next character | stream[:t]) over the vocabulary for each t in `positions` (t may be len(stream):
         the character after it): [len(positions), V], from the RNN part's logits for those positions ([..., V], what
         forward gave there). With an n-gram part, the mixture (mixture.mixed_log_probs, float64); without, the RNN's
-        log_softmax (float32, the distribution its training loss scores)."""
+        own (rnn_log_probs, float32)."""
         ngram = self.ngram
         if ngram is None:
-            return torch.log_softmax(logits, dim=-1)
+            return self.rnn_log_probs(logits)
         where = np.asarray(positions, dtype=np.int64)
         # The n-gram reads the order-1 characters before each position and no more: slicing the stream to them keeps
         # a character's cost flat however long the history grows.
@@ -123,6 +127,16 @@ class CharRNN(nn.Module):
         history = np.asarray(stream[low:int(where.max())], dtype=np.int64)
         return mixed_log_probs(logits, ngram.distributions(history, where - low), self.config.rnn_weight,
                                self.config.ngram_weight)
+
+    def rnn_log_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """The RNN part's own next-character log-probabilities [..., V] from its logits: log_softmax(logits /
+        config.rnn_temperature), float32 (at temperature 1 exactly the distribution its training loss scores)."""
+        temperature = self.config.rnn_temperature
+        return torch.log_softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)
+
+    def set_temperature(self, temperature: float) -> None:
+        """Make `temperature` the RNN part's softmax temperature (config.rnn_temperature)."""
+        self.config = CharRNNConfig.model_validate({**self.config.model_dump(), "rnn_temperature": temperature})
 
     @property
     def ngram(self) -> Optional[KneserNey]:

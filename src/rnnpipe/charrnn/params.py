@@ -48,6 +48,7 @@ class CharRNNParams(Section):
     grad_clip: Annotated[float, Field(ge=0, allow_inf_nan=False), Allowed("a number >= 0 (0 turns clipping off)")]
     epochs: at_least(1)
     seed: Seed
+    calibrate: Flag
     ngram_order: Annotated[int, Field(ge=0, le=MAX_NGRAM_ORDER),
                            Allowed(f"0 (no n-gram part) or an integer in [1, {MAX_NGRAM_ORDER}]")]
     chars_per_epoch: Annotated[int, Field(ge=0), Allowed("0 (every training character each epoch) or an integer "

@@ -12,7 +12,7 @@ from torch import nn
 
 from rnnpipe.charrnn.evaluate import (CONTEXT_CHARS, LOG2E, char_log_probs, char_losses, mean_of,
                                       piecewise_char_losses)
-from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_weights
+from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_temperature, fit_weights
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.errors import CorpusError
@@ -166,44 +166,56 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
                  scheduler=scheduler, threads=threads)
     model.load_state_dict(result.kept_state)
     model.eval()
-    if not p.ngram_order:
-        return model, CharFitResult(**vars(result))
-    return model, attach_ngram(model, result, train_ids, val_ids, p.ngram_order)
+    return model, fit_outputs(model, result, train_ids, val_ids, p.calibrate, p.ngram_order)
 
 
 @dataclass
 class CharFitResult(FitResult):
-    """FitResult, and the validation loss (nats) of the model with its n-gram part, when it has one (on the
-    validation characters the mixture was fitted on: all of them up to FIT_TARGETS)."""
+    """FitResult, and what was fitted on validation after training (on the validation characters up to
+    FIT_TARGETS): the loss (nats) of the RNN alone at its fitted temperature and as trained, and of the model with
+    its n-gram part, when it has one."""
 
+    rnn_val_loss: float = float("nan")
+    raw_rnn_val_loss: float = float("nan")
     mixed_val_loss: Optional[float] = None
-    ngram_seconds: float = 0.0  # estimating and fitting the n-gram part, included in `seconds`
+    ngram_seconds: float = 0.0  # the fits after training (temperature, n-gram part), included in `seconds`
 
 
-def attach_ngram(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_ids: torch.Tensor,
-                 order: int) -> CharFitResult:
-    """Give the trained RNN its n-gram part (rnnpipe.charrnn.mixture): a Kneser-Ney `order`-gram estimated on the
-    training text, mixed in with the weights that minimise the loss on (the first FIT_TARGETS characters of) the
-    validation text, which is scored as the test text is in evaluation (char_losses)."""
+def fit_outputs(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_ids: torch.Tensor, calibrate: bool,
+                order: int) -> CharFitResult:
+    """Fit what the trained RNN's output goes through (rnnpipe.charrnn.mixture) on (the first FIT_TARGETS
+    characters of) the validation text, scored as the test text is in evaluation (char_losses):
+    - calibrate: the RNN part's softmax temperature (fit_temperature; otherwise 1);
+    - order > 0: the n-gram part, a Kneser-Ney `order`-gram estimated on the training text, mixed in with the
+      weights that minimise the loss."""
     started = time.perf_counter()
     c = model.config
     context = train_ids[-max(CONTEXT_CHARS, c.seq_length):]  # the validation text follows the training text
     fitted = val_ids[:FIT_TARGETS]
     stream = torch.cat([context, fitted]).long().numpy()
-    ngram = KneserNey(train_ids.numpy(), order, c.vocab_size)
-    ngram_log_probs = np.log(ngram.distributions(stream, np.arange(len(context), len(stream))))
+    targets = stream[len(context):]
     rnn_log_probs = char_log_probs(model, context, fitted, c.mode, c.seq_length).numpy()
-    mixture = fit_weights(rnn_log_probs, ngram_log_probs, stream[len(context):])
-    model.attach_ngram(train_ids, order, mixture.rnn_weight, mixture.ngram_weight)
+    calibration = fit_temperature(rnn_log_probs, targets)
+    if calibrate:
+        model.set_temperature(calibration.temperature)
+    mixed_val_loss = None
+    if order:
+        ngram = KneserNey(train_ids.numpy(), order, c.vocab_size)
+        ngram_log_probs = np.log(ngram.distributions(stream, np.arange(len(context), len(stream))))
+        mixture = fit_weights(rnn_log_probs, ngram_log_probs, targets)
+        model.attach_ngram(train_ids, order, mixture.rnn_weight, mixture.ngram_weight)
+        mixed_val_loss = mixture.loss
     seconds = time.perf_counter() - started
-    return CharFitResult(**{**vars(result), "seconds": result.seconds + seconds}, mixed_val_loss=mixture.loss,
-                         ngram_seconds=seconds)
+    return CharFitResult(**{**vars(result), "seconds": result.seconds + seconds},
+                         rnn_val_loss=calibration.loss if calibrate else calibration.raw_loss,
+                         raw_rnn_val_loss=calibration.raw_loss, mixed_val_loss=mixed_val_loss, ngram_seconds=seconds)
 
 
 def training_summary(result: CharFitResult, n_train: int, vocab_size: int, model: Optional[CharRNN] = None
                      ) -> dict[str, Any]:
     """reports/charrnn_train.json: deterministic figures only (no timings), in bits per character.
-    combined_val_bits_per_char is the kept model's validation figure: with its n-gram part when it has one."""
+    combined_val_bits_per_char is the kept model's validation figure: with its n-gram part when it has one;
+    rnn_val_bits_per_char its RNN part alone at its temperature, raw_rnn_val_bits_per_char at temperature 1."""
     summary = {"best_epoch": result.best_epoch, "best_val_bits_per_char": result.best_val_loss * LOG2E,
                "train_chars": n_train, "vocab_size": vocab_size}
     mixed = getattr(result, "mixed_val_loss", None)
@@ -211,5 +223,8 @@ def training_summary(result: CharFitResult, n_train: int, vocab_size: int, model
     summary["ngram_order"] = config.ngram_order if config else 0
     summary["rnn_weight"] = config.rnn_weight if config else 1.0
     summary["ngram_weight"] = config.ngram_weight if config else 0.0
-    summary["combined_val_bits_per_char"] = (mixed if mixed is not None else result.kept_val_loss) * LOG2E
+    summary["combined_val_bits_per_char"] = (mixed if mixed is not None else result.rnn_val_loss) * LOG2E
+    summary["rnn_temperature"] = model.config.rnn_temperature if model is not None else 1.0
+    summary["rnn_val_bits_per_char"] = result.rnn_val_loss * LOG2E
+    summary["raw_rnn_val_bits_per_char"] = result.raw_rnn_val_loss * LOG2E
     return summary
