@@ -1,11 +1,13 @@
-"""The agent's cost constraint on a real Optuna study in SQLite: set once per trial, kept by a retry."""
+"""The agent on a real Optuna study in SQLite: the cost constraint (set once per trial, kept by a retry) and the
+retries of failed grid points when a grid sweep resumes."""
 from __future__ import annotations
 
 import warnings
 
 import pytest
 
-from rnnpipe.sweep.agent import set_cost_constraint
+from rnnpipe.sweep.agent import _GridWithinBudget, retry_failed_grid_points, set_cost_constraint
+from rnnpipe.sweep.storage import MAX_RETRIES
 
 KEY = "constraints:cost_over_limit"
 
@@ -37,3 +39,36 @@ def test_a_first_attempt_gets_its_constraint(tmp_path):
     assert study._storage.get_trial_system_attrs(trial._trial_id)[KEY] == 0.5
     with pytest.warns(UserWarning, match="already set"):  # what the agent no longer does: set it twice
         trial.set_constraint("cost_over_limit", 0.5)
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_resumed_grid_reruns_the_points_whose_trials_all_failed(tmp_path):
+    import optuna
+
+    def ask(study):
+        trial = study.ask()
+        return trial, trial.suggest_categorical("x", [0, 1, 2])
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/study.db",
+                                sampler=_GridWithinBudget({"x": [0, 1, 2]}, seed=0))
+    outcome = {}
+    for _ in range(3):  # every point tried: one completes, two fail (a param the code did not know yet)
+        trial, x = ask(study)
+        outcome[x] = trial.number
+        if x == 0:
+            study.tell(trial, 1.0)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert retry_failed_grid_points(study) == sorted([outcome[1], outcome[2]])
+    assert retry_failed_grid_points(study) == []  # both wait for an agent: nothing queued twice
+    rerun = sorted(ask(study)[1] for _ in range(2))
+    assert rerun == [1, 2]  # the failed points, not a random draw among all three
+    for t in study.get_trials():  # the reruns fail again: the point is retried a bounded number of times
+        if t.state == optuna.trial.TrialState.RUNNING:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    rounds = 0
+    while retry_failed_grid_points(study) and rounds < 10:
+        rounds += 1
+        for _ in range(2):
+            study.tell(ask(study)[0], state=optuna.trial.TrialState.FAIL)
+    assert rounds == MAX_RETRIES - 1  # with the rerun above: MAX_RETRIES retries of each point in all

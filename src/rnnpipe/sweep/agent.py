@@ -55,6 +55,11 @@ def start(spec_path: str, root: Path, warm: bool = True) -> int:
                              "made from")
         else:
             print(f"sweep {spec.name}: resuming the study in {shown(url)}")
+            if spec.sampler == "grid":
+                retried = retry_failed_grid_points(study)
+                if retried:
+                    print(f"sweep {spec.name}: grid points whose every trial failed run again: a retry of trial "
+                          + ", ".join(map(str, retried)))
         return work(spec.name, root, tracker, first_agent=created, server=server)
 
 
@@ -203,6 +208,31 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         print(f"sweep {spec.name}: trial {trial.number} FAIL: {result.reason}", file=sys.stderr, flush=True)
     return result
+
+
+def retry_failed_grid_points(study: Any) -> list[int]:
+    """Queue a retry of the last trial of each grid point whose trials all failed (none complete, pruned, running
+    or waiting), at most MAX_RETRIES times per point; the numbers of the trials retried.
+
+    Optuna's grid sampler counts a failed point as visited, so once every point has been tried a resumed sweep would
+    draw points at random again (completed ones included, which the run cache restores and the budget counts) and
+    never rerun the points that failed for a reason since fixed (params.yaml, the code, a full disk). `run` calls
+    this when it resumes a grid sweep; agents that join do not, so two of them never queue the same retry."""
+    import optuna
+
+    by_point: dict[int, list[Any]] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "grid_id" in t.system_attrs:
+            by_point.setdefault(t.system_attrs["grid_id"], []).append(t)
+    retried = []
+    for trials in by_point.values():
+        if all(t.state == optuna.trial.TrialState.FAIL for t in trials):
+            last = max(trials, key=lambda t: t.number)
+            before = len(study.get_trials(deepcopy=False))
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, last)
+            if len(study.get_trials(deepcopy=False)) > before:
+                retried.append(last.number)
+    return sorted(retried)
 
 
 def _suggest(trial: Any, d: Any) -> Any:
