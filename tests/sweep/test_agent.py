@@ -50,7 +50,7 @@ def test_a_resumed_grid_reruns_the_points_whose_trials_all_failed(tmp_path):
         return trial, trial.suggest_categorical("x", [0, 1, 2])
 
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/study.db",
-                                sampler=_GridWithinBudget({"x": [0, 1, 2]}, seed=0))
+                                sampler=_GridWithinBudget({"x": [0, 1, 2]}, order_seed=0, seed=0))
     outcome = {}
     for _ in range(3):  # every point tried: one completes, two fail (a param the code did not know yet)
         trial, x = ask(study)
@@ -72,3 +72,21 @@ def test_a_resumed_grid_reruns_the_points_whose_trials_all_failed(tmp_path):
         for _ in range(2):
             study.tell(ask(study)[0], state=optuna.trial.TrialState.FAIL)
     assert rounds == MAX_RETRIES - 1  # with the rerun above: MAX_RETRIES retries of each point in all
+
+
+@pytest.mark.parametrize("second_seed", [1, 7, 12345])
+def test_two_agents_on_one_grid_never_run_a_point_twice(tmp_path, second_seed):
+    """Each agent draws with a seed of its own, but both read a trial's grid index in the same grid."""
+    import optuna
+
+    space = {"x": [0, 1, 2, 3], "y": ["a", "b"]}
+    storage = f"sqlite:///{tmp_path}/study.db"
+    first = optuna.create_study(study_name="s", storage=storage, sampler=_GridWithinBudget(space, 0, 0))
+    second = optuna.load_study(study_name="s", storage=storage,
+                               sampler=_GridWithinBudget(space, order_seed=0, seed=second_seed))
+    points = []
+    for study in [first, second] * 4:  # the agents take turns, as two machines' trials interleave
+        trial = study.ask()
+        points.append((trial.suggest_categorical("x", space["x"]), trial.suggest_categorical("y", space["y"])))
+        study.tell(trial, 1.0)
+    assert sorted(points) == [(x, y) for x in space["x"] for y in space["y"]]

@@ -220,10 +220,10 @@ def retry_failed_grid_points(study: Any) -> list[int]:
     this when it resumes a grid sweep; agents that join do not, so two of them never queue the same retry."""
     import optuna
 
-    by_point: dict[int, list[Any]] = {}
+    by_point: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
     for t in study.get_trials(deepcopy=False):
-        if "grid_id" in t.system_attrs:
-            by_point.setdefault(t.system_attrs["grid_id"], []).append(t)
+        if "grid_id" in t.system_attrs:  # a point is its params (grid ids of older agents may disagree)
+            by_point.setdefault(tuple(sorted(t.params.items())), []).append(t)
     retried = []
     for trials in by_point.values():
         if all(t.state == optuna.trial.TrialState.FAIL for t in trials):
@@ -253,22 +253,29 @@ def _sampler(spec: SweepSpec, first_agent: bool) -> Any:
         seed = int.from_bytes(hashlib.sha256(f"{seed} {socket.gethostname()} {os.getpid()}".encode()).digest()[:4],
                               "little")
     if spec.sampler == "grid":
-        return _GridWithinBudget({d.key: d.grid_values() for d in spec.space}, seed=seed)
+        return _GridWithinBudget({d.key: d.grid_values() for d in spec.space}, order_seed=spec.seed, seed=seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, (spec.trials or 20) // 3)))
 
 
-def _GridWithinBudget(search_space: dict[str, list[Any]], seed: Optional[int]) -> Any:
+def _GridWithinBudget(search_space: dict[str, list[Any]], order_seed: Optional[int], seed: Optional[int]) -> Any:
     """Optuna's grid sampler, minus its study.stop() once the grid is used up (stop() works only inside
-    study.optimize; the budget, at most the grid's size, ends the agent here)."""
+    study.optimize; the budget, at most the grid's size, ends the agent here).
+
+    Optuna shuffles the grid with the sampler's seed and records each trial's point as an index into it, so every
+    agent must shuffle it alike (order_seed: the sweep's) or one agent's index names another point in another agent's
+    grid (points run twice, others never); `seed` (the agent's own) draws among the points not yet taken."""
     import optuna
+    from optuna.samplers._lazy_random_state import LazyRandomState
 
     class GridWithinBudget(optuna.samplers.GridSampler):
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
             pass
 
-    return GridWithinBudget(search_space, seed=seed)
+    sampler = GridWithinBudget(search_space, seed=order_seed)
+    sampler._rng = LazyRandomState(seed)  # after the shuffle: from here on it only picks among unvisited points
+    return sampler
 
 
 def find_study(name: str, storage: Any) -> Any:
