@@ -323,12 +323,15 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
     mixed = metrics["mixed_ngram_order"]
     with_part = f", {mixed}-gram part" if mixed else ""
     print(f"{label + with_part:<44} {metrics['bits_per_char']:>10.3f}   "
-          f"training {result.seconds:.0f}s ({result.ngram_seconds:.0f}s of it the n-gram part), best epoch "
+          f"training {result.seconds:.0f}s ({result.ngram_seconds:.0f}s of it the fits after training), best epoch "
           f"{result.best_epoch}")
+    temperature = f"softmax temperature {metrics['rnn_temperature']:.3f} (fitted on validation)"
     if mixed:
-        print(f"{'  its RNN alone':<44} {metrics['rnn_bits_per_char']:>10.3f}   mixture weights: RNN "
-              f"{metrics['mixed_rnn_weight']:.3f}, {mixed}-gram {metrics['mixed_ngram_weight']:.3f} (log-linear)")
+        print(f"{'  its RNN alone':<44} {metrics['rnn_bits_per_char']:>10.3f}   {temperature}; mixture weights: "
+              f"RNN {metrics['mixed_rnn_weight']:.3f}, {mixed}-gram {metrics['mixed_ngram_weight']:.3f} (log-linear)")
         print(f"{'  its ' + str(mixed) + '-gram alone':<44} {metrics['ngram_part_bits_per_char']:>10.3f}")
+    else:
+        print(f"{'  (the RNN)':<44} {'':>10}   {temperature}")
     print(f"{'Kneser-Ney ' + str(metrics['ngram_order']) + '-gram (the baseline)':<44} "
           f"{metrics['ngram_bits_per_char']:>10.3f}")
     print(f"{'unigram (add-one)':<44} {metrics['unigram_bits_per_char']:>10.3f}")

@@ -201,6 +201,21 @@ def test_show_tables_a_trial_that_failed_before_its_cost_was_known():
     assert table(rows[::-1], markdown=False).splitlines()[0].split()[-1] == "cost"
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_show_names_no_experiment_for_a_retry_that_has_not_run(tmp_path):
+    import optuna
+
+    from rnnpipe.sweep.show import trial_rows
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/study.db")
+    trial = study.ask({"x": optuna.distributions.IntDistribution(0, 3)})
+    trial.set_user_attr("exp_name", "s-0")  # as the agent names it when the trial starts
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)(study, study.trials[0])
+    rows = trial_rows(study, ["x"])
+    assert [(r["trial"], r["exp"]) for r in rows] == [(0, "s-0"), (1, "")]
+
+
 STASHING = """
 import sys, time
 from pathlib import Path

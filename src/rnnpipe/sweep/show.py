@@ -24,7 +24,7 @@ def trial_rows(study: Any, keys: list[str]) -> list[dict[str, Any]]:
             seconds = round((t.datetime_complete - t.datetime_start).total_seconds(), 1)
         row = {"trial": t.number, **{k: t.params.get(k, "") for k in keys},
                "objective": t.value if t.state.name == "COMPLETE" else None, "state": t.state.name,
-               "seconds": seconds, "exp": t.user_attrs.get("exp_name", "")}
+               "seconds": seconds, "exp": _own_experiment(t)}
         if "relative_cost" in t.user_attrs:
             row = {**row, "cost": t.user_attrs["relative_cost"]}
         if t.state.name == "PRUNED":
@@ -36,6 +36,13 @@ def trial_rows(study: Any, keys: list[str]) -> list[dict[str, Any]]:
             row["state"] += f" (retry of {retry})"
         rows.append(row)
     return rows
+
+
+def _own_experiment(trial: Any) -> str:
+    """The trial's experiment name; empty for a queued retry that has not run yet, whose user attrs (copied from the
+    trial it retries) still name that trial's experiment."""
+    name = trial.user_attrs.get("exp_name", "")
+    return name if name.endswith(f"-{trial.number}") else ""
 
 
 def cell(value: Any) -> str:
