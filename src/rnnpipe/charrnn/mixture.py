@@ -12,7 +12,7 @@ distribution over the vocabulary, so bits/char stay comparable with any other mo
 """
 from __future__ import annotations
 
-from typing import NamedTuple, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -52,50 +52,63 @@ def fit_weights(rnn_log_probs: np.ndarray, ngram_log_probs: np.ndarray, targets:
     """The weights (a, b) that minimise the mean cross-entropy of softmax(a · rnn_log_probs + b · ngram_log_probs)
     on `targets`: [n, V], [n, V], [n].
 
-    The loss is convex in (a, b) (a log-linear model), so Newton's method from (1, 0), the RNN alone, with step
-    halving until the loss drops, finds the minimum in a few steps. Elementwise float64 numpy and 2 × 2 solves, so
-    the result does not depend on the machine's thread count. The scores are mixture_scores, as in prediction; the
-    normaliser is computed here in numpy beside the derivatives Newton needs, and its loss is the validation figure
-    the training report gives."""
-    rnn = np.asarray(rnn_log_probs)
-    ngram = np.asarray(ngram_log_probs)
+    The loss is convex in (a, b) (a log-linear model), so Newton's method from (1, 0), the RNN alone, finds the
+    minimum in a few steps (_fit_log_linear). The scores are mixture_scores, as in prediction; the loss is the
+    validation figure the training report gives."""
+    weights, loss, _ = _fit_log_linear([rnn_log_probs, ngram_log_probs], targets, np.array([1.0, 0.0]))
+    return MixtureFit(float(weights[0]), float(weights[1]), loss)
+
+
+def _fit_log_linear(features: list[np.ndarray], targets: np.ndarray, start: np.ndarray,
+                    feasible: Callable[[np.ndarray], bool] = lambda weights: True) -> tuple[np.ndarray, float, float]:
+    """The weights w that minimise the mean cross-entropy of softmax(sum_i w_i · features[i]) on `targets`
+    (features [n, V] each, targets [n]), and that loss and the loss at `start`.
+
+    The loss of a log-linear model is convex in w: Newton's method from `start`, halving a step until the loss
+    drops (and the weights stay `feasible`), stops when the Newton decrement is nil. Its gradient is E_p[f] - E_data[f]
+    and its Hessian the mean covariance of f under p. Elementwise float64 numpy and k × k solves, so the result does
+    not depend on the machine's thread count; the normaliser is computed here in numpy beside the derivatives."""
+    if len(features) not in (1, 2):
+        raise ValueError(f"{len(features)} features: allowed are 1 (a temperature) or 2 (a mixture)")
+    f = [np.asarray(values) for values in features]
     y = np.asarray(targets, dtype=np.int64)
-    if not (np.all(np.isfinite(rnn)) and np.all(np.isfinite(ngram))):
+    if not all(np.all(np.isfinite(values)) for values in f):
         raise ValueError("log-probabilities must be finite (every probability > 0)")
-    f0, f1 = rnn.astype(np.float64), ngram.astype(np.float64)
+    f = [values.astype(np.float64) for values in f]
     rows = np.arange(y.size)
-    observed = np.array([f0[rows, y].mean(), f1[rows, y].mean()])  # E_data[f]
+    observed = np.array([values[rows, y].mean() for values in f])  # E_data[f]
 
     def loss_and_derivatives(weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        scores = mixture_scores(f0, f1, weights[0], weights[1])
+        # One feature: the temperature; two: the mixture, scored exactly as prediction scores it.
+        scores = mixture_scores(f[0], f[1], weights[0], weights[1]) if len(f) == 2 else weights[0] * f[0]
         top = scores.max(axis=1, keepdims=True)
         probs = np.exp(scores - top)
         total = probs.sum(axis=1, keepdims=True)
         probs /= total
         loss = float(np.mean(np.log(total[:, 0]) + top[:, 0] - scores[rows, y]))
-        e0, e1 = (probs * f0).sum(axis=1), (probs * f1).sum(axis=1)  # E_p[f] per target
-        # The Hessian is the mean covariance of f under p: E_p[f_i f_j] - E_p[f_i] E_p[f_j].
-        h00 = np.mean((probs * f0 * f0).sum(axis=1) - e0 * e0)
-        h01 = np.mean((probs * f0 * f1).sum(axis=1) - e0 * e1)
-        h11 = np.mean((probs * f1 * f1).sum(axis=1) - e1 * e1)
-        return loss, np.array([e0.mean(), e1.mean()]) - observed, np.array([[h00, h01], [h01, h11]])
+        expected = [(probs * values).sum(axis=1) for values in f]  # E_p[f] per target
+        hessian = np.array([[np.mean((probs * f[i] * f[j]).sum(axis=1) - expected[i] * expected[j])
+                             for j in range(len(f))] for i in range(len(f))])
+        return loss, np.array([e.mean() for e in expected]) - observed, hessian
 
-    weights = np.array([1.0, 0.0])
+    weights = start
     loss, gradient, hessian = loss_and_derivatives(weights)
+    start_loss = loss
     for _ in range(_NEWTON_STEPS):
-        step = np.linalg.solve(hessian + 1e-12 * np.eye(2), -gradient)
+        step = np.linalg.solve(hessian + 1e-12 * np.eye(len(f)), -gradient)
         if not np.all(np.isfinite(step)) or float(-gradient @ step) < 1e-14:
             break  # converged (or a flat direction): the Newton decrement is nil
         for _ in range(40):
             candidate = weights + step
-            new_loss, new_gradient, new_hessian = loss_and_derivatives(candidate)
-            if new_loss <= loss:
-                break
+            if feasible(candidate):
+                new_loss, new_gradient, new_hessian = loss_and_derivatives(candidate)
+                if new_loss <= loss:
+                    break
             step = step / 2
         else:
             break
         weights, loss, gradient, hessian = candidate, new_loss, new_gradient, new_hessian
-    return MixtureFit(float(weights[0]), float(weights[1]), loss)
+    return weights, loss, start_loss
 
 
 class TemperatureFit(NamedTuple):
@@ -109,42 +122,8 @@ def fit_temperature(log_probs: np.ndarray, targets: np.ndarray) -> TemperatureFi
     temperature scaling of the RNN part, fitted like the mixture's weights on validation characters after training.
 
     A net trained with dropout and evaluated without it is over-confident on text it has not seen (T > 1 softens
-    it); T changes no argmax. The loss is convex in 1/T (the one-feature case of fit_weights), so Newton's method
-    from 1/T = 1, with step halving until the loss drops and 1/T stays positive, finds the minimum in a few steps;
-    elementwise float64 numpy, the same bits at any thread count."""
-    f = np.asarray(log_probs, dtype=np.float64)
-    y = np.asarray(targets, dtype=np.int64)
-    if not np.all(np.isfinite(f)):
-        raise ValueError("log-probabilities must be finite (every probability > 0)")
-    rows = np.arange(y.size)
-    observed = f[rows, y].mean()
-
-    def loss_and_derivatives(inverse: float) -> tuple[float, float, float]:
-        scores = inverse * f
-        top = scores.max(axis=1, keepdims=True)
-        probs = np.exp(scores - top)
-        total = probs.sum(axis=1, keepdims=True)
-        probs /= total
-        loss = float(np.mean(np.log(total[:, 0]) + top[:, 0] - scores[rows, y]))
-        expected = (probs * f).sum(axis=1)
-        return loss, float(expected.mean() - observed), float(np.mean((probs * f * f).sum(axis=1)
-                                                                      - expected * expected))
-
-    inverse = 1.0
-    loss, gradient, curvature = loss_and_derivatives(inverse)
-    raw_loss = loss
-    for _ in range(_NEWTON_STEPS):
-        if not curvature > 0 or gradient * gradient / curvature < 1e-14:
-            break  # converged (or flat): the Newton decrement is nil
-        step = -gradient / curvature
-        for _ in range(40):
-            candidate = inverse + step
-            if candidate > 0:
-                new_loss, new_gradient, new_curvature = loss_and_derivatives(candidate)
-                if new_loss <= loss:
-                    break
-            step = step / 2
-        else:
-            break
-        inverse, loss, gradient, curvature = candidate, new_loss, new_gradient, new_curvature
-    return TemperatureFit(1.0 / inverse, loss, raw_loss)
+    it); T changes no argmax. The loss is convex in 1/T (the one-feature log-linear model), so Newton's method from
+    1/T = 1, keeping 1/T > 0, finds the minimum in a few steps (_fit_log_linear)."""
+    inverse, loss, raw_loss = _fit_log_linear([log_probs], targets, np.array([1.0]),
+                                              feasible=lambda weights: bool(weights[0] > 0))
+    return TemperatureFit(1.0 / float(inverse[0]), loss, raw_loss)
