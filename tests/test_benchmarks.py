@@ -80,6 +80,7 @@ def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
     assert "char-RNN (the config above), 10-gram part" in done.stdout
     assert "Kneser-Ney 2-gram (the baseline)" in done.stdout and "its 10-gram alone" in done.stdout
     assert "its RNN alone" in done.stdout and "mixture weights: RNN" in done.stdout
+    assert "softmax temperature" in done.stdout and "(fitted on validation)" in done.stdout
 
 
 @pytest.mark.parametrize("pair, message", [
