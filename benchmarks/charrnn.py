@@ -20,6 +20,7 @@ rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target 
           rnnpipe.core.cost, times targets/s over one epoch of --chars characters) next to this machine's
           pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape;
           and the ceiling the GEMMs alone set at those two rates. Goal: training at >= 65% of the large SGEMM's rate.
+          Then where a training batch's time goes, phase by phase, and how much of each phase is outside its GEMMs.
 dropout   milliseconds per mask of the default char-RNN's output dropout ([batch, seq_length, hidden_size]): torch's
           F.dropout (one Bernoulli draw per element) against the project's (rnnpipe.core.dropout), same process.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
@@ -265,6 +266,77 @@ def part_rate(params, corpus, ids, chars: int) -> None:
               f"{1 - achieved / gemm_bound:.0%} of training")
     print(f"goal: training at {achieved / reference:.0%} of the large SGEMM's rate >= 65%: "
           f"{'met' if achieved / reference >= 0.65 else 'NOT met'}")
+    if p.mode == "many_to_many" and p.input == "embedding" and p.cell == "lstm" and p.num_layers == 1:
+        phase_split(train_ids[:chars], corpus.vocab, p, step, reference)
+
+
+def phase_split(train_ids, vocab, p, step_gflops: float, large_gflops: float, skipped: int = 10) -> None:
+    """Where a training batch's time goes: the default char-RNN's batches (as rnnpipe.core.training.fit runs
+    them) timed phase by phase, each phase's GEMMs estimated from their FLOPs at the two measured SGEMM rates
+    (the recurrent steps at the step shape's rate, the rest at the large one); the remainder is the phase's time
+    outside its GEMMs."""
+    import torch
+    from torch import nn
+
+    from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
+    from rnnpipe.charrnn.train import make_optimizer, tbptt_batches
+    from rnnpipe.core.recurrent import detach_state
+
+    torch.manual_seed(p.seed)
+    model = CharRNN(CharRNNConfig.from_params(p, vocab))
+    model.train()
+    optimizer = make_optimizer(model, p)
+    rnn, head, vocab_size = model.net.rnn, model.net.head, len(vocab)
+    targets_per_batch = p.batch_size * p.seq_length
+    hidden, width = p.hidden_size, p.embedding_dim
+    per_target = {  # FLOPs per training target: (at the step shape's rate, at the large rate)
+        "input encoding and its dropout": (0, 0),
+        "LSTM forward": (2 * 4 * hidden * hidden, 2 * 4 * hidden * width),
+        "output dropout, head and loss": (0, 2 * hidden * vocab_size),
+        "backward: head": (0, 2 * 2 * hidden * vocab_size),
+        "backward: LSTM": (2 * 4 * hidden * hidden, 2 * 4 * hidden * hidden + 2 * 2 * 4 * hidden * width),
+        "clip, optimizer step, zero_grad": (0, 0),
+    }
+    seconds = dict.fromkeys(per_target, 0.0)
+    batches = tbptt_batches(train_ids, p.batch_size, p.seq_length)
+    skipped = min(skipped, len(batches) // 2)
+    state, timed = None, 0
+    marks: list[float] = []
+    for n, (inputs, targets) in enumerate(batches):
+        t0 = time.perf_counter()
+        x = model.input_dropout(model.encode(inputs))
+        t1 = time.perf_counter()
+        out, state = rnn(x, state)
+        t2 = time.perf_counter()
+        logits = head(model.net.dropout(out))
+        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1))
+        t3 = time.perf_counter()
+        out.register_hook(lambda grad: marks.append(time.perf_counter()))  # the head's backward is done
+        loss.backward()
+        t4 = time.perf_counter()
+        if p.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        t5 = time.perf_counter()
+        state = detach_state(state)
+        if n < skipped:  # warm-up
+            continue
+        timed += 1
+        for phase, spent in zip(seconds, (t1 - t0, t2 - t1, t3 - t2, marks[-1] - t3, t4 - marks[-1], t5 - t4)):
+            seconds[phase] += spent
+    total = sum(seconds.values())
+    print(f"\nwhere a training batch's time goes ({timed} batches of {targets_per_batch} targets, after "
+          f"{skipped} unmeasured; the GEMMs estimated from their FLOPs at the rates above)")
+    print(f"{'phase':<34} {'ms/batch':>9} {'share':>7} {'GEMMs ms':>9} {'outside ms':>11}")
+    outside_total = 0.0
+    for phase, spent in seconds.items():
+        at_step, at_large = per_target[phase]
+        gemm_ms = targets_per_batch * (at_step / step_gflops + at_large / large_gflops) / 1e6
+        ms = spent / timed * 1e3
+        outside_total += max(ms - gemm_ms, 0.0)
+        print(f"{phase:<34} {ms:>9.2f} {spent / total:>7.1%} {gemm_ms:>9.2f} {max(ms - gemm_ms, 0.0):>11.2f}")
+    print(f"{'all':<34} {total / timed * 1e3:>9.2f} {1:>7.0%} {'':>9} {outside_total:>11.2f}")
 
 
 def part_dropout(params, repeats: int = 200) -> None:

@@ -127,6 +127,14 @@ def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_pat
     rows = [line for line in lines if line.startswith(("SGEMM", "char-RNN training"))]
     assert len(rows) == 3 and all(float(row.split()[-2]) > 0 for row in rows)
     assert any(line.startswith("goal: training at ") for line in lines)
+    # where a batch's time goes: six phases and their sum, each with its GEMMs' estimate and the rest
+    start = next(n for n, line in enumerate(lines) if line.startswith("where a training batch's time goes"))
+    table = lines[start + 2:start + 9]
+    assert [row.split()[0] for row in table] == ["input", "LSTM", "output", "backward:", "backward:", "clip,",
+                                                 "all"], done.stdout
+    shares = [float(row.split()[-3].rstrip("%")) for row in table[:-1]]
+    assert abs(sum(shares) - 100) < 1 and all(share >= 0 for share in shares)
+    assert float(table[1].split()[-2]) > 0  # the LSTM's forward has GEMMs
 
 
 def test_charrnn_benchmark_times_both_dropout_masks_side_by_side(tmp_path):
