@@ -267,10 +267,11 @@ def part_rate(params, corpus, ids, chars: int) -> None:
     print(f"goal: training at {achieved / reference:.0%} of the large SGEMM's rate >= 65%: "
           f"{'met' if achieved / reference >= 0.65 else 'NOT met'}")
     if p.mode == "many_to_many" and p.input == "embedding" and p.cell == "lstm" and p.num_layers == 1:
-        phase_split(train_ids[:chars], corpus.vocab, p, step, reference)
+        phase_split(train_ids[:chars], corpus.vocab, p, flops, step, reference)
 
 
-def phase_split(train_ids, vocab, p, step_gflops: float, large_gflops: float, skipped: int = 10) -> None:
+def phase_split(train_ids, vocab, p, flops: float, step_gflops: float, large_gflops: float, skipped: int = 10
+                ) -> None:
     """Where a training batch's time goes: the default char-RNN's batches (as rnnpipe.core.training.fit runs
     them) timed phase by phase, each phase's GEMMs estimated from their FLOPs at the two measured SGEMM rates
     (the recurrent steps at the step shape's rate, the rest at the large one); the remainder is the phase's time
@@ -297,6 +298,9 @@ def phase_split(train_ids, vocab, p, step_gflops: float, large_gflops: float, sk
         "backward: LSTM": (2 * 4 * hidden * hidden, 2 * 4 * hidden * hidden + 2 * 2 * 4 * hidden * width),
         "clip, optimizer step, zero_grad": (0, 0),
     }
+    split = sum(at_step + at_large for at_step, at_large in per_target.values())
+    if split != flops:  # the phases' FLOPs must be rnnpipe.core.cost's, split up
+        raise RuntimeError(f"the phases' FLOPs per target ({split:,}) differ from rnnpipe.core.cost's ({flops:,.0f})")
     seconds = dict.fromkeys(per_target, 0.0)
     batches = tbptt_batches(train_ids, p.batch_size, p.seq_length)
     skipped = min(skipped, len(batches) // 2)
