@@ -152,6 +152,27 @@ def test_a_hopeless_setting_is_pruned_before_its_last_epoch(tmp_path):
     assert list((copy.root / ".dvc" / "tmp" / "exps").glob("standalone/tmp*")) == []
 
 
+def test_a_grid_with_a_point_over_the_cost_runs_every_other_point_once_and_ends(tmp_path):
+    """The skipped point does not use up the budget (the grid's size), yet the grid is used up: the agent ends
+    instead of asking Optuna for a point again."""
+    copy = make_copy(tmp_path / "repo")
+    copy.repro("prepare_corpus")
+    copy.commit("data")
+    sweep_file(copy, "costly-grid", {
+        "stages": ["train_charrnn"], "space": {"charrnn.epochs": {"categorical": [1, 2, 4]}},
+        "objective": {"file": "reports/charrnn_train.json", "metric": "combined_val_bits_per_char",
+                      "direction": "minimize"},
+        "budget": {"minutes": 10}, "sampler": {"type": "grid", "seed": 0},
+        "constraint": {"max_relative_cost": 1.0}})  # params.yaml trains 2 epochs: 4 costs 2x
+    result = subprocess.run([sys.executable, "-m", "rnnpipe.sweep", "run", "sweeps/costly-grid.yaml"], cwd=copy.root,
+                            env=agent_env(copy), capture_output=True, text=True, timeout=420)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = study(copy, "costly-grid").get_trials()
+    assert sorted((t.params["charrnn.epochs"], t.state.name) for t in trials) == [
+        (1, "COMPLETE"), (2, "COMPLETE"), (4, "PRUNED")], result.stdout + result.stderr
+    assert "this agent ran 2 trials" in result.stdout and "re-evaluating" not in result.stderr
+
+
 def _grid_order(optuna, choices: list, seed: int) -> list:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     probe = optuna.create_study(sampler=optuna.samplers.GridSampler({"forecaster.lr": choices}, seed=seed))

@@ -1,12 +1,12 @@
-"""The agent on a real Optuna study in SQLite: the cost constraint (set once per trial, kept by a retry) and the
-retries of failed grid points when a grid sweep resumes."""
+"""The agent on a real Optuna study in SQLite: the cost constraint (set once per trial, kept by a retry), the
+retries of failed grid points when a grid sweep resumes, and the end of a grid."""
 from __future__ import annotations
 
 import warnings
 
 import pytest
 
-from rnnpipe.sweep.agent import _GridWithinBudget, retry_failed_grid_points, set_cost_constraint
+from rnnpipe.sweep.agent import _GridWithinBudget, grid_used_up, retry_failed_grid_points, set_cost_constraint
 from rnnpipe.sweep.storage import MAX_RETRIES
 
 KEY = "constraints:cost_over_limit"
@@ -90,3 +90,39 @@ def test_two_agents_on_one_grid_never_run_a_point_twice(tmp_path, second_seed):
         points.append((trial.suggest_categorical("x", space["x"]), trial.suggest_categorical("y", space["y"])))
         study.tell(trial, 1.0)
     assert sorted(points) == [(x, y) for x in space["x"] for y in space["y"]]
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_grid_with_a_point_skipped_for_its_cost_ends_without_running_a_point_again(tmp_path):
+    """Skipped points do not use up the budget (a grid's size): the agent must see the grid used up, or Optuna hands
+    it a point again ("re-evaluating a configuration")."""
+    import optuna
+
+    from rnnpipe.sweep.spec import OVER_COST_ATTR
+
+    space = {"x": [0, 1], "y": ["a", "b"]}
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/study.db",
+                                sampler=_GridWithinBudget(space, order_seed=0, seed=0))
+    points = []
+    for _ in range(4):
+        assert not grid_used_up(study.get_trials(), 4)
+        trial = study.ask()
+        point = (trial.suggest_categorical("x", space["x"]), trial.suggest_categorical("y", space["y"]))
+        points.append(point)
+        if point == (1, "b"):  # too costly: skipped, as the agent's trial step does
+            trial.set_user_attr(OVER_COST_ATTR, True)
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif point == (0, "b"):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, 1.0)
+    assert sorted(points) == [(x, y) for x in space["x"] for y in space["y"]]
+    assert grid_used_up(study.get_trials(), 4)  # 2 complete + 1 failed: the budget would still ask for one more
+    assert not grid_used_up(study.get_trials(), 5)
+    retry_failed_grid_points(study)  # a resumed run queues the failed point: the grid is not used up until it ran
+    assert not grid_used_up(study.get_trials(), 4)
+    retry = study.ask()
+    assert (retry.suggest_categorical("x", space["x"]), retry.suggest_categorical("y", space["y"])) == (0, "b")
+    assert grid_used_up(study.get_trials(), 4)
+    study.ask()  # a trial asked but not yet given its params (another agent's, a moment old) is no point
+    assert grid_used_up(study.get_trials(), 4) and not grid_used_up(study.get_trials(), 5)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import signal
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from rnnpipe.core.errors import ParamsError, TrackingError, first_line
 from rnnpipe.sweep.spec import (OVER_COST_ATTR, SweepError, SweepSpec, load_spec, relative_cost, spec_from_json,
@@ -94,6 +95,7 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = N
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
     deadline = study.user_attrs.get(DEADLINE_ATTR)
     ran = failures = skipped = 0
+    grid_points = math.prod(len(d.grid_values()) for d in spec.space)
     with _sigterm_as_interrupt():
         while True:
             optuna.storages.fail_stale_trials(study)
@@ -105,7 +107,10 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = N
                 break
             if spec.trials is not None and done >= spec.trials:
                 break
-            if spec.trials is None or done + running < spec.trials:
+            if spec.sampler == "grid" and grid_used_up(trials, grid_points):
+                if not running:
+                    break
+            elif spec.trials is None or done + running < spec.trials:
                 result = _one_trial(study, spec, root, url, parent_run_id,
                                     server.stage_env() if server is not None else None)
                 if result.state == "SKIPPED":
@@ -208,6 +213,16 @@ def _one_trial(study: Any, spec: SweepSpec, root: Path, url: str, parent_run_id:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         print(f"sweep {spec.name}: trial {trial.number} FAIL: {result.reason}", file=sys.stderr, flush=True)
     return result
+
+
+def grid_used_up(trials: Sequence[Any], points: int) -> bool:
+    """Whether each of a grid's `points` has a trial that ran or runs (complete, pruned, skipped for its cost,
+    failed, running) and no retry waits: Optuna's grid sampler would answer one more ask() with a point again (its
+    "re-evaluating a configuration"). Skipped points do not use up the budget, so on a grid with one of them the
+    budget alone would ask once too often. Failed points run again when `run` resumes (retry_failed_grid_points)."""
+    if any(t.state.name == "WAITING" for t in trials):
+        return False
+    return len({tuple(sorted(t.params.items())) for t in trials if t.params}) >= points
 
 
 def retry_failed_grid_points(study: Any) -> list[int]:
