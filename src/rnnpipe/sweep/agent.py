@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import os
 import signal
 import socket
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from rnnpipe.core.errors import ParamsError, TrackingError, first_line
-from rnnpipe.sweep.spec import (OVER_COST_ATTR, SweepError, SweepSpec, load_spec, relative_cost, spec_from_json,
-                                workspace_lock)
+from rnnpipe.sweep.spec import (OVER_COST_ATTR, SweepError, SweepSpec, grid_size, load_spec, relative_cost,
+                                spec_from_json, workspace_lock)
 from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
 from rnnpipe.sweep.trial import LOG_DIR, TrialResult, base_env, exp_name, run_trial
 
@@ -95,7 +94,7 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = N
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
     deadline = study.user_attrs.get(DEADLINE_ATTR)
     ran = failures = skipped = 0
-    grid_points = math.prod(len(d.grid_values()) for d in spec.space)
+    grid_points = grid_size(spec.space) if spec.sampler == "grid" else 0
     with _sigterm_as_interrupt():
         while True:
             optuna.storages.fail_stale_trials(study)
@@ -222,7 +221,12 @@ def grid_used_up(trials: Sequence[Any], points: int) -> bool:
     budget alone would ask once too often. Failed points run again when `run` resumes (retry_failed_grid_points)."""
     if any(t.state.name == "WAITING" for t in trials):
         return False
-    return len({tuple(sorted(t.params.items())) for t in trials if t.params}) >= points
+    return len({_grid_point(t) for t in trials if t.params}) >= points
+
+
+def _grid_point(trial: Any) -> tuple[tuple[str, Any], ...]:
+    """A grid point is its params (the grid ids agents record may disagree between agent versions)."""
+    return tuple(sorted(trial.params.items()))
 
 
 def retry_failed_grid_points(study: Any) -> list[int]:
@@ -237,8 +241,8 @@ def retry_failed_grid_points(study: Any) -> list[int]:
 
     by_point: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
     for t in study.get_trials(deepcopy=False):
-        if "grid_id" in t.system_attrs:  # a point is its params (grid ids of older agents may disagree)
-            by_point.setdefault(tuple(sorted(t.params.items())), []).append(t)
+        if "grid_id" in t.system_attrs:
+            by_point.setdefault(_grid_point(t), []).append(t)
     retried = []
     for trials in by_point.values():
         if all(t.state == optuna.trial.TrialState.FAIL for t in trials):

@@ -24,7 +24,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import yaml
 
@@ -59,6 +59,11 @@ class Dimension:
             return list(self.choices)
         step = self.step or 1
         return [int(self.low + i * step) for i in range(int((self.high - self.low) // step) + 1)]
+
+
+def grid_size(dimensions: Sequence[Dimension]) -> int:
+    """How many points a grid over these (categorical or int) dimensions has."""
+    return math.prod(len(d.grid_values()) for d in dimensions)
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ def _parse_spec(raw: Any, name: str, root: Path, source: str) -> SweepSpec:
     trials, minutes = _budget(raw["budget"], fail)
     sampler, seed = _sampler(raw["sampler"], dimensions, fail)
     if sampler == "grid":
-        points = math.prod(len(d.grid_values()) for d in dimensions)
+        points = grid_size(dimensions)
         if trials is not None and trials > points:
             raise fail(f"budget: trials = {trials} is more than the grid's {points} points: allowed is at most "
                        f"{points} (or leave trials out to try every point once)")
