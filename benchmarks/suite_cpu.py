@@ -1,0 +1,160 @@
+"""Where the test suite's CPU time goes: run pytest and print the CPU seconds of every process it started, by kind.
+
+    python benchmarks/suite_cpu.py                       # the README's test command (two workers, every test)
+    python benchmarks/suite_cpu.py -n 0 tests/core       # any pytest arguments instead
+
+On 2 cores the suite keeps both busy, so its wall time is about its CPU time / 2: it gets shorter only by doing
+less. This script says what to cut. It runs `python -m pytest ARGS` with a marker in its environment, reads /proc
+every SAMPLE_SECONDS, and sums the last CPU time (user + system) seen of each process that carries the marker: the
+pytest processes, the `dvc` commands and their stages, the stage server, MLflow servers, queue workers (processes
+that leave pytest's process tree still inherit its environment). A process that lives less than a sample is missed;
+the table's total beside wall x cores says how much went unseen. Linux only (/proc). Exit code: pytest's.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterator, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "RNNPIPE_SUITE_CPU"
+SAMPLE_SECONDS = 0.25
+README_ARGS = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")  # scripts/test.sh's
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def kind(argv: Sequence[str]) -> str:
+    """What a process is, from its command line: 'stage NAME', 'dvc SUBCOMMAND', 'pytest', 'mlflow server', ..."""
+    words = list(argv)
+    names = [os.path.basename(word) for word in words]
+    if len(words) > 2 and words[1] == "-m":  # python -m MODULE ...: the module stands for the program
+        names, words = [words[2]] + names[3:], [words[2]] + words[3:]
+
+    def arguments(after: int, count: int) -> str:
+        return " ".join([word for word in words[after + 1:] if not word.startswith("-")][:count])
+
+    if names and names[0] == "rnnpipe.stage":
+        return f"stage {arguments(0, 1)}"
+    if names and names[0] == "rnnpipe.warm.server":
+        return "stage server (warm stages, its forks included)"
+    if names and names[0] == "rnnpipe.sweep":
+        return f"sweep {arguments(0, 1)}"
+    if names and names[0] in ("pytest", "py.test"):
+        return "pytest"
+    if any("exec(eval(sys.stdin.readline()))" in word for word in words):
+        return "pytest worker (xdist)"
+    for program in ("dvc", "mlflow"):
+        if program in names[:2]:
+            at = names.index(program)
+            first = arguments(at, 1)
+            return f"{program} {arguments(at, 2) if first in ('exp', 'queue', 'remote', 'stage', 'models') else first}"
+    if names and names[0] == "uvicorn":
+        return "mlflow server"
+    if len(names) > 1 and names[0].startswith("python") and words[1].endswith(".py"):
+        return f"python {os.path.relpath(words[1], ROOT) if words[1].startswith(str(ROOT)) else names[1]}"
+    if any("spawn_main" in word for word in words):
+        return "python multiprocessing child"
+    return names[0] if names else "?"
+
+
+def processes() -> Iterator[tuple[tuple[int, str], Path]]:
+    """((pid, start time), /proc/PID) of every process now running."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            path = Path(entry.path)
+            try:
+                stat = (path / "stat").read_text()
+            except OSError:
+                continue
+            yield (int(entry.name), stat[stat.rindex(")") + 2:].split()[19]), path
+
+
+def cpu_seconds(path: Path) -> float | None:
+    try:
+        stat = (path / "stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def marked(path: Path, token: str) -> bool:
+    try:
+        return f"{MARKER}={token}".encode() in (path / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def command_line(path: Path) -> list[str]:
+    try:
+        return [part.decode(errors="replace") for part in (path / "cmdline").read_bytes().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+def profile(pytest_args: Sequence[str]) -> tuple[int, float, Counter[str], Counter[str]]:
+    """Run pytest with these arguments in the repository; (its exit code, wall seconds, CPU seconds by kind,
+    processes by kind)."""
+    token = secrets.token_hex(8)
+    seen: dict[tuple[int, str], tuple[str, float]] = {}   # a marked process -> (its kind, its last CPU seconds)
+    ignored: set[tuple[int, str]] = set()
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT,
+                             env={**os.environ, MARKER: token})
+    while True:
+        ended = child.poll() is not None
+        for key, path in processes():
+            if key in ignored:
+                continue
+            if key not in seen:
+                if not marked(path, token):
+                    ignored.add(key)
+                    continue
+                seen[key] = (kind(command_line(path)), 0.0)
+            seconds = cpu_seconds(path)
+            if seconds is not None:
+                seen[key] = (seen[key][0], seconds)
+        if ended:
+            break
+        time.sleep(SAMPLE_SECONDS)
+    wall = time.monotonic() - started
+    cpu: Counter[str] = Counter()
+    count: Counter[str] = Counter()
+    for name, seconds in seen.values():
+        cpu[name] += seconds
+        count[name] += 1
+    return child.returncode, wall, cpu, count
+
+
+def table(wall: float, cpu: Counter[str], count: Counter[str], cores: int) -> str:
+    total = sum(cpu.values())
+    lines = [f"{'CPU s':>9}  {'share':>6}  {'processes':>9}  kind"]
+    for name, seconds in cpu.most_common():
+        lines.append(f"{seconds:9.1f}  {seconds / total if total else 0:6.1%}  {count[name]:9d}  {name}")
+    lines.append(f"{total:9.1f}  {'':6}  {sum(count.values()):9d}  all seen ({total / (wall * cores):.0%} of "
+                 f"{wall:.0f} s wall x {cores} cores; processes shorter than {SAMPLE_SECONDS} s are not seen)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    pytest_args = list(sys.argv[1:] if argv is None else argv)
+    if pytest_args in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    if not Path("/proc/self/stat").exists():
+        print("error: /proc is not there: this benchmark reads Linux's process table", file=sys.stderr)
+        return 2
+    code, wall, cpu, count = profile(pytest_args or README_ARGS)
+    cores = len(os.sched_getaffinity(0))
+    print(f"\nCPU time of the test suite's processes (python -m pytest {' '.join(pytest_args or README_ARGS)}):")
+    print(table(wall, cpu, count, cores))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
