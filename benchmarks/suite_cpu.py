@@ -62,8 +62,8 @@ def kind(argv: Sequence[str]) -> str:
     return names[0] if names else "?"
 
 
-def processes() -> Iterator[tuple[tuple[int, str], Path]]:
-    """((pid, start time), /proc/PID) of every process now running."""
+def processes() -> Iterator[tuple[tuple[int, str], Path, float]]:
+    """((pid, start time), /proc/PID, CPU seconds so far: user + system) of every process now running."""
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             path = Path(entry.path)
@@ -71,16 +71,8 @@ def processes() -> Iterator[tuple[tuple[int, str], Path]]:
                 stat = (path / "stat").read_text()
             except OSError:
                 continue
-            yield (int(entry.name), stat[stat.rindex(")") + 2:].split()[19]), path
-
-
-def cpu_seconds(path: Path) -> float | None:
-    try:
-        stat = (path / "stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+            fields = stat[stat.rindex(")") + 2:].split()
+            yield (int(entry.name), fields[19]), path, (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def marked(path: Path, token: str) -> bool:
@@ -108,7 +100,7 @@ def profile(pytest_args: Sequence[str]) -> tuple[int, float, Counter[str], Count
                              env={**os.environ, MARKER: token})
     while True:
         ended = child.poll() is not None
-        for key, path in processes():
+        for key, path, seconds in processes():
             if key in ignored:
                 continue
             if key not in seen:
@@ -116,9 +108,7 @@ def profile(pytest_args: Sequence[str]) -> tuple[int, float, Counter[str], Count
                     ignored.add(key)
                     continue
                 seen[key] = (kind(command_line(path)), 0.0)
-            seconds = cpu_seconds(path)
-            if seconds is not None:
-                seen[key] = (seen[key][0], seconds)
+            seen[key] = (seen[key][0], seconds)
         if ended:
             break
         time.sleep(SAMPLE_SECONDS)
