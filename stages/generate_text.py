@@ -1,6 +1,7 @@
 """Stage generate_text: continue the prompt by greedy, temperature and top-k decoding → samples/text.*."""
 from rnnpipe.charrnn.descriptor import DESCRIPTOR
-from rnnpipe.charrnn.generate import clean_prompt, generate_samples, samples_markdown
+from rnnpipe.charrnn.generate import generate_samples, samples_markdown
+from rnnpipe.charrnn.inputs import clean_prompt
 from rnnpipe.charrnn.model import load_charrnn
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, write_json, write_text

@@ -8,8 +8,8 @@ vocabulary. So a problem that would stop a stage after minutes of training is on
     python -m rnnpipe.checks          # exit 0 and one summary line, or exit 1 and one `error:` line
 
 Every param is a dependency of check_params, so it reruns for every experiment, also when only a forecaster param
-changed. The corpus checks (read, clean and split the corpus, load torch) are what costs time, so a passed corpus
-check is remembered under .dvc/tmp/checks/ of the repository (of the parent repository in a `dvc exp run --temp`
+changed. The corpus checks (read, clean and split the corpus) are what costs time, so a passed corpus check is
+remembered under .dvc/tmp/checks/ of the repository (of the parent repository in a `dvc exp run --temp`
 copy), keyed on everything it reads: the corpus, charrnn and generate params, the bytes and names of every file under
 corpus.path, rnnpipe's source and the Python, torch and numpy versions. Only a pass is remembered; a refusal is
 found again each time, so no bad input gets past this stage that would not without the record.
@@ -28,8 +28,7 @@ from rnnpipe.core.cpu import check_supported
 
 
 def check_inputs(params: Params) -> str:
-    """Raises a one-line RnnpipeError on the first problem; returns what was checked, in one line.
-    In a stage, the entry (rnnpipe.stage) has set the numerics up before: the corpus checks load torch and numpy."""
+    """Raises a one-line RnnpipeError on the first problem; returns what was checked, in one line."""
     check_supported(params.runtime.isa)
     record = passed_record(params)
     if record is not None and record.is_file():
@@ -48,14 +47,20 @@ def check_inputs(params: Params) -> str:
 
 
 def check_corpus(params: Params) -> str:
-    """The corpus, the char-RNN's training windows and the prompt: the checks that read files and load torch."""
-    from rnnpipe.charrnn.corpus import encode, prepare_corpus
-    from rnnpipe.charrnn.generate import clean_prompt
-    from rnnpipe.charrnn.train import check_trainable
+    """The corpus, the char-RNN's training windows and the prompt: the checks that read files. Only sentence-bounded
+    windows (charrnn many_to_one with sentence_windows) are looked for in the encoded text, with torch."""
+    from rnnpipe.charrnn.corpus import prepare_corpus
+    from rnnpipe.charrnn.inputs import check_split_lengths, clean_prompt
 
     corpus = prepare_corpus(params.corpus)
-    check_trainable(encode(corpus.splits["train"], corpus.vocab), len(corpus.splits["val"]), params.charrnn,
-                    corpus.vocab)
+    p = params.charrnn
+    if p.mode == "many_to_one" and p.sentence_windows:
+        from rnnpipe.charrnn.corpus import encode
+        from rnnpipe.charrnn.train import check_trainable
+
+        check_trainable(encode(corpus.splits["train"], corpus.vocab), len(corpus.splits["val"]), p, corpus.vocab)
+    else:
+        check_split_lengths(len(corpus.splits["train"]), len(corpus.splits["val"]), p)
     prompt = clean_prompt(params.generate.prompt, corpus.vocab)
     return (f"corpus {corpus.stats['kept_chars']:,} characters (vocabulary {len(corpus.vocab)}), prompt {prompt!r}: "
             "all fine")

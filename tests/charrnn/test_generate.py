@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rnnpipe.charrnn.generate import check_prompt, clean_prompt, generate_text, samples_markdown
+from rnnpipe.charrnn.generate import generate_text, samples_markdown
+from rnnpipe.charrnn.inputs import check_prompt, clean_prompt
 from rnnpipe.charrnn.model import CharRNN
 from rnnpipe.core.errors import GenerationError
 from tests.builders import charrnn_config, make_charrnn

@@ -11,13 +11,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.charrnn.params import CorpusParams, CorpusSource
+
+if TYPE_CHECKING:  # torch loads only where text is encoded: reading, cleaning and splitting run without it
+    import torch
 
 CYRILLIC = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
 LATIN = "abcdefghijklmnopqrstuvwxyz"
@@ -178,6 +180,8 @@ def code_points(text: str) -> np.ndarray:
 
 def encode(text: str, vocab: Sequence[str]) -> torch.Tensor:
     """Vocabulary ids (int64) of the text's characters, looked up for all of them at once."""
+    import torch
+
     codes = code_points(text)
     present = [chr(c) for c in np.flatnonzero(np.bincount(codes)).tolist()] if len(codes) else []
     missing = sorted(set(present) - set(vocab))

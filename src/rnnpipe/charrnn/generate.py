@@ -5,32 +5,12 @@ from typing import Any, Literal, Optional, Sequence, get_args
 
 import torch
 
-from rnnpipe.charrnn.corpus import clean_text
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
+from rnnpipe.charrnn.inputs import check_prompt
 from rnnpipe.core.errors import GenerationError
 from rnnpipe.charrnn.params import CharMode, GenerateParams
 
 Method = Literal["greedy", "temperature", "top_k"]
-
-
-def check_prompt(prompt: str, vocab: Sequence[str], given: Optional[str] = None) -> None:
-    missing = sorted(set(prompt) - set(vocab))
-    if missing:
-        cleaned = f" (cleaned like the corpus: {prompt!r})" if given is not None and given != prompt else ""
-        raise GenerationError(f"generate.prompt = {given if given is not None else prompt!r}{cleaned} has "
-                              f"characters outside the vocabulary: {''.join(missing)!r}; allowed are "
-                              f"{''.join(vocab)!r}")
-
-
-def clean_prompt(prompt: str, vocab: Sequence[str]) -> str:
-    """The prompt cleaned exactly as the corpus was (lowercase, one space per run of whitespace, the symbols the
-    corpus drops dropped; a leading or trailing space kept), then checked against the model's vocabulary."""
-    cleaned = clean_text(prompt, strip=False).text
-    if not cleaned.strip():
-        raise GenerationError(f"generate.prompt = {prompt!r}: nothing is left after cleaning it like the corpus; "
-                              "allowed are letters, digits and .,?;:")
-    check_prompt(cleaned, vocab, given=prompt)
-    return cleaned
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from torch import nn
 
 from rnnpipe.charrnn.evaluate import (CONTEXT_CHARS, LOG2E, char_log_probs, char_losses, mean_of,
                                       piecewise_char_losses)
+from rnnpipe.charrnn.inputs import check_split_lengths
 from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_temperature, fit_weights
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.charrnn.ngram import KneserNey
@@ -86,16 +87,8 @@ def window_batch(ids: torch.Tensor, starts: torch.Tensor, seq_length: int) -> tu
 
 
 def check_trainable(train_ids: torch.Tensor, n_val: int, p: CharRNNParams, vocab: Sequence[str] = ()) -> None:
-    """A corpus too short for one batch of training windows is a user error, reported before any training."""
-    n_train = len(train_ids)
-    needed = p.seq_length + (p.batch_size if p.mode == "many_to_many" else 1) + 1
-    if n_train < needed:
-        raise CorpusError(f"the corpus training split has {n_train} characters: charrnn.seq_length = "
-                          f"{p.seq_length} and batch_size = {p.batch_size} need at least {needed} "
-                          "(use a longer text or smaller values)")
-    if n_val < 1:
-        raise CorpusError("the corpus validation split is empty: use a longer text or a larger "
-                          "corpus.val_fraction")
+    """check_split_lengths, and for sentence-bounded windows (many_to_one) at least one window in a sentence."""
+    check_split_lengths(len(train_ids), n_val, p)
     if p.mode == "many_to_one" and p.sentence_windows and not len(window_starts(train_ids, vocab, p.seq_length,
                                                                                     True)):
         raise CorpusError(f"no sentence of the training split is longer than charrnn.seq_length = {p.seq_length}: "
