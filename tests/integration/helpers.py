@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -91,18 +92,39 @@ class RepoCopy:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-qm", message, "--allow-empty")
 
-    def run_queue(self, workers: int, timeout: float = 900) -> str:
-        """`dvc queue start -j workers`, wait until nothing is queued or running, stop the workers; the status."""
-        self.dvc("queue", "start", "-j", str(workers))
+    def run_queue(self, workers: int, timeout: float = 900, env_extra: dict[str, str] | None = None) -> str:
+        """`dvc queue start -j workers` (env_extra in the workers' environment: e.g. the warm stage server's
+        address), wait until nothing is queued or running, stop the workers and end any that stay; the status."""
+        # The workers' daemons keep the starting process's stdout: a pipe would hold this call until they exit.
+        with open(self.root.parent / "dvc-queue-start.log", "ab") as log:
+            started = subprocess.run([str(BIN / "dvc"), "queue", "start", "-j", str(workers)], cwd=self.root,
+                                     env={**self.env, **(env_extra or {})}, stdout=log, stderr=log, timeout=120)
+        assert started.returncode == 0, (self.root.parent / "dvc-queue-start.log").read_text()
         deadline = time.monotonic() + timeout
-        while True:
-            status = self.dvc("queue", "status").stdout
-            if not any(word in status for word in ("Queued", "Running")):
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(2)
-        self.dvc("queue", "stop", check=False)
+        try:
+            while True:
+                status = self.dvc("queue", "status").stdout
+                if not any(word in status for word in ("Queued", "Running")):
+                    break
+                assert time.monotonic() < deadline, status
+                time.sleep(2)
+        finally:
+            self.dvc("queue", "stop", check=False)
+            self.end_queue_workers()
         return status
+
+    def end_queue_workers(self, grace: float = 30) -> None:
+        """Wait for the queue's workers to exit, then end the process group of any that has not (a celery worker
+        can stay after announcing its shutdown when the queue emptied while it finished a task)."""
+        pids = [int(f.read_text()) for f in (self.root / ".dvc" / "tmp" / "exps" / "celery").glob("*.pid")
+                if f.read_text().strip().isdigit()]
+        deadline = time.monotonic() + grace
+        for pid in pids:
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)  # the worker, its daemon parent, its stage
 
     @staticmethod
     def ran_stages(repro_output: str) -> set[str]:
@@ -153,7 +175,10 @@ def mlflow_server(root: Path, timeout: float = 120) -> Iterator[str]:
             [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root}/server.db",
              "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            # MLflow's background job runner (GenAI jobs: seven huey processes, 30 CPU-seconds each server) has
+            # nothing to do for this project; scripts/team_services.py starts the team's server without it too.
+            env=subprocess_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"))
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -178,3 +203,12 @@ def mlflow_server(root: Path, timeout: float = 120) -> Iterator[str]:
                     break
                 except subprocess.TimeoutExpired:
                     continue
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"

@@ -287,10 +287,10 @@ def test_pipeline_logs_runs_history_evaluation_and_models_to_postgres_and_the_bu
 
 # -- 2. two queued experiments, two workers, one server -----------------------------------------------------------------
 
-def test_two_queued_experiments_with_two_workers_lose_nothing(team, clone_a):
+def test_two_queued_experiments_with_two_workers_lose_nothing(team, clone_a, warm_stages):
     for hidden in (3, 5):
         clone_a.dvc("exp", "run", "--queue", "-S", f"forecaster.hidden_size={hidden}", "-n", f"q{hidden}")
-    status = clone_a.run_queue(2, timeout=600)
+    status = clone_a.run_queue(2, timeout=600, env_extra=warm_stages)  # the stages in warm forks: the store is tested
     assert status.count("Success") == 2, status + "\n".join(
         clone_a.dvc("queue", "logs", f"q{h}", check=False).stdout[-3000:] for h in (3, 5))
 
