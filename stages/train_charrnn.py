@@ -2,7 +2,6 @@
 from rnnpipe.charrnn.corpus import read_splits
 from rnnpipe.charrnn.descriptor import DESCRIPTOR
 from rnnpipe.charrnn.evaluate import LOG2E
-from rnnpipe.charrnn.serving import INPUT_EXAMPLE, MODEL_CODE, SIGNATURE
 from rnnpipe.charrnn.train import check_trainable, train_charrnn, training_summary
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.determinism import configure_determinism
@@ -47,8 +46,10 @@ def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "mod
         tracker.log_metrics({**summary, "train_seconds": result.seconds,
                              "targets_per_second": result.targets_seen / max(result.seconds, 1e-9)})
         tracker.log_artifact(f"{plots_dir}/loss.png")
-        tracker.log_model(DESCRIPTOR, MODEL_CODE, model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn",
-                          params.serving.charrnn.model_dump())
+        if tracker.enabled:  # the serving module loads MLflow, which an untracked run never imports
+            from rnnpipe.charrnn.serving import INPUT_EXAMPLE, MODEL_CODE, SIGNATURE
+            tracker.log_model(DESCRIPTOR, MODEL_CODE, model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn",
+                              params.serving.charrnn.model_dump())
     mixed = (f", with its {p.ngram_order}-gram part (weights {summary['rnn_weight']:.3f}, "
              f"{summary['ngram_weight']:.3f}) {summary['combined_val_bits_per_char']:.3f}"
              if p.ngram_order else "")

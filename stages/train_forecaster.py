@@ -10,7 +10,6 @@ from rnnpipe.core.threads import thread_policy
 from rnnpipe.core.training import history_frame
 from rnnpipe.forecaster.descriptor import DESCRIPTOR
 from rnnpipe.forecaster.params import validation_size
-from rnnpipe.forecaster.serving import MODEL_CODE, SIGNATURE, input_example
 from rnnpipe.forecaster.train import train_forecaster, training_summary
 from rnnpipe.forecaster.windows import forecaster_windows
 from rnnpipe.params import Params
@@ -48,7 +47,9 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
         tracker.log_metrics({**summary, "train_seconds": result.seconds})
         tracker.log_artifact(f"{plots_dir}/loss.png")
         recent = signal["y"].to_numpy()[n_train - f.seq_length:n_train]
-        tracker.log_model(DESCRIPTOR, MODEL_CODE, model_path, SIGNATURE, input_example(recent), "forecaster",
-                          params.serving.forecaster.model_dump())
+        if tracker.enabled:  # the serving module loads MLflow, which an untracked run never imports
+            from rnnpipe.forecaster.serving import MODEL_CODE, SIGNATURE, input_example
+            tracker.log_model(DESCRIPTOR, MODEL_CODE, model_path, SIGNATURE, input_example(recent), "forecaster",
+                              params.serving.forecaster.model_dump())
     print(f"forecaster: kept epoch {result.kept_epoch}/{f.epochs} ({f.keep}), val MSE {result.kept_val_loss:.5f}, "
           f"{result.seconds:.1f}s")

@@ -38,6 +38,17 @@ def test_stage_code_does_nothing_when_imported_and_takes_the_params_first(name):
     assert main.args.args[0].arg == "params"
 
 
+def test_no_stage_loads_mlflow_unless_it_tracks():
+    """MLflow costs a second of imports in every stage process; a run with tracking off never loads it (the
+    stages import their serving modules, which need it, only to log a model)."""
+    code = ("import sys; sys.path[:0] = ['src', '.']; import importlib\n"
+            f"for name in {list(STAGES)!r}: importlib.import_module('stages.' + name)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'sqlalchemy', 'alembic'}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("args", [("train_everything",), ()])
 def test_an_unknown_stage_is_one_line_naming_the_allowed_ones_and_exit_code_2(tmp_path, args):
     result = entry(*args, cwd=tmp_path)
