@@ -116,13 +116,13 @@ class RepoCopy:
     def end_queue_workers(self, grace: float = 30) -> None:
         """Wait for the queue's workers to exit, then end the process group of any that has not (a celery worker
         can stay after announcing its shutdown when the queue emptied while it finished a task)."""
-        pids = [int(f.read_text()) for f in (self.root / ".dvc" / "tmp" / "exps" / "celery").glob("*.pid")
-                if f.read_text().strip().isdigit()]
+        texts = [f.read_text().strip() for f in (self.root / ".dvc" / "tmp" / "exps" / "celery").glob("*.pid")]
+        pids = [int(text) for text in texts if text.isdigit()]
         deadline = time.monotonic() + grace
         for pid in pids:
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.5)
-            if _alive(pid):
+            if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(os.getpgid(pid), signal.SIGKILL)  # the worker, its daemon parent, its stage
 
@@ -205,7 +205,7 @@ def mlflow_server(root: Path, timeout: float = 120) -> Iterator[str]:
                     continue
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether the process runs (a zombie waiting for its parent to reap it does not)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

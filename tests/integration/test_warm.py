@@ -13,7 +13,7 @@ import yaml
 
 from rnnpipe.warm import ADDRESS_ENV
 from rnnpipe.warm.launcher import running
-from tests.integration.helpers import make_copy
+from tests.integration.helpers import alive, make_copy
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +28,6 @@ def wait_for(condition, what: str, timeout: float = 120) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"no {what} after {timeout:.0f} s"
         time.sleep(0.1)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except FileNotFoundError:
-        return False
 
 
 def warm_pid(log: Path, stage: str, after: int, kind: str = "stage") -> int:
