@@ -88,7 +88,7 @@ TEXT = "мой дядя самых честных правил. " * 16  # 496 ch
 
 def charrnn_params(**overrides) -> CharRNNParams:
     values = dict(mode="many_to_many", sentence_windows=False, cell="gru", input="embedding", embedding_dim=8, hidden_size=24, num_layers=1,
-                  dropout=0.0, weight_dropout=0.0, seq_length=10, batch_size=4, lr=0.02, weight_decay=0.0, adam_beta2=0.999, lr_schedule="cosine", grad_clip=1.0, epochs=2,
+                  dropout=0.0, weight_dropout=0.0, seq_length=10, batch_size=4, lr=0.02, weight_decay=0.0, adam_beta2=0.999, lr_schedule="cosine", weight_average=0.0, grad_clip=1.0, epochs=2,
                   seed=0, calibrate=True, ngram_order=0, chars_per_epoch=0)
     values.update(overrides)
     return CharRNNParams(**values)
@@ -105,7 +105,8 @@ def corpus_ids() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     {},
     {"mode": "many_to_one", "input": "one_hot", "cell": "rnn", "batch_size": 32, "lr_schedule": "constant"},
     {"cell": "lstm", "num_layers": 2, "dropout": 0.2},
-], ids=["many_to_many-gru", "many_to_one-rnn-one_hot", "many_to_many-lstm-dropout"])
+    {"cell": "lstm", "weight_average": 0.9},
+], ids=["many_to_many-gru", "many_to_one-rnn-one_hot", "many_to_many-lstm-dropout", "many_to_many-lstm-average"])
 def test_train_charrnn_is_bit_for_bit_deterministic_for_a_seed(corpus_ids, overrides):
     train_ids, val_ids, vocab = corpus_ids
     p = charrnn_params(**overrides)
@@ -116,6 +117,16 @@ def test_train_charrnn_is_bit_for_bit_deterministic_for_a_seed(corpus_ids, overr
     other, _ = train_charrnn(train_ids, val_ids, vocab, charrnn_params(**{**overrides, "seed": 1}),
                              show_progress=False)
     assert not state_dicts_equal(first, other)
+
+
+def test_weight_average_changes_the_kept_model_and_not_the_training(corpus_ids):
+    train_ids, val_ids, vocab = corpus_ids
+    trained, plain = train_charrnn(train_ids, val_ids, vocab, charrnn_params(cell="lstm"), show_progress=False)
+    averaged, result = train_charrnn(train_ids, val_ids, vocab, charrnn_params(cell="lstm", weight_average=0.9),
+                                     show_progress=False)
+    assert [h.train_loss for h in result.history] == [h.train_loss for h in plain.history]
+    assert [h.val_loss for h in result.history] != [h.val_loss for h in plain.history]
+    assert not state_dicts_equal(trained, averaged)
 
 
 @pytest.mark.parametrize("mode", ["many_to_many", "many_to_one"])

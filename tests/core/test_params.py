@@ -455,6 +455,8 @@ def test_a_float_as_dvc_writes_it_is_a_number(tmp_path, repo_raw):
     ("weight_decay", -0.01, "a number >= 0 (0: Adam without weight decay)"),
     ("weight_decay", float("inf"), "a number >= 0 (0: Adam without weight decay)"),
     ("adam_beta2", 1.0, "a number in [0, 1)"),
+    ("weight_average", 1.0, "0 (the weights as trained) or a number in (0, 1) (the average's decay per step)"),
+    ("weight_average", -0.1, "0 (the weights as trained) or a number in (0, 1) (the average's decay per step)"),
     ("adam_beta2", -0.5, "a number in [0, 1)"),
     ("calibrate", "sometimes", "true or false"),
 ])

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnpipe.core.training import fit, make_optimizer, make_scheduler
+from rnnpipe.core.training import WeightAverage, fit, make_optimizer, make_scheduler
 
 torch.set_num_threads(1)
 
@@ -97,3 +97,44 @@ def test_fit_can_keep_the_last_epoch_and_still_reports_the_best():
     assert (result.best_epoch, result.best_val_loss) == (2, 1.0)
     assert (result.kept_epoch, result.kept_val_loss) == (4, 1.5)
     assert all(torch.equal(value, snapshots[3][name]) for name, value in result.kept_state.items())
+
+
+def test_weight_average_is_the_moving_average_of_the_steps_and_is_what_validation_sees_and_fit_keeps():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    start = [w.detach().clone() for w in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    decay = 0.75
+    expected = [w.clone() for w in start]
+    seen_by_validation = []
+
+    def batch_loss(batch):
+        return (model(batch) ** 2).mean(), 1
+
+    def after_step(*_):
+        for average, w in zip(expected, model.parameters()):
+            average.mul_(decay).add_(w.detach(), alpha=1 - decay)
+
+    optimizer.register_step_post_hook(after_step)
+    batches = [torch.randn(4, 3) for _ in range(3)]
+
+    def validate():
+        seen_by_validation.append([w.detach().clone() for w in model.parameters()])
+        return -float(len(seen_by_validation))  # every epoch is the best so far: the last one is kept
+
+    result = fit(model, optimizer, lambda epoch: batches, batch_loss, validate, epochs=2, show_progress=False,
+                 weight_average=decay)
+    trained = [w.detach().clone() for w in model.parameters()]
+    for average, seen, kept in zip(expected, seen_by_validation[-1], (result.kept_state["weight"],
+                                                                     result.kept_state["bias"])):
+        torch.testing.assert_close(seen, average, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(kept, average, rtol=1e-6, atol=1e-7)
+    # the model goes on with its trained weights: not the average, not the start
+    assert all(not torch.equal(t, a) for t, a in zip(trained, seen_by_validation[-1]))
+    assert all(not torch.equal(t, s) for t, s in zip(trained, start))
+
+
+def test_weight_average_rejects_a_decay_outside_0_1():
+    for decay in (1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=f"decay = {decay!r}: allowed is a number in \\(0, 1\\)"):
+            WeightAverage(nn.Linear(1, 1), decay)

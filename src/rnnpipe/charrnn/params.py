@@ -45,6 +45,9 @@ class CharRNNParams(Section):
                             Allowed("a number >= 0 (0: Adam without weight decay)")]
     adam_beta2: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False), Allowed("a number in [0, 1)")]
     lr_schedule: one_of(Schedule)
+    weight_average: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False),
+                              Allowed("0 (the weights as trained) or a number in (0, 1) (the average's decay per "
+                                      "step)")]
     grad_clip: Annotated[float, Field(ge=0, allow_inf_nan=False), Allowed("a number >= 0 (0 turns clipping off)")]
     epochs: at_least(1)
     seed: Seed

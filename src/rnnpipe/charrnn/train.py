@@ -156,7 +156,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
 
     result = fit(model, optimizer, epoch_batches, batch_loss, lambda: mean_of(validation_losses()), p.epochs,
                  grad_clip=p.grad_clip, on_epoch=on_epoch, desc="charrnn", show_progress=show_progress,
-                 scheduler=scheduler, threads=threads)
+                 scheduler=scheduler, threads=threads, weight_average=p.weight_average)
     model.load_state_dict(result.kept_state)
     model.eval()
     return model, fit_outputs(model, result, train_ids, val_ids, p.calibrate, p.ngram_order)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -34,6 +35,39 @@ class FitResult:
     kept_state: Optional[dict[str, torch.Tensor]] = None
     targets_seen: int = 0
     seconds: float = 0.0
+
+
+class WeightAverage:
+    """An exponential moving average of a model's trainable weights over the optimizer's steps (Polyak averaging):
+    after each step, average += (1 - decay) · (weights - average). The averaged weights sit between the last steps'
+    iterates, where the iterates themselves keep jumping around the minimum by the size of a step. Elementwise:
+    the same bits at any thread count."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay = {decay!r}: allowed is a number in (0, 1)")
+        self.decay = decay
+        self.weights = [w for w in model.parameters() if w.requires_grad]
+        self.average = [w.detach().clone() for w in self.weights]
+
+    def update(self) -> None:
+        with torch.no_grad():
+            for average, weights in zip(self.average, self.weights):
+                average.lerp_(weights, 1.0 - self.decay)
+
+    @contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        """The model holds the averaged weights inside the block, its trained ones again after it."""
+        with torch.no_grad():
+            trained = [w.detach().clone() for w in self.weights]
+            for weights, average in zip(self.weights, self.average):
+                weights.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for weights, saved in zip(self.weights, trained):
+                    weights.copy_(saved)
 
 
 def make_optimizer(name: Optimizer, parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
@@ -68,6 +102,7 @@ def fit(
     scheduler: Optional[Any] = None,
     threads: Optional[LoadAwareThreads] = None,
     keep: Keep = "best",
+    weight_average: float = 0.0,
 ) -> FitResult:
     """Train for `epochs` and keep the weights of the epoch with the lowest validation loss (keep="best"), or of
     the last epoch (keep="last": with a learning rate that decays to the end, the last weights are the converged
@@ -76,8 +111,11 @@ def fit(
     epoch_batches(epoch) yields the batches of one epoch (it owns shuffling and any state carried between
     batches); batch_loss(batch) returns the mean loss over the batch's targets and their count. threads, when
     given, adapts torch's thread count to the machine's load after each batch; the results stay the same.
+    weight_average > 0: validation scores, and the result keeps, the moving average of the weights with that decay
+    per step (WeightAverage) instead of the weights as trained; training itself goes on from the trained ones.
     """
     result = FitResult()
+    averaged = WeightAverage(model, weight_average) if weight_average else None
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         epoch_start = time.perf_counter()
@@ -94,6 +132,8 @@ def fit(
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+            if averaged is not None:
+                averaged.update()
             total += loss.item() * n
             count += n
             if threads is not None:
@@ -103,17 +143,17 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         model.eval()
-        with torch.no_grad():
+        with averaged.swapped_in() if averaged is not None else nullcontext(), torch.no_grad():
             val_loss = float(validate())
+            is_best = val_loss < result.best_val_loss
+            if is_best:
+                result.best_val_loss, result.best_epoch = val_loss, epoch
+            if is_best and keep == "best" or keep == "last" and epoch == epochs and math.isfinite(val_loss):
+                result.kept_val_loss, result.kept_epoch = val_loss, epoch
+                result.kept_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         row = EpochResult(epoch, total / max(count, 1), val_loss, time.perf_counter() - epoch_start)
         result.history.append(row)
         result.targets_seen += count
-        is_best = val_loss < result.best_val_loss
-        if is_best:
-            result.best_val_loss, result.best_epoch = val_loss, epoch
-        if is_best and keep == "best" or keep == "last" and epoch == epochs and math.isfinite(val_loss):
-            result.kept_val_loss, result.kept_epoch = val_loss, epoch
-            result.kept_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if show_progress:
             tqdm.write(f"{desc} epoch {epoch}/{epochs}: train loss {row.train_loss:.4f}, val loss {val_loss:.4f}"
                        f"{' (best)' if result.best_epoch == epoch else ''}, {row.seconds:.1f}s"
