@@ -282,11 +282,13 @@ def phase_split(train_ids, vocab, p, flops: float, step_gflops: float, large_gfl
     from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
     from rnnpipe.charrnn.train import make_optimizer, tbptt_batches
     from rnnpipe.core.recurrent import detach_state
+    from rnnpipe.core.training import WeightAverage
 
     torch.manual_seed(p.seed)
     model = CharRNN(CharRNNConfig.from_params(p, vocab))
     model.train()
     optimizer = make_optimizer(model, p)
+    averaged = WeightAverage(model, p.weight_average) if p.weight_average else None
     rnn, head, vocab_size = model.net.rnn, model.net.head, len(vocab)
     targets_per_batch = p.batch_size * p.seq_length
     hidden, width = p.hidden_size, p.embedding_dim
@@ -298,6 +300,8 @@ def phase_split(train_ids, vocab, p, flops: float, step_gflops: float, large_gfl
         "backward: LSTM": (2 * 4 * hidden * hidden, 2 * 4 * hidden * hidden + 2 * 2 * 4 * hidden * width),
         "clip, optimizer step, zero_grad": (0, 0),
     }
+    if averaged is not None:
+        per_target["weight average (charrnn.weight_average)"] = (0, 0)
     split = sum(at_step + at_large for at_step, at_large in per_target.values())
     if split != flops:  # the phases' FLOPs must be rnnpipe.core.cost's, split up
         raise RuntimeError(f"the phases' FLOPs per target ({split:,}) differ from rnnpipe.core.cost's ({flops:,.0f})")
@@ -323,24 +327,28 @@ def phase_split(train_ids, vocab, p, flops: float, step_gflops: float, large_gfl
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         t5 = time.perf_counter()
+        if averaged is not None:
+            averaged.update()
+        t6 = time.perf_counter()
         state = detach_state(state)
         if n < skipped:  # warm-up
             continue
         timed += 1
-        for phase, spent in zip(seconds, (t1 - t0, t2 - t1, t3 - t2, marks[-1] - t3, t4 - marks[-1], t5 - t4)):
+        for phase, spent in zip(seconds, (t1 - t0, t2 - t1, t3 - t2, marks[-1] - t3, t4 - marks[-1], t5 - t4,
+                                          t6 - t5)):
             seconds[phase] += spent
     total = sum(seconds.values())
     print(f"\nwhere a training batch's time goes ({timed} batches of {targets_per_batch} targets, after "
           f"{skipped} unmeasured; the GEMMs estimated from their FLOPs at the rates above)")
-    print(f"{'phase':<34} {'ms/batch':>9} {'share':>7} {'GEMMs ms':>9} {'outside ms':>11}")
+    print(f"{'phase':<40} {'ms/batch':>9} {'share':>7} {'GEMMs ms':>9} {'outside ms':>11}")
     outside_total = 0.0
     for phase, spent in seconds.items():
         at_step, at_large = per_target[phase]
         gemm_ms = targets_per_batch * (at_step / step_gflops + at_large / large_gflops) / 1e6
         ms = spent / timed * 1e3
         outside_total += max(ms - gemm_ms, 0.0)
-        print(f"{phase:<34} {ms:>9.2f} {spent / total:>7.1%} {gemm_ms:>9.2f} {max(ms - gemm_ms, 0.0):>11.2f}")
-    print(f"{'all':<34} {total / timed * 1e3:>9.2f} {1:>7.0%} {'':>9} {outside_total:>11.2f}")
+        print(f"{phase:<40} {ms:>9.2f} {spent / total:>7.1%} {gemm_ms:>9.2f} {max(ms - gemm_ms, 0.0):>11.2f}")
+    print(f"{'all':<40} {total / timed * 1e3:>9.2f} {1:>7.0%} {'':>9} {outside_total:>11.2f}")
 
 
 def part_dropout(params, repeats: int = 200) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rnnpipe.params import load_params
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # trains a model in a subprocess
 
@@ -127,11 +129,13 @@ def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_pat
     rows = [line for line in lines if line.startswith(("SGEMM", "char-RNN training"))]
     assert len(rows) == 3 and all(float(row.split()[-2]) > 0 for row in rows)
     assert any(line.startswith("goal: training at ") for line in lines)
-    # where a batch's time goes: six phases and their sum, each with its GEMMs' estimate and the rest
+    # where a batch's time goes: six phases (seven with a weight average) and their sum, each with its GEMMs'
+    # estimate and the rest
+    averaged = ["weight"] if load_params(ROOT / "params.yaml").charrnn.weight_average else []
+    phases = ["input", "LSTM", "output", "backward:", "backward:", "clip,", *averaged, "all"]
     start = next(n for n, line in enumerate(lines) if line.startswith("where a training batch's time goes"))
-    table = lines[start + 2:start + 9]
-    assert [row.split()[0] for row in table] == ["input", "LSTM", "output", "backward:", "backward:", "clip,",
-                                                 "all"], done.stdout
+    table = lines[start + 2:start + 2 + len(phases)]
+    assert [row.split()[0] for row in table] == phases, done.stdout
     shares = [float(row.split()[-3].rstrip("%")) for row in table[:-1]]
     assert abs(sum(shares) - 100) < 1 and all(share >= 0 for share in shares)
     assert float(table[1].split()[-2]) > 0  # the LSTM's forward has GEMMs
