@@ -78,6 +78,17 @@ def test_bits_do_not_depend_on_the_thread_count():
     assert digest(1) == digest(2) == digest(3)
 
 
+def test_its_training_graph_goes_backward_once():
+    # The backward pass writes the gate gradients over the saved gates: a second pass through the same graph must
+    # stop with torch's in-place error, never compute from overwritten activations.
+    _, fast = pair(num_layers=1, batch_first=True)
+    fast.train()
+    out, _ = fast(torch.randn(3, 5, 6))
+    out.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
 def test_the_models_build_it_with_nn_lstm_parameters():
     lstm = make_rnn("lstm", 4, 8, num_layers=2)
     assert isinstance(lstm, FastLSTM) and isinstance(lstm, nn.LSTM)

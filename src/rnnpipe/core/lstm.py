@@ -9,6 +9,9 @@ per step. Here a training pass over a whole sequence is one autograd node:
   the gate functions in place; the activated gates, cell states and tanh(c) are kept for the backward pass;
 - backward: per step, the gate gradients (a few in-place operations) and one GEMM (dh = dgates @ W_hh); after the
   loop, the weight, bias and input gradients of all steps are three large GEMMs, which MKL runs near its peak.
+  Each step's gate gradients overwrite its saved gates once they are read, so a batch's activations take 13 MB
+  less (LSTM 512, 32 × 50 characters) and stay in the L3 cache; the price: a graph through FastLSTM's training
+  path goes backward once (a second backward, retain_graph=True, stops with torch's in-place error).
 
 Every operation is elementwise or an MKL GEMM, so the bits do not depend on the thread count (MKL's strict mode,
 see rnnpipe.core.determinism). FastLSTM is an nn.LSTM (same parameters, same state dict, same checkpoints): it takes
@@ -81,36 +84,38 @@ class _LSTMLayer(torch.autograd.Function):
         x, w_ih, w_hh, gates, hs, cs, tanh_cs = ctx.saved_tensors
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
-        d_gates = _unfilled(gates, *gates.shape)
+        d_gates = gates  # each step's gate gradients overwrite its gates once they are read: 13 MB less to hold
         dh = d_hn.clone() if d_hn is not None else x.new_zeros(batch, hidden)
         dc = d_cn.clone() if d_cn is not None else x.new_zeros(batch, hidden)
+        dc_next = x.new_empty(batch, hidden)
         ones = x.new_ones(batch, hidden)
-        scratch, scratch_if = x.new_empty(batch, hidden), x.new_empty(batch, 2 * hidden)
+        scratch, scratch_g, scratch_if = (x.new_empty(batch, hidden), x.new_empty(batch, hidden),
+                                          x.new_empty(batch, 2 * hidden))
         d_outs = d_out.unbind(0) if d_out is not None else (None,) * steps
         per_step = zip(*(view.unbind(0) for view in (
-            *_gate_views(gates, hidden), *_gate_views(d_gates, hidden), gates[..., :2 * hidden],
-            d_gates[..., :2 * hidden], d_gates, tanh_cs, cs[:steps])))
-        for t, (i, f, cell, o, di, df, dcell, do, s_if, d_if, dg_t, tanh_c, c_prev) in reversed(
-                list(enumerate(per_step))):
+            *_gate_views(gates, hidden), gates[..., :2 * hidden], gates, tanh_cs, cs[:steps])))
+        for t, (i, f, cell, o, s_if, g_t, tanh_c, c_prev) in reversed(list(enumerate(per_step))):
             if d_outs[t] is not None:
                 dh.add_(d_outs[t])
             # dc += dh * o * (1 - tanh(c)^2)
             torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=scratch).mul_(o)
             dc.addcmul_(scratch, dh)
-            # do = dh * tanh(c) * o * (1 - o)
+            # do = dh * tanh(c) * o * (1 - o), into o's place
             torch.addcmul(o, o, o, value=-1, out=scratch)
-            torch.mul(dh, tanh_c, out=do).mul_(scratch)
-            # di = dc * g * i (1 - i), df = dc * c_prev * f (1 - f): both sigmoid gates in one product
+            torch.mul(dh, tanh_c, out=o).mul_(scratch)
+            # the factors that still need i, f and g, before their places are overwritten
             torch.addcmul(s_if, s_if, s_if, value=-1, out=scratch_if)
-            torch.mul(dc, cell, out=di)
-            torch.mul(dc, c_prev, out=df)
-            d_if.mul_(scratch_if)
+            torch.addcmul(ones, cell, cell, value=-1, out=scratch_g).mul_(i)
+            torch.mul(dc, f, out=dc_next)
+            # di = dc * g * i (1 - i), df = dc * c_prev * f (1 - f): both sigmoid gates in one product
+            torch.mul(dc, cell, out=i)
+            torch.mul(dc, c_prev, out=f)
+            s_if.mul_(scratch_if)
             # dg = dc * i * (1 - g^2)
-            torch.addcmul(ones, cell, cell, value=-1, out=scratch).mul_(i)
-            torch.mul(dc, scratch, out=dcell)
+            torch.mul(dc, scratch_g, out=cell)
             # to step t - 1
-            dc.mul_(f)
-            torch.mm(dg_t, w_hh, out=dh)
+            dc, dc_next = dc_next, dc
+            torch.mm(g_t, w_hh, out=dh)
         flat = d_gates.view(steps * batch, 4 * hidden)
         d_x = torch.mm(flat, w_ih).view_as(x) if ctx.needs_input_grad[0] else None
         d_w_ih = torch.mm(flat.t(), x.reshape(steps * batch, -1))
