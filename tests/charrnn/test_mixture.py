@@ -1,6 +1,8 @@
 """Tests for the char model's n-gram part (rnnpipe.charrnn.mixture, CharRNN.attach_ngram and its users)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from rnnpipe.charrnn.evaluate import LOG2E, char_losses, held_out_metrics
 from rnnpipe.charrnn.generate import generate_text
 from rnnpipe.charrnn.mixture import fit_temperature, fit_weights, mixed_log_probs, mixture_scores
 from rnnpipe.charrnn.model import CharRNNConfig, load_charrnn
-from rnnpipe.charrnn.ngram import KneserNey
+from rnnpipe.charrnn.ngram import KneserNey, unigram_bits_per_char
 from rnnpipe.charrnn.train import training_summary, train_charrnn
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.errors import CheckpointError
@@ -280,6 +282,13 @@ def test_held_out_metrics_reports_the_mixture_and_its_rnn_part(mixed_model, text
     assert (metrics["mixed_ngram_order"], metrics["mixed_rnn_weight"], metrics["mixed_ngram_weight"]) == (4, 0.55, 0.45)
     stream = torch.cat([context, ids[400:]]).numpy()
     assert metrics["ngram_part_bits_per_char"] == mixed_model.ngram.bits_per_char(stream, len(context))
+    # The baselines count the training and validation text, all the text before the test part, as the model's
+    # n-gram part does.
+    before_test = ids[:400].tolist()
+    V = mixed_model.config.vocab_size
+    assert metrics["unigram_bits_per_char"] == unigram_bits_per_char(before_test, ids[400:].tolist(), V)
+    assert metrics["ngram_bits_per_char"] == KneserNey(before_test, 3, V).bits_per_char(stream, len(context))
+    assert metrics["ngram_bits_per_char"] != KneserNey(ids[:300].tolist(), 3, V).bits_per_char(stream, len(context))
 
 
 def test_generation_draws_from_the_mixture(mixed_model, text_ids):
@@ -309,12 +318,19 @@ def test_train_charrnn_fits_its_ngram_part_on_validation_deterministically(text_
     first, r1 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
     second, r2 = train_charrnn(train_ids, val_ids, vocab, p, show_progress=False)
     assert first.config == second.config and state_dicts_equal(first, second)
-    assert first.config.ngram_order == 3 and torch.equal(first.ngram_text.long(), train_ids)
+    # Its weights were fitted with the n-gram counted on the training text; the model it ships then counts its
+    # n-gram on the training and validation text, all the text before the test part.
+    assert first.config.ngram_order == 3 and torch.equal(first.ngram_text.long(), torch.cat([train_ids, val_ids]))
+    assert first.config.ngram_chars == len(train_ids) + len(val_ids)
+    as_fitted = copy.deepcopy(first)
+    as_fitted.attach_ngram(train_ids, 3, first.config.rnn_weight, first.config.ngram_weight)
     context = train_ids[-200:]
     alone, _ = char_losses(first, context, val_ids, mode, p.seq_length, with_ngram=False)
-    mixed, _ = char_losses(first, context, val_ids, mode, p.seq_length)
+    mixed, _ = char_losses(as_fitted, context, val_ids, mode, p.seq_length)
     assert r1.mixed_val_loss == pytest.approx(float(mixed.double().mean()), rel=1e-5)
     assert r1.mixed_val_loss <= float(alone.double().mean()) + 1e-9
+    shipped, _ = char_losses(first, context, val_ids, mode, p.seq_length)  # its n-gram has seen this text
+    assert not torch.equal(shipped, mixed)
     assert 0 < r1.ngram_seconds <= r1.seconds
     summary = training_summary(r1, len(train_ids), len(vocab), first)
     assert summary["ngram_order"] == 3

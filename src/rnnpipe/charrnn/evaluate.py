@@ -151,7 +151,8 @@ def baseline_metrics(train_ids: Sequence[int] | torch.Tensor, context_ids: Seque
 def held_out_metrics(model: CharRNN, mode: CharMode, seq_length: int, train: torch.Tensor, val: torch.Tensor,
                  test: torch.Tensor, vocab_size: int, ngram_order: int) -> dict[str, float]:
     """metrics/charrnn.json: the model and both baselines on every test character, each with the same context
-    (the end of train + val, at least the model's window). A model with an n-gram part is scored as the mixture
+    (the end of train + val, at least the model's window). The baselines count the training and the validation
+    text, all the text before the test part, as the model's n-gram part does (train_charrnn.fit_outputs). A model with an n-gram part is scored as the mixture
     (bits_per_char, top1_accuracy), its RNN alone (rnn_*) and its n-gram alone (ngram_part_bits_per_char, only then)."""
     context = torch.cat([train, val])[-max(CONTEXT_CHARS, seq_length):]
     metrics = char_metrics(*char_losses(model, context, test, mode, seq_length))
@@ -170,6 +171,6 @@ def held_out_metrics(model: CharRNN, mode: CharMode, seq_length: int, train: tor
     metrics["mixed_ngram_order"] = mixed_order
     metrics["mixed_rnn_weight"] = config.rnn_weight if mixed_order else 1.0
     metrics["mixed_ngram_weight"] = config.ngram_weight if mixed_order else 0.0
-    metrics.update(baseline_metrics(train, context, test, vocab_size, ngram_order))
+    metrics.update(baseline_metrics(torch.cat([train, val]), context, test, vocab_size, ngram_order))
     metrics["bits_per_char_minus_ngram"] = metrics["bits_per_char"] - metrics["ngram_bits_per_char"]
     return metrics

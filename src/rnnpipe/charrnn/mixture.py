@@ -2,9 +2,10 @@
 
     p(c | text) ∝ p_rnn(c | text) ** a  ·  p_ngram(c | the last order-1 characters) ** b
 
-a log-linear mixture (a product of experts, renormalised over the vocabulary). The n-gram is estimated on the
-training text (as the baseline is) and the two weights a, b on the validation text, after the RNN is trained, so
-the test text is never looked at. The two models make different mistakes: the RNN generalises across contexts,
+a log-linear mixture (a product of experts, renormalised over the vocabulary). The two weights a, b are fitted on
+the validation text after the RNN is trained, with the n-gram estimated on the training text; the model then
+counts its n-gram again on the training and validation text, all the text before the test part (as the baselines
+are), so the test text is never looked at. The two models make different mistakes: the RNN generalises across contexts,
 the high-order n-gram remembers exact 5-10 character contexts (word endings, whole short words) that an RNN of
 this size does not learn in the training budget, and the mixture beats both (docs/benchmarks.md; on the default
 model it also beats the linear mixture w · p_rnn + (1 - w) · p_ngram by 0.01 bits/char). The result is a

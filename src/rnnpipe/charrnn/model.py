@@ -41,8 +41,8 @@ class CharRNNConfig(ModelConfig):
     mode: one_of(CharMode)
     seq_length: at_least(1)
     vocab: Annotated[list[str], Field(min_length=1), Allowed("a non-empty list of characters")]
-    # The n-gram part (rnnpipe.charrnn.mixture): its order (0: none), the length of the training text it is
-    # estimated on (stored in the checkpoint as the buffer ngram_text) and the two weights of the log-linear
+    # The n-gram part (rnnpipe.charrnn.mixture): its order (0: none), the length of the text it is estimated on
+    # (training and validation text after training; stored in the checkpoint as the buffer ngram_text) and the two weights of the log-linear
     # mixture. Checkpoints written before the n-gram part existed load as pure RNNs.
     ngram_order: Annotated[int, Field(ge=0, le=MAX_NGRAM_ORDER),
                            Allowed(f"0 (no n-gram part) or an integer in [1, {MAX_NGRAM_ORDER}]")] = 0
@@ -140,7 +140,7 @@ class CharRNN(nn.Module):
 
     @property
     def ngram(self) -> Optional[KneserNey]:
-        """The n-gram part, estimated on the stored training text the first time it is needed (0.2 s for the
+        """The n-gram part, estimated on the stored text the first time it is needed (0.2 s for the
         default corpus), again after that text is replaced (attach_ngram, load_state_dict); None for a pure RNN."""
         if not self.config.ngram_order:
             return None

@@ -180,7 +180,9 @@ def fit_outputs(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_
     characters of) the validation text, scored as the test text is in evaluation (char_losses):
     - calibrate: the RNN part's softmax temperature (fit_temperature; otherwise 1);
     - order > 0: the n-gram part, a Kneser-Ney `order`-gram estimated on the training text, mixed in with the
-      weights that minimise the loss."""
+      weights that minimise the loss. With its weights fixed, the model's n-gram part is then counted again on the
+      training and the validation text, all the text before the test part: the validation figure (mixed_val_loss)
+      is the training-text n-gram's, and the test part is scored with what the model ships."""
     started = time.perf_counter()
     c = model.config
     context = train_ids[-max(CONTEXT_CHARS, c.seq_length):]  # the validation text follows the training text
@@ -196,7 +198,7 @@ def fit_outputs(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_
         ngram = KneserNey(train_ids.numpy(), order, c.vocab_size)
         ngram_log_probs = np.log(ngram.distributions(stream, np.arange(len(context), len(stream))))
         mixture = fit_weights(rnn_log_probs, ngram_log_probs, targets)
-        model.attach_ngram(train_ids, order, mixture.rnn_weight, mixture.ngram_weight)
+        model.attach_ngram(torch.cat([train_ids, val_ids]), order, mixture.rnn_weight, mixture.ngram_weight)
         mixed_val_loss = mixture.loss
     seconds = time.perf_counter() - started
     return CharFitResult(**{**vars(result), "seconds": result.seconds + seconds},
