@@ -152,9 +152,11 @@ def held_out_metrics(model: CharRNN, mode: CharMode, seq_length: int, train: tor
                  test: torch.Tensor, vocab_size: int, ngram_order: int) -> dict[str, float]:
     """metrics/charrnn.json: the model and both baselines on every test character, each with the same context
     (the end of train + val, at least the model's window). The baselines count the training and the validation
-    text, all the text before the test part, as the model's n-gram part does (train_charrnn.fit_outputs). A model with an n-gram part is scored as the mixture
-    (bits_per_char, top1_accuracy), its RNN alone (rnn_*) and its n-gram alone (ngram_part_bits_per_char, only then)."""
-    context = torch.cat([train, val])[-max(CONTEXT_CHARS, seq_length):]
+    text, all the text before the test part, as the model's n-gram part does (train_charrnn.fit_outputs). A model
+    with an n-gram part is scored as the mixture (bits_per_char, top1_accuracy), its RNN alone (rnn_*) and its
+    n-gram alone (ngram_part_bits_per_char, only then)."""
+    before_test = torch.cat([train, val])
+    context = before_test[-max(CONTEXT_CHARS, seq_length):]
     metrics = char_metrics(*char_losses(model, context, test, mode, seq_length))
     config = model.config
     mixed_order = config.ngram_order
@@ -171,6 +173,6 @@ def held_out_metrics(model: CharRNN, mode: CharMode, seq_length: int, train: tor
     metrics["mixed_ngram_order"] = mixed_order
     metrics["mixed_rnn_weight"] = config.rnn_weight if mixed_order else 1.0
     metrics["mixed_ngram_weight"] = config.ngram_weight if mixed_order else 0.0
-    metrics.update(baseline_metrics(torch.cat([train, val]), context, test, vocab_size, ngram_order))
+    metrics.update(baseline_metrics(before_test, context, test, vocab_size, ngram_order))
     metrics["bits_per_char_minus_ngram"] = metrics["bits_per_char"] - metrics["ngram_bits_per_char"]
     return metrics

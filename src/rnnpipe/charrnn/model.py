@@ -42,8 +42,8 @@ class CharRNNConfig(ModelConfig):
     seq_length: at_least(1)
     vocab: Annotated[list[str], Field(min_length=1), Allowed("a non-empty list of characters")]
     # The n-gram part (rnnpipe.charrnn.mixture): its order (0: none), the length of the text it is estimated on
-    # (training and validation text after training; stored in the checkpoint as the buffer ngram_text) and the two weights of the log-linear
-    # mixture. Checkpoints written before the n-gram part existed load as pure RNNs.
+    # (training and validation text after training; stored in the checkpoint as the buffer ngram_text) and the
+    # two weights of the log-linear mixture. Checkpoints written before the n-gram part existed load as pure RNNs.
     ngram_order: Annotated[int, Field(ge=0, le=MAX_NGRAM_ORDER),
                            Allowed(f"0 (no n-gram part) or an integer in [1, {MAX_NGRAM_ORDER}]")] = 0
     ngram_chars: Annotated[int, Field(ge=0), Allowed("an integer >= 0")] = 0
