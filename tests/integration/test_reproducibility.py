@@ -47,8 +47,9 @@ def test_every_output_is_byte_identical_on_another_cpu_and_thread_count(pipeline
 
 
 def test_a_run_on_this_cpu_reproduces_the_bytes_committed_from_another_machine(tmp_path):
-    """dvc.lock comes from a full run on an Intel Sapphire Rapids. Here, whatever this CPU's vendor
-    (rnnpipe.core.intel_paths), the series and the default forecaster must come out with its md5s."""
+    """The committed dvc.lock holds the bytes of a full default run, the same on every supported CPU. Here,
+    whatever this CPU's vendor (rnnpipe.core.intel_paths), the series and the default forecaster must come out
+    with its md5s."""
     copy = make_copy(tmp_path / "repo")
     shutil.copy(REPO / "params.yaml", copy.root / "params.yaml")
     copy.repro("train_forecaster")
