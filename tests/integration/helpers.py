@@ -5,12 +5,15 @@ Nothing is mocked: stages run through the real `dvc repro`, MLflow writes to a r
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -151,6 +154,14 @@ def make_copy(dest: Path, params: dict | None = None, env: dict[str, str] | None
     return copy
 
 
+def copy_of(source: RepoCopy, dest: Path, env: dict[str, str] | None = None) -> RepoCopy:
+    """A copy of a shared run that a test may change. DVC's own scratch folder (.dvc/tmp: locks another worker's
+    `dvc status` may be creating and removing right now) is left out; DVC makes it again."""
+    shutil.copytree(source.root, dest, symlinks=True,
+                    ignore=lambda folder, names: ["tmp"] if Path(folder) == source.root / ".dvc" else [])
+    return RepoCopy(dest, env if env is not None else source.env)
+
+
 def free_port() -> int:
     import socket
 
@@ -203,6 +214,65 @@ def mlflow_server(root: Path, timeout: float = 120) -> Iterator[str]:
                     break
                 except subprocess.TimeoutExpired:
                     continue
+
+
+@contextlib.contextmanager
+def model_server(copy: RepoCopy, model_uri: str, log_path: Path) -> Iterator[str]:
+    """`mlflow models serve` of a registered model on a free 127.0.0.1 port, as docs/serving.md says; yields its
+    URL. On the way out its whole process group is ended (SIGTERM, then SIGKILL for what is left: a worker busy
+    with a request does not stop on SIGTERM), and the group is checked empty."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+                                   "-h", "127.0.0.1", "-p", str(port)], cwd=copy.root, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**copy.env, "MLFLOW_TRACKING_URI": f"sqlite:///{copy.root / 'mlflow.db'}"})
+        try:
+            deadline = time.monotonic() + 240
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                        break
+                except OSError:
+                    assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            end_process_group(server)
+
+
+def end_process_group(process: subprocess.Popen) -> None:
+    """End a process started with start_new_session and every process of its group; fail if any stays."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # children that outlived the leader, or a leader that would not stop
+    process.wait(timeout=15)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"processes of group {process.pid} are still running"
+        time.sleep(0.2)
+
+
+def post(url: str, body: dict | str, timeout: float = 30) -> tuple[int, dict, float]:
+    """A POST of body to the served model's /invocations: the HTTP status, the JSON answer and the seconds taken."""
+    data = (body if isinstance(body, str) else json.dumps(body)).encode()
+    request = urllib.request.Request(f"{url}/invocations", data=data, headers={"Content-Type": "application/json"})
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, payload = exc.code, exc.read()
+    return status, json.loads(payload), time.monotonic() - start
 
 
 def alive(pid: int) -> bool:

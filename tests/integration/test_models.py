@@ -5,19 +5,13 @@ Real SQLite stores in temporary copies of the repository, real `dvc repro` / `dv
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.integration.helpers import BIN, RepoCopy, make_copy, subprocess_env
+from tests.integration.helpers import BIN, RepoCopy, make_copy, model_server, post, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -71,77 +65,52 @@ def test_the_registry_command_lists_every_version_and_the_champion(registry):
     assert "rnnpipe-forecaster: @champion is version 2" in listed and listed.count("version ") >= 5
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def serve_and_ask(copy: RepoCopy, model_uri: str, payload: dict, logs: Path) -> dict:
+    """`mlflow models serve` as the README says, on 127.0.0.1; one real HTTP request; the server's group ended."""
+    with model_server(copy, model_uri, logs / "serve.log") as url:
+        status, answer, _ = post(url, payload, timeout=120)
+    assert status == 200, answer
+    return answer
 
 
-def serve_and_ask(copy: RepoCopy, model_uri: str, payload: dict) -> dict:
-    """`mlflow models serve` as the README says, on 127.0.0.1; one real HTTP request; stopped by PID."""
-    port = free_port()
-    log = open(copy.root / f"serve-{port}.log", "w")
-    server = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-                               "-h", "127.0.0.1", "-p", str(port)], cwd=copy.root, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True,
-                              env={**copy.env, "MLFLOW_TRACKING_URI": f"sqlite:///{copy.root / 'mlflow.db'}"})
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, \
-                    (copy.root / f"serve-{port}.log").read_text()[-3000:]
-                time.sleep(0.5)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read())
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
-
-
-def test_the_champion_forecaster_answers_an_http_request(registry):
+def test_the_champion_forecaster_answers_an_http_request(registry, tmp_path):
     copy, _, _ = registry
     values = [0.1 * i for i in range(12)]
     answer = serve_and_ask(copy, "models:/rnnpipe-forecaster@champion",
                            {"dataframe_split": {"columns": ["value"], "data": [[v] for v in values]},
-                            "params": {"horizon": 5}})
+                            "params": {"horizon": 5}}, tmp_path)
     rows = answer["predictions"]
     assert [row["step"] for row in rows] == [1, 2, 3, 4, 5]
     assert all(isinstance(row["forecast"], float) for row in rows)
 
 
-def test_the_champion_charrnn_continues_the_prompt_over_http(tmp_path):
-    copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}})
-    copy.repro("evaluate_charrnn")
-    answer = serve_and_ask(copy, "models:/rnnpipe-charrnn@champion",
+def test_the_champion_charrnn_continues_the_prompt_over_http(tracked_run, tmp_path):
+    answer = serve_and_ask(tracked_run, "models:/rnnpipe-charrnn@champion",
                            {"dataframe_split": {"columns": ["prompt"], "data": [["мой дядя самых"]]},
-                            "params": {"n_chars": 30, "seed": 1}})
+                            "params": {"n_chars": 30, "seed": 1}}, tmp_path)
     text = answer["predictions"][0]["text"]
     assert text.startswith("мой дядя самых") and len(text) == len("мой дядя самых") + 30
 
 
-def test_a_copied_repository_never_writes_into_the_original(tmp_path):
-    original = make_copy(tmp_path / "a" / "repo", {"tracking": {"enabled": True}})
-    original.repro("train_forecaster")
-    files_before = sorted(p for p in (original.root / "mlruns").rglob("*"))
-    copy = RepoCopy(tmp_path / "b" / "repo", subprocess_env())
-    shutil.copytree(original.root, copy.root, symlinks=True)
+def store_files(root: Path) -> list[Path]:
+    """The files of a repository's MLflow store, but for the registered_model_meta that MLflow itself writes into a
+    logged model's folder whenever any process loads it by a models:/ URI from a local store (the served-model tests
+    do, on the other test worker)."""
+    return sorted(p for p in (root / "mlruns").rglob("*") if p.name != "registered_model_meta")
+
+
+def test_a_copied_repository_never_writes_into_the_original(tracked_run, tmp_path):
+    original = tracked_run
+    files_before = store_files(original.root)
+    copy = RepoCopy(tmp_path / "repo", subprocess_env())
+    shutil.copytree(original.root, copy.root, symlinks=True)  # all of it, as a user's `cp -a` would
 
     refused = copy.repro("--force", "train_forecaster", "--single-item", check=False)
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
     assert refused.returncode != 0 and len(errors) == 1, refused.stderr
     assert "came from another folder" in errors[0] and str(original.root / "mlruns") in errors[0]
     assert "mv mlflow.db mlflow.db.copied" in errors[0]
-    assert sorted(p for p in (original.root / "mlruns").rglob("*")) == files_before
+    assert store_files(original.root) == files_before
 
     (copy.root / "mlflow.db").rename(copy.root / "mlflow.db.copied")  # what the error says to do
     copy.repro("--force", "train_forecaster", "--single-item")
@@ -149,4 +118,4 @@ def test_a_copied_repository_never_writes_into_the_original(tmp_path):
     experiment = client.get_experiment_by_name("rnnpipe-forecaster")
     run = client.search_runs([experiment.experiment_id])[0]
     assert run.info.artifact_uri.startswith((copy.root / "mlruns").as_uri())
-    assert sorted(p for p in (original.root / "mlruns").rglob("*")) == files_before
+    assert store_files(original.root) == files_before

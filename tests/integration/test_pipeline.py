@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pandas as pd
 import pytest
@@ -11,7 +10,7 @@ import yaml
 
 from rnnpipe.core.io import load_checkpoint
 
-from tests.integration.helpers import RepoCopy
+from tests.integration.helpers import RepoCopy, copy_of
 
 pytestmark = pytest.mark.slow
 
@@ -126,8 +125,7 @@ def test_each_plot_is_one_quantity_with_a_colour_per_series_and_axis_titles(pipe
 def test_exp_show_after_one_change_fits_120_columns_with_the_param_and_the_headline(pipeline_run, warm_stages,
                                                                                     tmp_path):
     source, _ = pipeline_run
-    copy = RepoCopy(tmp_path / "repo", {**source.env, "COLUMNS": "120"})
-    shutil.copytree(source.root, copy.root, symlinks=True)
+    copy = copy_of(source, tmp_path / "repo", {**source.env, "COLUMNS": "120"})
     copy.commit("the baseline")
     copy.dvc("exp", "run", "-S", "forecaster.hidden_size=6", env_extra=warm_stages)
     table = copy.dvc("exp", "show", "--only-changed", "--no-pager").stdout
@@ -139,8 +137,7 @@ def test_exp_show_after_one_change_fits_120_columns_with_the_param_and_the_headl
 def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, warm_stages, tmp_path):
     # Which stages rerun is DVC's decision; the stages themselves run warm (what they compute is tested elsewhere).
     source, _ = pipeline_run
-    copy = RepoCopy(tmp_path / "repo", {**source.env, **warm_stages})
-    shutil.copytree(source.root, copy.root, symlinks=True)
+    copy = copy_of(source, tmp_path / "repo", {**source.env, **warm_stages})
 
     # check_params validates every key first; its marker never changes, so only the param's own stages follow
     copy.set_params({"charrnn": {"hidden_size": 12}})
@@ -161,8 +158,7 @@ def test_param_changes_rerun_only_the_stages_of_that_model(pipeline_run, warm_st
 
 def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run, warm_stages, tmp_path):
     source, _ = pipeline_run
-    copy = RepoCopy(tmp_path / "repo", {**source.env, **warm_stages})  # each fork imports the copy's own code
-    shutil.copytree(source.root, copy.root, symlinks=True)
+    copy = copy_of(source, tmp_path / "repo", {**source.env, **warm_stages})  # each fork imports the copy's code
 
     def touch(module: str) -> set[str]:
         with open(copy.root / "src/rnnpipe" / module, "a", encoding="utf-8") as handle:
@@ -184,8 +180,7 @@ def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run,
 
 def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
     source, _ = pipeline_run
-    copy = RepoCopy(tmp_path / "repo", source.env)
-    shutil.copytree(source.root, copy.root, symlinks=True)
+    copy = copy_of(source, tmp_path / "repo")
     copy.commit("the baseline")
     copy.run("bash", "scripts/course.sh", "sentences")
     samples = json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))

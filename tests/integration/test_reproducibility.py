@@ -13,7 +13,8 @@ import subprocess
 import pytest
 import yaml
 
-from tests.integration.helpers import REPO, RepoCopy, make_copy, subprocess_env
+from rnnpipe.core.numerics import PINNED_VARIABLES
+from tests.integration.helpers import REPO, RepoCopy, copy_of, make_copy, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +29,12 @@ OTHER_CPUS = {
 }
 
 
+def shell_with(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a shell that exported only these settings: without the pinned variables this test process
+    set for its own numerics (tests/conftest.py), which a user's shell does not have."""
+    return {**{k: v for k, v in subprocess_env().items() if k not in PINNED_VARIABLES}, **settings}
+
+
 def lock_hashes(copy: RepoCopy) -> dict[str, str]:
     lock = yaml.safe_load((copy.root / "dvc.lock").read_text())
     return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
@@ -37,8 +44,7 @@ def lock_hashes(copy: RepoCopy) -> dict[str, str]:
 def test_every_output_is_byte_identical_on_another_cpu_and_thread_count(pipeline_run, tmp_path, name):
     reference, _ = pipeline_run
     settings, threads = OTHER_CPUS[name]
-    copy = RepoCopy(tmp_path / "repo", subprocess_env(**settings))
-    shutil.copytree(reference.root, copy.root, symlinks=True)
+    copy = copy_of(reference, tmp_path / "repo", shell_with(settings))
     copy.set_params({"runtime": {"threads": threads}})
     copy.repro("--force")
     expected, got = lock_hashes(reference), lock_hashes(copy)

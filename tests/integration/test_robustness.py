@@ -16,7 +16,8 @@ import yaml
 from rnnpipe.tracking.runs import PID_TAG
 from rnnpipe.tracking.store import process_alive
 from tests.core.test_io import mounted_tmpfs
-from tests.integration.helpers import BIN, REPO, TINY_PARAMS, RepoCopy, deep_update, make_copy, subprocess_env
+from tests.integration.helpers import (BIN, REPO, TINY_PARAMS, RepoCopy, copy_of, deep_update, make_copy,
+                                       subprocess_env)
 
 pytestmark = pytest.mark.slow
 
@@ -200,8 +201,7 @@ def test_a_killed_training_leaves_nothing_partial_and_the_next_repro_completes(t
 
 def test_swapped_models_stop_every_downstream_stage_with_one_line_and_write_nothing(pipeline_run, tmp_path):
     source, _ = pipeline_run
-    copy = RepoCopy(tmp_path / "repo", source.env)
-    shutil.copytree(source.root, copy.root, symlinks=True)
+    copy = copy_of(source, tmp_path / "repo")
     forecaster, charrnn = copy.root / "models/forecaster/model.pt", copy.root / "models/charrnn/model.pt"
     forecaster_bytes, charrnn_bytes = forecaster.read_bytes(), charrnn.read_bytes()
     forecaster.write_bytes(charrnn_bytes)  # the plain mix-up of copying models around

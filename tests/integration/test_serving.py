@@ -8,21 +8,15 @@ logging is refused. Every server started here is ended with its whole process gr
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.helpers import BIN, RepoCopy, free_port, make_copy
+from tests.integration.helpers import BIN, RepoCopy, model_server, post
 
 pytestmark = pytest.mark.slow
 
@@ -76,75 +70,12 @@ HOSTILE = [
 ]
 
 
-@contextlib.contextmanager
-def model_server(copy: RepoCopy, model_uri: str, log_path: Path) -> Iterator[str]:
-    """`mlflow models serve` of a registered model on a free 127.0.0.1 port, as docs/serving.md says; yields its
-    URL. On the way out its whole process group is ended (SIGTERM, then SIGKILL for what is left: a worker busy
-    with a request does not stop on SIGTERM), and the group is checked empty."""
-    port = free_port()
-    with open(log_path, "w") as log:
-        server = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-                                   "-h", "127.0.0.1", "-p", str(port)], cwd=copy.root, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True,
-                                  env={**copy.env, "MLFLOW_TRACKING_URI": f"sqlite:///{copy.root / 'mlflow.db'}"})
-        try:
-            deadline = time.monotonic() + 240
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                        break
-                except OSError:
-                    assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-                    time.sleep(0.5)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            end_process_group(server)
-
-
-def end_process_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # children that outlived the leader, or a leader that would not stop
-    process.wait(timeout=15)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        assert time.monotonic() < deadline, f"processes of group {process.pid} are still running"
-        time.sleep(0.2)
-
-
-def post(url: str, body: dict | str) -> tuple[int, dict, float]:
-    data = (body if isinstance(body, str) else json.dumps(body)).encode()
-    request = urllib.request.Request(f"{url}/invocations", data=data, headers={"Content-Type": "application/json"})
-    start = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, payload = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, exc.read()
-    return status, json.loads(payload), time.monotonic() - start
-
-
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory: pytest.TempPathFactory, warm_stages: dict[str, str]) -> RepoCopy:
-    """One tiny pipeline run with tracking on: both models trained, logged, evaluated and made @champion."""
-    copy = make_copy(tmp_path_factory.mktemp("serving") / "repo", {"tracking": {"enabled": True}})
-    copy.repro("evaluate_forecaster", "evaluate_charrnn", env_extra=warm_stages)
-    return copy
-
-
-@pytest.fixture(scope="module")
-def servers(logged: RepoCopy) -> Iterator[dict[str, str]]:
+def servers(tracked_run: RepoCopy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Both @champion models of the shared tracked tiny run (tests/integration/conftest.py), each served."""
+    logs = tmp_path_factory.mktemp("serve-logs")
     with contextlib.ExitStack() as stack:
-        yield {kind: stack.enter_context(model_server(logged, uri, logged.root / f"serve-{kind}.log"))
+        yield {kind: stack.enter_context(model_server(tracked_run, uri, logs / f"serve-{kind}.log"))
                for kind, uri in MODELS.items()}
 
 
@@ -190,26 +121,26 @@ print("classes unpickled:", looked_up)
 """
 
 
-def test_the_logged_models_are_code_and_a_checkpoint_and_load_without_unpickling(logged):
+def test_the_logged_models_are_code_and_a_checkpoint_and_load_without_unpickling(tracked_run):
     for kind in MODELS:
-        folder = model_folder(logged, kind)
+        folder = model_folder(tracked_run, kind)
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
         assert "served_model.py" in files and "artifacts/model.pt" in files
         assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))], files
         assert "python_model" not in (folder / "MLmodel").read_text()
-    result = logged.run(str(BIN / "python"), "-c", AUDITED_LOAD, *MODELS.values(),
-                        env_extra={"MLFLOW_TRACKING_URI": f"sqlite:///{logged.root / 'mlflow.db'}"})
+    result = tracked_run.run(str(BIN / "python"), "-c", AUDITED_LOAD, *MODELS.values(),
+                             env_extra={"MLFLOW_TRACKING_URI": f"sqlite:///{tracked_run.root / 'mlflow.db'}"})
     assert "classes unpickled: []" in result.stdout, result.stdout + result.stderr
 
 
-def test_a_checkpoint_changed_inside_a_logged_model_is_refused(logged, tmp_path):
+def test_a_checkpoint_changed_inside_a_logged_model_is_refused(tracked_run, tmp_path):
     tampered = tmp_path / "charrnn-model"
-    shutil.copytree(model_folder(logged, "charrnn"), tampered)
+    shutil.copytree(model_folder(tracked_run, "charrnn"), tampered)
     checkpoint = tampered / "artifacts" / "model.pt"
     data = bytearray(checkpoint.read_bytes())
     data[len(data) // 2] ^= 0x01
     checkpoint.write_bytes(bytes(data))
     result = subprocess.run([sys.executable, "-c", "import sys, mlflow.pyfunc; mlflow.pyfunc.load_model(sys.argv[1])",
-                             str(tampered)], capture_output=True, text=True, timeout=300, env=logged.env)
+                             str(tampered)], capture_output=True, text=True, timeout=300, env=tracked_run.env)
     assert result.returncode != 0
     assert "the file was changed after logging and is refused" in result.stderr, result.stderr[-2000:]

@@ -16,7 +16,7 @@ from rnnpipe.core.io import file_digest
 from rnnpipe.tracking.runs import MODEL_TAG
 from rnnpipe.forecaster.forecast import recursive_forecast
 from rnnpipe.forecaster.model import load_forecaster
-from tests.integration.helpers import RepoCopy, free_port, make_copy, subprocess_env
+from tests.integration.helpers import free_port, make_copy, subprocess_env
 from tests.integration.helpers import mlflow_server as start_mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -116,9 +116,8 @@ def test_two_experiments_give_two_runs_with_the_same_metric_keys(tracked_pipelin
     assert len(only_run(client, "rnnpipe-charrnn")) == 1  # no char-RNN stage reran
 
 
-def test_default_store_is_sqlite_in_the_repo_with_absolute_artifact_root(tmp_path):
-    copy = make_copy(tmp_path / "repo", {"tracking": {"enabled": True}})
-    copy.repro("train_forecaster")
+def test_default_store_is_sqlite_in_the_repo_with_absolute_artifact_root(tracked_run):
+    copy = tracked_run  # a plain `dvc repro` with tracking on and no MLFLOW_TRACKING_URI
     database = copy.root / "mlflow.db"
     assert database.is_file()
     client = MlflowClient(f"sqlite:///{database}")

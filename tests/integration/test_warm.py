@@ -50,16 +50,15 @@ def copy(tmp_path):
     return make_copy(tmp_path / "repo", {"tracking": {"enabled": True}})
 
 
-def test_a_warm_repro_writes_the_bytes_of_a_cold_one(copy, tmp_path):
-    copy.repro()
-    cold = lock_outs(copy.root)
+def test_a_warm_repro_writes_the_bytes_of_a_cold_one(copy, tracked_run, tmp_path):
+    cold = lock_outs(tracked_run.root)  # the same params, run cold (tests/integration/conftest.py)
     log = tmp_path / "server.log"
     with running(copy.root, {**copy.env, "PYTHONPATH": str(copy.root / "src")}, log) as server:
         env = server.stage_env()
         assert env is not None, log.read_text(encoding="utf-8")
-        copy.run(str(Path(sys.executable).parent / "dvc"), "repro", "--force", env_extra={ADDRESS_ENV: env[ADDRESS_ENV]})
+        copy.run(str(Path(sys.executable).parent / "dvc"), "repro", env_extra={ADDRESS_ENV: env[ADDRESS_ENV]})
     wait_for(lambda: not Path(env[ADDRESS_ENV]).exists(), "the server's exit once its lease is given back", 30)
-    assert lock_outs(copy.root) == cold
+    assert len(cold) >= 20 and lock_outs(copy.root) == cold
     lines = log.read_text(encoding="utf-8").splitlines()
     warm = {line.split()[1] for line in lines if ": warm, pid " in line}
     assert warm == {"check_params", "prepare_series", "prepare_corpus", "train_forecaster", "evaluate_forecaster",
@@ -68,7 +67,7 @@ def test_a_warm_repro_writes_the_bytes_of_a_cold_one(copy, tmp_path):
 
     client = MlflowClient(f"sqlite:///{copy.root}/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert len(runs) >= 4 and {run.info.status for run in runs} == {"FINISHED"}  # the forks ended their runs
+    assert len(runs) == 2 and {run.info.status for run in runs} == {"FINISHED"}  # the forks ended their runs
 
 
 def test_exit_codes_streams_and_signals_go_through_and_other_numerics_run_cold(copy, tmp_path):
