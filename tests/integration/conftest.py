@@ -69,8 +69,9 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
 @pytest.fixture(scope="session")
 def tracked_run(tmp_path_factory: pytest.TempPathFactory) -> RepoCopy:
     """One full `dvc repro` on tiny params with tracking on, cold as a user runs it, into the repository's default
-    SQLite store: both models trained, logged, evaluated and made @champion. Read-only: the served-model, registry,
-    default-store and warm-run tests read it."""
+    SQLite store: both models trained, logged, evaluated and made @champion. The served-model tests, the champion
+    char-RNN over HTTP, the copied-repository test (as its original), the default-store test and the warm test (as
+    its cold reference) read it."""
     def build(folder: Path) -> dict:
         make_copy(folder / "repo", {"tracking": {"enabled": True}}).repro()
         return {}
