@@ -413,8 +413,10 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
           f"{result.best_epoch}")
     temperature = f"softmax temperature {metrics['rnn_temperature']:.3f} (fitted on validation)"
     if mixed:
+        kind = ("gated by the n-gram's depth and entropy" if any(model.config.gate_weights)
+                else "log-linear")
         print(f"{'  its RNN alone':<44} {metrics['rnn_bits_per_char']:>10.3f}   {temperature}; mixture weights: "
-              f"RNN {metrics['mixed_rnn_weight']:.3f}, {mixed}-gram {metrics['mixed_ngram_weight']:.3f} (log-linear)")
+              f"RNN {metrics['mixed_rnn_weight']:.3f}, {mixed}-gram {metrics['mixed_ngram_weight']:.3f} ({kind})")
         print(f"{'  its ' + str(mixed) + '-gram alone':<44} {metrics['ngram_part_bits_per_char']:>10.3f}")
     else:
         print(f"{'  (the RNN)':<44} {'':>10}   {temperature}")

@@ -50,8 +50,9 @@ def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "mod
             from rnnpipe.charrnn.serving import INPUT_EXAMPLE, MODEL_CODE, SIGNATURE
             tracker.log_model(DESCRIPTOR, MODEL_CODE, model_path, SIGNATURE, INPUT_EXAMPLE, "charrnn",
                               params.serving.charrnn.model_dump())
-    mixed = (f", with its {p.ngram_order}-gram part (weights {summary['rnn_weight']:.3f}, "
-             f"{summary['ngram_weight']:.3f}) {summary['combined_val_bits_per_char']:.3f}"
+    how = ("a gated mixture" if p.mixture == "gated"
+           else f"weights {summary['rnn_weight']:.3f}, {summary['ngram_weight']:.3f}")
+    mixed = (f", with its {p.ngram_order}-gram part ({how}) {summary['combined_val_bits_per_char']:.3f}"
              if p.ngram_order else "")
     print(f"charrnn: best epoch {result.best_epoch}/{p.epochs}, val {summary['best_val_bits_per_char']:.3f} "
           f"bits/char{mixed}, {result.targets_seen / result.seconds:,.0f} targets/s, {result.seconds:.0f}s")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rnnpipe.charrnn.corpus import build_vocab, encode
 from rnnpipe.charrnn.evaluate import LOG2E, char_losses, held_out_metrics
 from rnnpipe.charrnn.generate import generate_text
-from rnnpipe.charrnn.mixture import fit_temperature, fit_weights, mixed_log_probs, mixture_scores
+from rnnpipe.charrnn.mixture import fit_temperature, fit_weights, gate_signals, mixed_log_probs, mixture_scores
 from rnnpipe.charrnn.model import CharRNNConfig, load_charrnn
 from rnnpipe.charrnn.ngram import KneserNey, unigram_bits_per_char
 from rnnpipe.charrnn.train import training_summary, train_charrnn
@@ -99,6 +99,100 @@ def test_the_mixture_scores_are_the_same_bits_from_torch_and_numpy(experts):
     from_numpy = mixture_scores(rnn, ngram, 0.6, 0.45)
     from_torch = mixture_scores(torch.from_numpy(rnn), torch.from_numpy(ngram), 0.6, 0.45)
     assert np.array_equal(from_numpy, from_torch.numpy())
+
+
+# --- the gated mixture ------------------------------------------------------------------------------------------
+
+def gated_cross_entropy(rnn, ngram, y, signals, weights) -> float:
+    a = weights[0] + weights[2] * signals[:, :1] + weights[3] * signals[:, 1:]
+    b = weights[1] + weights[4] * signals[:, :1] + weights[5] * signals[:, 1:]
+    return float(-log_softmax(a * rnn + b * ngram)[np.arange(y.size), y].mean())
+
+
+def draw_gated(rnn, ngram, signals, weights, seed: int = 4) -> np.ndarray:
+    a = weights[0] + weights[2] * signals[:, :1] + weights[3] * signals[:, 1:]
+    b = weights[1] + weights[4] * signals[:, :1] + weights[5] * signals[:, 1:]
+    probs = np.exp(log_softmax(a * rnn + b * ngram))
+    u = np.random.default_rng(seed).random((probs.shape[0], 1))
+    return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1)
+
+
+@pytest.fixture(scope="module")
+def signals(experts) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    return np.stack([rng.integers(0, 4, experts[0].shape[0]) / 3, rng.uniform(0.2, 1.8, experts[0].shape[0])], 1)
+
+
+def test_the_gated_fit_recovers_weights_that_follow_the_signals(experts, signals):
+    rnn, ngram = experts
+    truth = (0.3, 0.9, 0.6, 0.1, -0.6, -0.2)  # the n-gram trusted where its context is long, the RNN elsewhere
+    y = draw_gated(rnn, ngram, signals, truth)
+    fit = fit_weights(rnn, ngram, y, signals)
+    got = (fit.rnn_weight, fit.ngram_weight, *fit.gate_weights)
+    assert got == pytest.approx(truth, abs=0.1)
+    assert fit.loss == pytest.approx(gated_cross_entropy(rnn, ngram, y, signals, got), abs=1e-12)
+    assert fit.loss < fit_weights(rnn, ngram, y).loss  # the product cannot follow the signals
+    for k in range(6):  # a minimum
+        for step in (0.01, -0.01):
+            moved = list(got)
+            moved[k] += step
+            assert fit.loss < gated_cross_entropy(rnn, ngram, y, signals, moved)
+
+
+def test_gates_that_carry_nothing_leave_the_product(experts, signals):
+    rnn, ngram = experts
+    y = draw(rnn, ngram, 0.6, 0.5)
+    product, gated = fit_weights(rnn, ngram, y), fit_weights(rnn, ngram, y, signals)
+    assert gated.gate_weights == pytest.approx((0, 0, 0, 0), abs=0.06)
+    assert product.loss - 1e-3 < gated.loss <= product.loss + 1e-12
+    zero = ((0.0, 0.0, 0.0, 0.0), signals)  # gate weights 0: the product's bits
+    assert np.array_equal(mixture_scores(rnn, ngram, 0.6, 0.45, zero), mixture_scores(rnn, ngram, 0.6, 0.45))
+
+
+def test_the_gated_scores_are_the_same_bits_from_torch_and_numpy(experts, signals):
+    rnn, ngram = experts
+    gates = (0.4, 0.1, -0.3, -0.05)
+    from_numpy = mixture_scores(rnn, ngram, 0.2, 0.8, (gates, signals))
+    from_torch = mixture_scores(torch.from_numpy(rnn), torch.from_numpy(ngram), 0.2, 0.8,
+                                (gates, torch.from_numpy(signals)))
+    assert np.array_equal(from_numpy, from_torch.numpy())
+
+
+def test_gate_signals_are_the_depth_over_the_longest_context_and_the_entropy():
+    uniform, certain = np.full(4, 0.25), np.array([0.97, 0.01, 0.01, 0.01])
+    signals = gate_signals(np.stack([uniform, certain]), np.array([0, 3]), order=4)
+    assert signals[:, 0].tolist() == [0.0, 1.0]
+    assert signals[0, 1] == pytest.approx(np.log(4)) and signals[1, 1] == pytest.approx(
+        -(0.97 * np.log(0.97) + 3 * 0.01 * np.log(0.01)))
+    assert gate_signals(np.stack([uniform]), np.array([0]), order=1)[0, 0] == 0.0
+
+
+def test_a_gated_model_scores_with_the_signals_of_each_position(mixed_model, text_ids):
+    ids, _ = text_ids
+    model = copy.deepcopy(mixed_model)
+    model.attach_ngram(model.ngram_text.long(), 4, 0.3, 0.6, (0.5, 0.05, -0.4, 0.1))
+    stream, positions = ids[300:380], torch.arange(40, 81)
+    with torch.no_grad():
+        logits = model(stream.unsqueeze(0))[0][0, 39:]
+    distributions, depths = model.ngram.distributions_and_depths(stream.numpy(), positions.numpy())
+    expected = mixed_log_probs(logits, distributions, 0.3, 0.6,
+                               ((0.5, 0.05, -0.4, 0.1), gate_signals(distributions, depths, 4)))
+    got = model.log_probs(logits, stream, positions)
+    assert torch.equal(got, expected)
+    assert not torch.equal(got, mixed_log_probs(logits, distributions, 0.3, 0.6))
+    torch.testing.assert_close(got.exp().sum(-1), torch.ones(len(positions), dtype=torch.float64))
+
+
+@pytest.mark.parametrize("mixture", ["product", "gated"])
+def test_train_charrnn_fits_the_mixture_it_is_asked_for(text_ids, mixture):
+    ids, vocab = text_ids
+    model, result = train_charrnn(ids[:430], ids[430:], vocab, charrnn_params(ngram_order=3, mixture=mixture),
+                                  show_progress=False)
+    gated = any(model.config.gate_weights)
+    assert gated == (mixture == "gated")
+    summary = training_summary(result, 430, len(vocab), model)
+    assert (summary["rnn_depth_gate"], summary["rnn_entropy_gate"], summary["ngram_depth_gate"],
+            summary["ngram_entropy_gate"]) == model.config.gate_weights
 
 
 # --- the RNN part's temperature ------------------------------------------------------------------------------------

@@ -271,3 +271,16 @@ def test_model_and_unigram_reject_bad_arguments():
         unigram_bits_per_char([0], [3], 3)
     with pytest.raises(ValueError, match="vocab_size"):
         unigram_bits_per_char([0], [0], 0)
+
+
+# --- the longest known context (the gated mixture's depth) ---------------------------------------------------
+
+def test_depth_is_the_longest_context_the_training_text_has():
+    # a=0 b=1 c=2 d=3; training "abcab": contexts seen before some symbol are "", a, b, c, ab, bc, ca.
+    model = KneserNey([0, 1, 2, 0, 1], 3, 4)
+    stream = [0, 1, 3, 1, 2, 0]
+    distributions, depths = model.distributions_and_depths(stream, [0, 1, 2, 3, 5, 6])
+    # before position 0: no context; 1: "a"; 2: "ab"; 3: "bd" (d unseen, so ""); 5: "bc"; 6: "ca"
+    assert depths.tolist() == [0, 1, 2, 0, 2, 2]
+    assert np.array_equal(distributions, model.distributions(stream, [0, 1, 2, 3, 5, 6]))
+    assert np.array_equal(model.distributions_and_depths([3, 0], [2])[1], [1])  # "da": only "a" is known

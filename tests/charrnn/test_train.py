@@ -89,7 +89,7 @@ TEXT = "мой дядя самых честных правил. " * 16  # 496 ch
 def charrnn_params(**overrides) -> CharRNNParams:
     values = dict(mode="many_to_many", sentence_windows=False, cell="gru", input="embedding", embedding_dim=8, hidden_size=24, num_layers=1,
                   dropout=0.0, weight_dropout=0.0, seq_length=10, batch_size=4, lr=0.02, weight_decay=0.0, adam_beta2=0.999, lr_schedule="cosine", weight_average=0.0, grad_clip=1.0, epochs=2,
-                  seed=0, calibrate=True, ngram_order=0, chars_per_epoch=0)
+                  seed=0, calibrate=True, ngram_order=0, mixture="product", chars_per_epoch=0)
     values.update(overrides)
     return CharRNNParams(**values)
 

@@ -26,13 +26,14 @@ def test_charrnn_config_is_stored_as_kind_arch_and_usage():
     config = charrnn_config(4, cell="lstm", input="embedding", dropout=0.1, mode="many_to_one", seq_length=12)
     stored = config.to_checkpoint()
     assert list(stored) == ["kind", "arch", "mode", "seq_length", "vocab", "rnn_weight", "ngram_weight",
-                            "rnn_temperature"]
+                            "gate_weights", "rnn_temperature"]
     assert list(stored["arch"]) == ["vocab_size", "hidden_size", "num_layers", "cell", "input", "embedding_dim",
                                     "dropout", "weight_dropout", "ngram_order", "ngram_chars"]
     assert stored["vocab"] == ["a", "b", "c", "d"] and stored["arch"]["vocab_size"] == 4
     assert CharRNNConfig.from_checkpoint(stored) == config
     del stored["arch"]["weight_dropout"]  # a checkpoint from before the field: none
     del stored["rnn_temperature"]  # from before calibration: the logits as trained
+    del stored["gate_weights"]  # from before the gated mixture: the plain product
     assert CharRNNConfig.from_checkpoint(stored) == config.model_copy(update={"weight_dropout": 0.0,
                                                                               "rnn_temperature": 1.0})
 

@@ -363,6 +363,12 @@ def test_charrnn_ngram_order_is_0_or_1_to_10(raw, value):
     assert f"charrnn.ngram_order = {value!r}" in message and "0 (no n-gram part) or an integer in [1, 10]" in message
 
 
+@pytest.mark.parametrize("value", ["linear", "Gated", 1])
+def test_charrnn_mixture_is_product_or_gated(raw, value):
+    message = error_for(raw, setter("charrnn", "mixture", value))
+    assert f"charrnn.mixture = {value!r}" in message and "one of product, gated" in message
+
+
 # Every seed the schema has, found in it, so a section added later is checked too.
 SEEDS = sorted((section, key) for section, field in Params.model_fields.items()
                for key in field.annotation.model_fields if "seed" in key)

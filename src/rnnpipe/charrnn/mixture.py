@@ -10,10 +10,20 @@ the high-order n-gram remembers exact 5-10 character contexts (word endings, who
 this size does not learn in the training budget, and the mixture beats both (docs/benchmarks.md; on the default
 model it also beats the linear mixture w · p_rnn + (1 - w) · p_ngram by 0.01 bits/char). The result is a
 distribution over the vocabulary, so bits/char stay comparable with any other model's.
+
+How far to trust each part varies from character to character, with how much context the n-gram has counted
+there and how sure it is. The gated mixture (charrnn.mixture: gated) lets both weights follow these two "signals"
+of the n-gram at each position:
+
+    a = a0 + a_depth · depth + a_entropy · entropy,   b = b0 + b_depth · depth + b_entropy · entropy
+
+depth: the length of the longest context before the position that the n-gram's text has, over order - 1 (0 to 1);
+entropy: the entropy of the n-gram's distribution there (nats). Still log-linear in its six weights, so fitted
+the same way; with the four gate weights 0 it is the product above.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, TypeVar
+from typing import Callable, NamedTuple, Optional, TypeVar
 
 import numpy as np
 import torch
@@ -23,23 +33,45 @@ import torch
 FIT_TARGETS = 100_000
 _NEWTON_STEPS = 50
 Scores = TypeVar("Scores", torch.Tensor, np.ndarray)
+# The gated mixture's (gate weights (a_depth, a_entropy, b_depth, b_entropy), signals [..., 2]); None: not gated.
+Gates = Optional[tuple[tuple[float, float, float, float], Scores]]
 
 
-def mixture_scores(rnn_log_probs: Scores, ngram_log_probs: Scores, rnn_weight: float, ngram_weight: float
-                   ) -> Scores:
+def mixture_scores(rnn_log_probs: Scores, ngram_log_probs: Scores, rnn_weight: float, ngram_weight: float,
+                   gates: Gates = None) -> Scores:
     """a · log p_rnn + b · log p_ngram: the mixture's log-probabilities up to their normaliser (log_softmax), for
     torch tensors (CharRNN.log_probs) and numpy arrays (the weights' fit) alike: elementwise float64, the same bits
-    from either."""
-    return rnn_weight * rnn_log_probs + ngram_weight * ngram_log_probs
+    from either. gates: (the gate weights (a_depth, a_entropy, b_depth, b_entropy), the signals [..., 2] of each
+    position (gate_signals)), or None: a and b are the same at every position."""
+    if gates is None:
+        return rnn_weight * rnn_log_probs + ngram_weight * ngram_log_probs
+    (rnn_depth, rnn_entropy, ngram_depth, ngram_entropy), signals = gates
+    depth, entropy = signals[..., 0], signals[..., 1]
+    a = rnn_weight + rnn_depth * depth + rnn_entropy * entropy
+    b = ngram_weight + ngram_depth * depth + ngram_entropy * entropy
+    return a[..., None] * rnn_log_probs + b[..., None] * ngram_log_probs
+
+
+def gate_signals(ngram_distributions: np.ndarray, depths: np.ndarray, order: int) -> np.ndarray:
+    """[n, 2] float64: each position's depth (its longest known context's length over order - 1; 0 for order 1)
+    and the entropy (nats) of the n-gram's distribution there (distributions [n, V] and depths [n] as
+    KneserNey.distributions_and_depths gives them)."""
+    distributions = np.asarray(ngram_distributions, dtype=np.float64)
+    depth = np.asarray(depths, dtype=np.float64) / max(order - 1, 1)
+    entropy = -(distributions * np.log(distributions)).sum(axis=-1)
+    return np.stack([depth, entropy], axis=-1)
 
 
 def mixed_log_probs(logits: torch.Tensor, ngram_distributions: np.ndarray, rnn_weight: float,
-                    ngram_weight: float) -> torch.Tensor:
+                    ngram_weight: float, gates: Gates = None) -> torch.Tensor:
     """log p of the mixture over the vocabulary, float64 [..., V], from the RNN's logits [..., V] and the n-gram's
-    distributions [..., V] at the same positions: what CharRNN.log_probs gives."""
+    distributions [..., V] at the same positions: what CharRNN.log_probs gives (gates as in mixture_scores, the
+    signals a numpy array)."""
+    if gates is not None:
+        gates = (gates[0], torch.from_numpy(np.asarray(gates[1], dtype=np.float64)))
     scores = mixture_scores(torch.log_softmax(logits.double(), dim=-1),
                             torch.log(torch.from_numpy(np.asarray(ngram_distributions, dtype=np.float64))),
-                            rnn_weight, ngram_weight)
+                            rnn_weight, ngram_weight, gates)
     return torch.log_softmax(scores, dim=-1)
 
 
@@ -47,30 +79,44 @@ class MixtureFit(NamedTuple):
     rnn_weight: float
     ngram_weight: float
     loss: float  # the mixture's mean cross-entropy (nats) on the targets it was fitted on
+    gate_weights: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # a_depth, a_entropy, b_depth, b_entropy
 
 
-def fit_weights(rnn_log_probs: np.ndarray, ngram_log_probs: np.ndarray, targets: np.ndarray) -> MixtureFit:
+def fit_weights(rnn_log_probs: np.ndarray, ngram_log_probs: np.ndarray, targets: np.ndarray,
+                signals: Optional[np.ndarray] = None) -> MixtureFit:
     """The weights (a, b) that minimise the mean cross-entropy of softmax(a · rnn_log_probs + b · ngram_log_probs)
-    on `targets`: [n, V], [n, V], [n].
+    on `targets`: [n, V], [n, V], [n]; with the positions' signals [n, 2] (gate_signals), the six weights of the
+    gated mixture.
 
-    The loss is convex in (a, b) (a log-linear model), so Newton's method from (1, 0), the RNN alone, finds the
-    minimum in a few steps (_fit_log_linear). The scores are mixture_scores, as in prediction; the loss is the
+    The loss is convex in the weights (a log-linear model), so Newton's method from (1, 0), the RNN alone, finds
+    the minimum in a few steps (_fit_log_linear). The scores are mixture_scores, as in prediction; the loss is the
     validation figure the training report gives."""
-    weights, loss, _ = _fit_log_linear([rnn_log_probs, ngram_log_probs], targets, np.array([1.0, 0.0]))
-    return MixtureFit(float(weights[0]), float(weights[1]), loss)
+    rnn, ngram = np.asarray(rnn_log_probs, dtype=np.float64), np.asarray(ngram_log_probs, dtype=np.float64)
+    if signals is None:
+        weights, loss, _ = _fit_log_linear([rnn, ngram], targets, np.array([1.0, 0.0]),
+                                           lambda w: mixture_scores(rnn, ngram, w[0], w[1]))
+        return MixtureFit(float(weights[0]), float(weights[1]), loss)
+    signals = np.asarray(signals, dtype=np.float64)
+    depth, entropy = signals[:, :1], signals[:, 1:]
+    # The scores are linear in the weights (a0, b0, a_depth, a_entropy, b_depth, b_entropy) with these features.
+    features = [rnn, ngram, rnn * depth, rnn * entropy, ngram * depth, ngram * entropy]
+    weights, loss, _ = _fit_log_linear(features, targets, np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+                                       lambda w: mixture_scores(rnn, ngram, w[0], w[1], (tuple(w[2:]), signals)))
+    gate_weights = tuple(float(w) for w in weights[2:])
+    return MixtureFit(float(weights[0]), float(weights[1]), loss, gate_weights)  # type: ignore[arg-type]
 
 
 def _fit_log_linear(features: list[np.ndarray], targets: np.ndarray, start: np.ndarray,
+                    scores_of: Callable[[np.ndarray], np.ndarray],
                     feasible: Callable[[np.ndarray], bool] = lambda weights: True) -> tuple[np.ndarray, float, float]:
-    """The weights w that minimise the mean cross-entropy of softmax(sum_i w_i · features[i]) on `targets`
-    (features [n, V] each, targets [n]), and that loss and the loss at `start`.
+    """The weights w that minimise the mean cross-entropy of softmax(scores_of(w)) on `targets`, where scores_of(w)
+    is sum_i w_i · features[i] (features [n, V] each, targets [n]) as prediction computes it; and that loss and the
+    loss at `start`.
 
     The loss of a log-linear model is convex in w: Newton's method from `start`, halving a step until the loss
     drops (and the weights stay `feasible`), stops when the Newton decrement is nil. Its gradient is E_p[f] - E_data[f]
     and its Hessian the mean covariance of f under p. Elementwise float64 numpy and k × k solves, so the result does
     not depend on the machine's thread count; the normaliser is computed here in numpy beside the derivatives."""
-    if len(features) not in (1, 2):
-        raise ValueError(f"{len(features)} features: allowed are 1 (a temperature) or 2 (a mixture)")
     f = [np.asarray(values) for values in features]
     y = np.asarray(targets, dtype=np.int64)
     if not all(np.all(np.isfinite(values)) for values in f):
@@ -80,8 +126,7 @@ def _fit_log_linear(features: list[np.ndarray], targets: np.ndarray, start: np.n
     observed = np.array([values[rows, y].mean() for values in f])  # E_data[f]
 
     def loss_and_derivatives(weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        # One feature: the temperature; two: the mixture, scored exactly as prediction scores it.
-        scores = mixture_scores(f[0], f[1], weights[0], weights[1]) if len(f) == 2 else weights[0] * f[0]
+        scores = scores_of(weights)
         top = scores.max(axis=1, keepdims=True)
         probs = np.exp(scores - top)
         total = probs.sum(axis=1, keepdims=True)
@@ -125,6 +170,7 @@ def fit_temperature(log_probs: np.ndarray, targets: np.ndarray) -> TemperatureFi
     A net trained with dropout and evaluated without it is over-confident on text it has not seen (T > 1 softens
     it); T changes no argmax. The loss is convex in 1/T (the one-feature log-linear model), so Newton's method from
     1/T = 1, keeping 1/T > 0, finds the minimum in a few steps (_fit_log_linear)."""
-    inverse, loss, raw_loss = _fit_log_linear([log_probs], targets, np.array([1.0]),
+    scaled = np.asarray(log_probs, dtype=np.float64)
+    inverse, loss, raw_loss = _fit_log_linear([scaled], targets, np.array([1.0]), lambda w: w[0] * scaled,
                                               feasible=lambda weights: bool(weights[0] > 0))
     return TemperatureFit(1.0 / float(inverse[0]), loss, raw_loss)

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
-from rnnpipe.charrnn.mixture import mixed_log_probs
+from rnnpipe.charrnn.mixture import gate_signals, mixed_log_probs
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.checkpoint import ModelConfig, load_model
 from rnnpipe.core.dropout import Dropout
@@ -20,6 +20,9 @@ from rnnpipe.core.errors import CheckpointError
 from rnnpipe.charrnn.params import MAX_NGRAM_ORDER, CharInput, CharMode, CharRNNParams
 from rnnpipe.core.params import Allowed, Cell, at_least, one_of
 from rnnpipe.core.recurrent import ManyToMany, State
+
+
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class CharRNNConfig(ModelConfig):
@@ -49,6 +52,10 @@ class CharRNNConfig(ModelConfig):
     ngram_chars: Annotated[int, Field(ge=0), Allowed("an integer >= 0")] = 0
     rnn_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 1.0
     ngram_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 0.0
+    # The gated mixture's four gate weights (a_depth, a_entropy, b_depth, b_entropy; rnnpipe.charrnn.mixture): all 0,
+    # the plain product. Checkpoints written before them load with 0.
+    gate_weights: Annotated[tuple[_Finite, _Finite, _Finite, _Finite], Allowed("four finite numbers")] = (
+        0.0, 0.0, 0.0, 0.0)
     # The RNN part's softmax temperature, fitted on validation after training (charrnn.calibrate; 1: the logits as
     # trained): its own distribution is log_softmax(logits / rnn_temperature). The mixture reads the RNN's logits as
     # trained (its weight rnn_weight scales them anyway). Checkpoints written before it existed load with 1.
@@ -125,8 +132,13 @@ class CharRNN(nn.Module):
         # a character's cost flat however long the history grows.
         low = max(0, int(where.min()) - ngram.order + 1)
         history = np.asarray(stream[low:int(where.max())], dtype=np.int64)
-        return mixed_log_probs(logits, ngram.distributions(history, where - low), self.config.rnn_weight,
-                               self.config.ngram_weight)
+        config = self.config
+        if not any(config.gate_weights):
+            return mixed_log_probs(logits, ngram.distributions(history, where - low), config.rnn_weight,
+                                   config.ngram_weight)
+        distributions, depths = ngram.distributions_and_depths(history, where - low)
+        return mixed_log_probs(logits, distributions, config.rnn_weight, config.ngram_weight,
+                               (config.gate_weights, gate_signals(distributions, depths, ngram.order)))
 
     def rnn_log_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """The RNN part's own next-character log-probabilities [..., V] from its logits: log_softmax(logits /
@@ -152,11 +164,12 @@ class CharRNN(nn.Module):
     def _forget_ngram(self, *_: object) -> None:
         self._ngram = None
 
-    def attach_ngram(self, text: torch.Tensor, order: int, rnn_weight: float, ngram_weight: float) -> None:
+    def attach_ngram(self, text: torch.Tensor, order: int, rnn_weight: float, ngram_weight: float,
+                     gate_weights: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)) -> None:
         """Make the `order`-gram estimated on `text` (character ids) the n-gram part, with these mixture weights."""
         self.config = CharRNNConfig.model_validate({**self.config.model_dump(), "ngram_order": order,
                                                     "ngram_chars": len(text), "rnn_weight": rnn_weight,
-                                                    "ngram_weight": ngram_weight})
+                                                    "ngram_weight": ngram_weight, "gate_weights": gate_weights})
         self.register_buffer("ngram_text", text.detach().to(torch.int16).clone())
         self._forget_ngram()
 

@@ -40,7 +40,7 @@ whole corpus and over all scored positions (one pass per level).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -164,8 +164,10 @@ class KneserNey:
             context_discount_mass=np.add.reduceat(table.discount_of(counts), run_starts),
         )
 
-    def _probabilities(self, sequence: np.ndarray, positions: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        """p(symbols[i] | the up-to order-1 symbols of `sequence` before positions[i]), for every i."""
+    def _probabilities(self, sequence: np.ndarray, positions: np.ndarray, symbols: np.ndarray,
+                       depths: Optional[np.ndarray] = None) -> np.ndarray:
+        """p(symbols[i] | the up-to order-1 symbols of `sequence` before positions[i]), for every i; with `depths`
+        (int64, like positions), also writes there the length of the longest context the training text has."""
         context_lengths = np.minimum(positions, self.order - 1)
         # Left-pad so every context window can be read without bounds checks; padded slots belong to contexts
         # too short for that level and are masked out below.
@@ -185,6 +187,8 @@ class KneserNey:
             active, context_index = active[context_seen], context_index[context_seen]
             if active.size == 0:
                 continue  # every context unseen at this level: keep the lower-order estimate
+            if depths is not None:
+                depths[active] = length - 1
             ngram_index, ngram_seen = _lookup(table.ngram_codes,
                                               context_codes[active] * self.vocab_size + symbols[active])
             counts = np.where(ngram_seen, table.ngram_counts[ngram_index], 0.0)
@@ -214,13 +218,22 @@ class KneserNey:
     def distributions(self, stream: Sequence[int], positions: Sequence[int]) -> np.ndarray:
         """[len(positions), vocab_size]: row i is p(. | the up-to order-1 symbols of `stream` before positions[i])
         (a position may be len(stream): the distribution of the symbol after the stream)."""
+        return self.distributions_and_depths(stream, positions)[0]
+
+    def distributions_and_depths(self, stream: Sequence[int], positions: Sequence[int]
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+        """distributions(stream, positions), and for each position the length of the longest context before it
+        that the training text has (0 to order - 1, int64): how much context the n-gram's estimate there rests on."""
         symbols = _as_symbols(stream, "stream", self.vocab_size)
         where = np.asarray(positions, dtype=np.int64)
         if where.size and (where.min() < 0 or where.max() > symbols.size):
             raise ValueError(f"positions must lie in [0, len(stream)] = [0, {symbols.size}]")
         every = np.arange(self.vocab_size, dtype=np.int64)
-        return self._probabilities(symbols, np.repeat(where, self.vocab_size),
-                                   np.tile(every, where.size)).reshape(where.size, self.vocab_size)
+        depths = np.zeros(where.size * self.vocab_size, dtype=np.int64)
+        probabilities = self._probabilities(symbols, np.repeat(where, self.vocab_size), np.tile(every, where.size),
+                                            depths)
+        return (probabilities.reshape(where.size, self.vocab_size),
+                depths.reshape(where.size, self.vocab_size)[:, 0].copy())
 
     def bits_per_char(self, stream: Sequence[int], start: int = 0) -> float:
         """Mean -log2 p(stream[t] | stream[max(0, t-order+1):t]) over t in range(start, len(stream))."""

@@ -12,6 +12,7 @@ from rnnpipe.core.params import (Allowed, Cell, Flag, Fraction, NonEmptyText, Pl
 CharMode = Literal["many_to_many", "many_to_one"]
 CharInput = Literal["embedding", "one_hot"]
 CorpusSource = Literal["fortunes-ru", "file", "dir"]
+Mixture = Literal["product", "gated"]
 # Kneser-Ney n-grams are int64 numbers in base V: the cleaned corpus has at most 75 characters, 75**10 < 2**63.
 MAX_NGRAM_ORDER = 10
 
@@ -54,6 +55,7 @@ class CharRNNParams(Section):
     calibrate: Flag
     ngram_order: Annotated[int, Field(ge=0, le=MAX_NGRAM_ORDER),
                            Allowed(f"0 (no n-gram part) or an integer in [1, {MAX_NGRAM_ORDER}]")]
+    mixture: one_of(Mixture)
     chars_per_epoch: Annotated[int, Field(ge=0), Allowed("0 (every training character each epoch) or an integer "
                                                          ">= 1 (training characters sampled per epoch)")]
 

@@ -13,11 +13,11 @@ from torch import nn
 from rnnpipe.charrnn.evaluate import (CONTEXT_CHARS, LOG2E, char_log_probs, char_losses, mean_of,
                                       piecewise_char_losses)
 from rnnpipe.charrnn.inputs import check_split_lengths
-from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_temperature, fit_weights
+from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_temperature, fit_weights, gate_signals
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.errors import CorpusError
-from rnnpipe.charrnn.params import CharRNNParams
+from rnnpipe.charrnn.params import CharRNNParams, Mixture
 from rnnpipe.core.recurrent import detach_state
 from rnnpipe.core.threads import LoadAwareThreads
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_scheduler
@@ -159,7 +159,7 @@ def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequenc
                  scheduler=scheduler, threads=threads, weight_average=p.weight_average)
     model.load_state_dict(result.kept_state)
     model.eval()
-    return model, fit_outputs(model, result, train_ids, val_ids, p.calibrate, p.ngram_order)
+    return model, fit_outputs(model, result, train_ids, val_ids, p.calibrate, p.ngram_order, p.mixture)
 
 
 @dataclass
@@ -175,14 +175,15 @@ class CharFitResult(FitResult):
 
 
 def fit_outputs(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_ids: torch.Tensor, calibrate: bool,
-                order: int) -> CharFitResult:
+                order: int, mixture: Mixture = "product") -> CharFitResult:
     """Fit what the trained RNN's output goes through (rnnpipe.charrnn.mixture) on (the first FIT_TARGETS
     characters of) the validation text, scored as the test text is in evaluation (char_losses):
     - calibrate: the RNN part's softmax temperature (fit_temperature; otherwise 1);
     - order > 0: the n-gram part, a Kneser-Ney `order`-gram estimated on the training text, mixed in with the
-      weights that minimise the loss. With its weights fixed, the model's n-gram part is then counted again on the
-      training and the validation text, all the text before the test part: the validation figure (mixed_val_loss)
-      is the training-text n-gram's, and the test part is scored with what the model ships."""
+      weights that minimise the loss (mixture "gated": weights that follow the n-gram's signals, gate_signals).
+      With its weights fixed, the model's n-gram part is then counted again on the training and the validation
+      text, all the text before the test part: the validation figure (mixed_val_loss) is the training-text
+      n-gram's, and the test part is scored with what the model ships."""
     started = time.perf_counter()
     c = model.config
     context = train_ids[-max(CONTEXT_CHARS, c.seq_length):]  # the validation text follows the training text
@@ -196,10 +197,12 @@ def fit_outputs(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_
     mixed_val_loss = None
     if order:
         ngram = KneserNey(train_ids.numpy(), order, c.vocab_size)
-        ngram_log_probs = np.log(ngram.distributions(stream, np.arange(len(context), len(stream))))
-        mixture = fit_weights(rnn_log_probs, ngram_log_probs, targets)
-        model.attach_ngram(torch.cat([train_ids, val_ids]), order, mixture.rnn_weight, mixture.ngram_weight)
-        mixed_val_loss = mixture.loss
+        distributions, depths = ngram.distributions_and_depths(stream, np.arange(len(context), len(stream)))
+        signals = gate_signals(distributions, depths, order) if mixture == "gated" else None
+        fit = fit_weights(rnn_log_probs, np.log(distributions), targets, signals)
+        model.attach_ngram(torch.cat([train_ids, val_ids]), order, fit.rnn_weight, fit.ngram_weight,
+                           fit.gate_weights)
+        mixed_val_loss = fit.loss
     seconds = time.perf_counter() - started
     return CharFitResult(**{**vars(result), "seconds": result.seconds + seconds},
                          rnn_val_loss=calibration.loss if calibrate else calibration.raw_loss,
@@ -218,6 +221,9 @@ def training_summary(result: CharFitResult, n_train: int, vocab_size: int, model
     summary["ngram_order"] = config.ngram_order if config else 0
     summary["rnn_weight"] = config.rnn_weight if config else 1.0
     summary["ngram_weight"] = config.ngram_weight if config else 0.0
+    for name, weight in zip(("rnn_depth_gate", "rnn_entropy_gate", "ngram_depth_gate", "ngram_entropy_gate"),
+                            config.gate_weights if config else (0.0, 0.0, 0.0, 0.0)):
+        summary[name] = weight
     summary["combined_val_bits_per_char"] = (mixed if mixed is not None else result.rnn_val_loss) * LOG2E
     summary["rnn_temperature"] = model.config.rnn_temperature if model is not None else 1.0
     summary["rnn_val_bits_per_char"] = result.rnn_val_loss * LOG2E
