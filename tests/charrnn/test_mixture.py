@@ -293,6 +293,24 @@ def test_a_checkpoint_whose_ngram_text_leaves_the_vocabulary_is_refused(mixed_mo
         load_charrnn(tmp_path / "m.pt")
 
 
+@pytest.mark.parametrize("gates, message", [
+    ((float("nan"), 0.0, 0.0, 0.0), r"gate_weights\[0\] = nan is invalid: allowed is four finite numbers"),
+    ((0.1, 0.2, 0.3), r"missing key 'gate_weights\[3\]'"),
+])
+def test_a_checkpoint_with_bad_gate_weights_is_refused_in_one_line(mixed_model, tmp_path, gates, message):
+    saved = torch.load(_saved(mixed_model, tmp_path), weights_only=True)
+    saved["config"]["gate_weights"] = gates
+    torch.save(saved, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=message) as refused:
+        load_charrnn(tmp_path / "bad.pt")
+    assert "\n" not in str(refused.value)
+
+
+def _saved(model, tmp_path):
+    save_model(tmp_path / "m.pt", model.config, model)
+    return tmp_path / "m.pt"
+
+
 def _with_state(model, state):
     class Holder(torch.nn.Module):
         def state_dict(self, *args, **kwargs):

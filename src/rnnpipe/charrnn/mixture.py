@@ -121,7 +121,7 @@ def _fit_log_linear(features: list[np.ndarray], targets: np.ndarray, start: np.n
     y = np.asarray(targets, dtype=np.int64)
     if not all(np.all(np.isfinite(values)) for values in f):
         raise ValueError("log-probabilities must be finite (every probability > 0)")
-    f = [values.astype(np.float64) for values in f]
+    f = [values.astype(np.float64, copy=False) for values in f]  # read only: float64 input is not copied
     rows = np.arange(y.size)
     observed = np.array([values[rows, y].mean() for values in f])  # E_data[f]
 

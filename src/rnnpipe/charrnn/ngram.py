@@ -218,22 +218,29 @@ class KneserNey:
     def distributions(self, stream: Sequence[int], positions: Sequence[int]) -> np.ndarray:
         """[len(positions), vocab_size]: row i is p(. | the up-to order-1 symbols of `stream` before positions[i])
         (a position may be len(stream): the distribution of the symbol after the stream)."""
-        return self.distributions_and_depths(stream, positions)[0]
+        return self._distributions(stream, positions, with_depths=False)[0]
 
     def distributions_and_depths(self, stream: Sequence[int], positions: Sequence[int]
                                  ) -> tuple[np.ndarray, np.ndarray]:
         """distributions(stream, positions), and for each position the length of the longest context before it
         that the training text has (0 to order - 1, int64): how much context the n-gram's estimate there rests on."""
+        distributions, depths = self._distributions(stream, positions, with_depths=True)
+        assert depths is not None
+        return distributions, depths
+
+    def _distributions(self, stream: Sequence[int], positions: Sequence[int], with_depths: bool
+                       ) -> tuple[np.ndarray, Optional[np.ndarray]]:
         symbols = _as_symbols(stream, "stream", self.vocab_size)
         where = np.asarray(positions, dtype=np.int64)
         if where.size and (where.min() < 0 or where.max() > symbols.size):
             raise ValueError(f"positions must lie in [0, len(stream)] = [0, {symbols.size}]")
         every = np.arange(self.vocab_size, dtype=np.int64)
-        depths = np.zeros(where.size * self.vocab_size, dtype=np.int64)
+        # Every row's vocab_size entries share their context, so a row's depth is its first entry's.
+        depths = np.zeros(where.size * self.vocab_size, dtype=np.int64) if with_depths else None
         probabilities = self._probabilities(symbols, np.repeat(where, self.vocab_size), np.tile(every, where.size),
                                             depths)
-        return (probabilities.reshape(where.size, self.vocab_size),
-                depths.reshape(where.size, self.vocab_size)[:, 0].copy())
+        rows = probabilities.reshape(where.size, self.vocab_size)
+        return rows, None if depths is None else depths.reshape(where.size, self.vocab_size)[:, 0].copy()
 
     def bits_per_char(self, stream: Sequence[int], start: int = 0) -> float:
         """Mean -log2 p(stream[t] | stream[max(0, t-order+1):t]) over t in range(start, len(stream))."""
