@@ -34,7 +34,9 @@ FIT_TARGETS = 100_000
 _NEWTON_STEPS = 50
 Scores = TypeVar("Scores", torch.Tensor, np.ndarray)
 # The gated mixture's (gate weights (a_depth, a_entropy, b_depth, b_entropy), signals [..., 2]); None: not gated.
-Gates = Optional[tuple[tuple[float, float, float, float], Scores]]
+GateWeights = tuple[float, float, float, float]  # a_depth, a_entropy, b_depth, b_entropy
+NO_GATES: GateWeights = (0.0, 0.0, 0.0, 0.0)  # the plain product
+Gates = Optional[tuple[GateWeights, Scores]]
 
 
 def mixture_scores(rnn_log_probs: Scores, ngram_log_probs: Scores, rnn_weight: float, ngram_weight: float,
@@ -79,7 +81,7 @@ class MixtureFit(NamedTuple):
     rnn_weight: float
     ngram_weight: float
     loss: float  # the mixture's mean cross-entropy (nats) on the targets it was fitted on
-    gate_weights: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # a_depth, a_entropy, b_depth, b_entropy
+    gate_weights: GateWeights = NO_GATES
 
 
 def fit_weights(rnn_log_probs: np.ndarray, ngram_log_probs: np.ndarray, targets: np.ndarray,

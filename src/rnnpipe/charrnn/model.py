@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
-from rnnpipe.charrnn.mixture import gate_signals, mixed_log_probs
+from rnnpipe.charrnn.mixture import NO_GATES, GateWeights, gate_signals, mixed_log_probs
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.checkpoint import ModelConfig, load_model
 from rnnpipe.core.dropout import Dropout
@@ -54,8 +54,7 @@ class CharRNNConfig(ModelConfig):
     ngram_weight: Annotated[float, Field(allow_inf_nan=False), Allowed("a finite number")] = 0.0
     # The gated mixture's four gate weights (a_depth, a_entropy, b_depth, b_entropy; rnnpipe.charrnn.mixture): all 0,
     # the plain product. Checkpoints written before them load with 0.
-    gate_weights: Annotated[tuple[_Finite, _Finite, _Finite, _Finite], Allowed("four finite numbers")] = (
-        0.0, 0.0, 0.0, 0.0)
+    gate_weights: Annotated[tuple[_Finite, _Finite, _Finite, _Finite], Allowed("four finite numbers")] = NO_GATES
     # The RNN part's softmax temperature, fitted on validation after training (charrnn.calibrate; 1: the logits as
     # trained): its own distribution is log_softmax(logits / rnn_temperature). The mixture reads the RNN's logits as
     # trained (its weight rnn_weight scales them anyway). Checkpoints written before it existed load with 1.
@@ -165,7 +164,7 @@ class CharRNN(nn.Module):
         self._ngram = None
 
     def attach_ngram(self, text: torch.Tensor, order: int, rnn_weight: float, ngram_weight: float,
-                     gate_weights: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)) -> None:
+                     gate_weights: GateWeights = NO_GATES) -> None:
         """Make the `order`-gram estimated on `text` (character ids) the n-gram part, with these mixture weights."""
         self.config = CharRNNConfig.model_validate({**self.config.model_dump(), "ngram_order": order,
                                                     "ngram_chars": len(text), "rnn_weight": rnn_weight,

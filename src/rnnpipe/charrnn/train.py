@@ -13,7 +13,7 @@ from torch import nn
 from rnnpipe.charrnn.evaluate import (CONTEXT_CHARS, LOG2E, char_log_probs, char_losses, mean_of,
                                       piecewise_char_losses)
 from rnnpipe.charrnn.inputs import check_split_lengths
-from rnnpipe.charrnn.mixture import FIT_TARGETS, fit_temperature, fit_weights, gate_signals
+from rnnpipe.charrnn.mixture import FIT_TARGETS, NO_GATES, fit_temperature, fit_weights, gate_signals
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.errors import CorpusError
@@ -197,8 +197,13 @@ def fit_outputs(model: CharRNN, result: FitResult, train_ids: torch.Tensor, val_
     mixed_val_loss = None
     if order:
         ngram = KneserNey(train_ids.numpy(), order, c.vocab_size)
-        distributions, depths = ngram.distributions_and_depths(stream, np.arange(len(context), len(stream)))
-        signals = gate_signals(distributions, depths, order) if mixture == "gated" else None
+        positions = np.arange(len(context), len(stream))
+        signals = None
+        if mixture == "gated":
+            distributions, depths = ngram.distributions_and_depths(stream, positions)
+            signals = gate_signals(distributions, depths, order)
+        else:
+            distributions = ngram.distributions(stream, positions)
         fit = fit_weights(rnn_log_probs, np.log(distributions), targets, signals)
         model.attach_ngram(torch.cat([train_ids, val_ids]), order, fit.rnn_weight, fit.ngram_weight,
                            fit.gate_weights)
@@ -222,7 +227,7 @@ def training_summary(result: CharFitResult, n_train: int, vocab_size: int, model
     summary["rnn_weight"] = config.rnn_weight if config else 1.0
     summary["ngram_weight"] = config.ngram_weight if config else 0.0
     for name, weight in zip(("rnn_depth_gate", "rnn_entropy_gate", "ngram_depth_gate", "ngram_entropy_gate"),
-                            config.gate_weights if config else (0.0, 0.0, 0.0, 0.0)):
+                            config.gate_weights if config else NO_GATES):
         summary[name] = weight
     summary["combined_val_bits_per_char"] = (mixed if mixed is not None else result.rnn_val_loss) * LOG2E
     summary["rnn_temperature"] = model.config.rnn_temperature if model is not None else 1.0
