@@ -20,7 +20,8 @@ rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target 
           rnnpipe.core.cost, times targets/s over one epoch of --chars characters) next to this machine's
           pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape;
           and the ceiling the GEMMs alone set at those two rates. Goal: training at >= 65% of the large SGEMM's rate.
-          Then where a training batch's time goes, phase by phase, and how much of each phase is outside its GEMMs.
+          Then where a training batch's time goes, phase by phase, and how much of each phase is outside its GEMMs;
+          then training batches with the LSTM's backward step as one compiled loop against its torch operations.
 dropout   milliseconds per mask of the default char-RNN's output dropout ([batch, seq_length, hidden_size]): torch's
           F.dropout (one Bernoulli draw per element) against the project's (rnnpipe.core.dropout), same process.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
@@ -270,6 +271,56 @@ def part_rate(params, corpus, ids, chars: int) -> None:
     print(f"goal: training at {achieved / reference:.0%} of the large SGEMM's rate >= 65%: {verdict}")
     if p.mode == "many_to_many" and p.input == "embedding" and p.cell == "lstm" and p.num_layers == 1:
         phase_split(train_ids[:chars], corpus.vocab, p, flops, step, reference)
+    if p.cell == "lstm":
+        compiled_step_split(train_ids[:chars], corpus.vocab, p)
+
+
+def compiled_step_split(train_ids, vocab, p, skipped: int = 10) -> None:
+    """The LSTM's backward step as one compiled loop (rnnpipe.core.lstm_step) against its torch operations: the
+    default char-RNN's training batches, the two alternating batch by batch (the same bits either way, so the
+    training is the same as with either alone)."""
+    import torch
+
+    from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
+    from rnnpipe.charrnn.train import make_optimizer, tbptt_batches
+    from rnnpipe.core import lstm, lstm_step
+    from rnnpipe.core.recurrent import detach_state
+
+    if lstm_step.load() is None:
+        print("\nthe LSTM's backward step runs as torch operations here: its compiled loop is not built "
+              "(bash scripts/setup.sh builds it with a C compiler) or ATen's kernels here are not AVX2/AVX-512")
+        return
+    torch.manual_seed(p.seed)
+    model = CharRNN(CharRNNConfig.from_params(p, vocab))
+    model.train()
+    optimizer = make_optimizer(model, p)
+    seconds, counted = {True: 0.0, False: 0.0}, {True: 0, False: 0}
+    batches = tbptt_batches(train_ids, p.batch_size, p.seq_length)
+    skipped = min(skipped, len(batches) // 2)
+    state = None
+    try:
+        for n, (inputs, targets) in enumerate(batches):
+            lstm.compiled_step = compiled = n % 2 == 0
+            t0 = time.perf_counter()
+            logits, state = model(inputs, state)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), targets.reshape(-1))
+            loss.backward()
+            if p.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            state = detach_state(state)
+            if n >= skipped:
+                seconds[compiled] += time.perf_counter() - t0
+                counted[compiled] += 1
+    finally:
+        lstm.compiled_step = True
+    ms = {key: seconds[key] / max(counted[key], 1) * 1e3 for key in seconds}
+    print(f"\nthe LSTM's backward step, {counted[True]} + {counted[False]} training batches alternating "
+          f"(after {skipped} unmeasured)")
+    print(f"{'one compiled loop (rnnpipe.core.lstm_step)':<52} {ms[True]:>9.2f} ms/batch")
+    print(f"{'15 torch operations':<52} {ms[False]:>9.2f} ms/batch")
+    print(f"the compiled loop's batches take {ms[True] / ms[False]:.1%} of the time (the same bits)")
 
 
 def phase_split(train_ids, vocab, p, flops: float, step_gflops: float, large_gflops: float, skipped: int = 10

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnpipe.core import intel_paths
+from rnnpipe.core import clib, intel_paths
 from rnnpipe.core.cpu import cpu_vendor
 from rnnpipe.core.intel_paths import INTEL, LIBRARY, build, is_loaded, needs_intel_paths
 
@@ -49,7 +49,7 @@ def test_the_built_library_answers_that_the_cpu_is_intels(tmp_path):
 
 def test_build_without_a_compiler_says_so_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.delenv("CC", raising=False)
-    monkeypatch.setattr(intel_paths.shutil, "which", lambda name: None)
+    monkeypatch.setattr(clib.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="no C compiler found"):
         build(tmp_path / LIBRARY)
     assert not (tmp_path / LIBRARY).exists()

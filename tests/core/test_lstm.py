@@ -1,11 +1,14 @@
 """FastLSTM: the same function and gradients as nn.LSTM, bits independent of the thread count, nn.LSTM's own path
 outside training."""
 import hashlib
+import os
+import shutil
 
 import pytest
 import torch
 from torch import nn
 
+from rnnpipe.core import lstm, lstm_step
 from rnnpipe.core.dropout import keep_mask
 from rnnpipe.core.lstm import FastLSTM
 from rnnpipe.core.recurrent import make_rnn
@@ -167,3 +170,46 @@ def test_weight_dropout_is_refused_outside_lstm_and_outside_zero_to_one():
         make_rnn("gru", 4, 8, weight_dropout=0.25)
     with pytest.raises(ValueError, match=r"weight_dropout = 1.0: allowed is a number in \[0, 1\)"):
         FastLSTM(4, 8, weight_dropout=1.0)
+
+
+def compiled_step_built() -> bool:
+    if torch.backends.cpu.get_cpu_capability() not in lstm_step.FUSED_CAPABILITIES:
+        pytest.skip(f"ATen runs its {torch.backends.cpu.get_cpu_capability()} kernels here: the torch version runs")
+    if shutil.which(os.environ.get("CC") or "cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler (cc or gcc): setup could not build rnnpipe.core.lstm_step's library")
+    assert lstm_step.load() is not None, "setup builds it: bash scripts/setup.sh"
+    return True
+
+
+@pytest.mark.parametrize("num_layers, batch_first, with_state, use_final_state, sizes", [
+    (1, True, False, False, (32, 50, 64, 512)),   # the default char-RNN's shapes
+    (1, True, True, True, (5, 9, 6, 16)),
+    (2, False, True, True, (3, 7, 5, 13)),        # odd sizes: no whole vector anywhere
+    (3, True, False, True, (4, 6, 6, 24))])
+def test_the_compiled_backward_step_gives_the_torch_versions_bits(monkeypatch, num_layers, batch_first, with_state,
+                                                                  use_final_state, sizes):
+    assert compiled_step_built()
+    batch, steps, inputs, hidden = sizes
+    torch.manual_seed(0)
+    model = FastLSTM(inputs, hidden, num_layers=num_layers, batch_first=batch_first)
+    x = torch.randn((batch, steps, inputs) if batch_first else (steps, batch, inputs))
+    state = (torch.randn(num_layers, batch, hidden), torch.randn(num_layers, batch, hidden)) if with_state else None
+    with monkeypatch.context() as only_compiled:  # the first run must take the compiled loop
+        only_compiled.setattr(lstm, "_torch_steps", lambda *args: pytest.fail("the torch version ran"))
+        compiled = run(model, x, state, use_final_state)
+    model.zero_grad()
+    monkeypatch.setattr(lstm, "compiled_step", False)
+    torch_version = run(model, x, state, use_final_state)
+    assert len(compiled) == len(torch_version) > 5
+    for a, b in zip(compiled, torch_version):
+        assert torch.equal(a, b)
+
+
+def test_a_graph_through_the_compiled_backward_step_still_goes_backward_once():
+    """The loop writes the saved gates outside torch: a second backward must still stop."""
+    assert compiled_step_built() and lstm.compiled_step
+    model = FastLSTM(6, 16, batch_first=True)
+    out, _ = model(torch.randn(3, 5, 6))
+    out.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()

@@ -20,13 +20,11 @@ line, that its bytes will differ from an Intel machine's.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Mapping, Optional
 
+from rnnpipe.core import clib
 from rnnpipe.core.cpu import cpu_vendor
 
 INTEL = "GenuineIntel"
@@ -42,8 +40,7 @@ def needs_intel_paths(isa: str, vendor: Optional[str]) -> bool:
 
 def library_candidates() -> list[Path]:
     """Where the built library lives: the environment's own lib/ (the project's .venv), else the user's cache."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return [Path(sys.prefix) / "lib" / "rnnpipe" / LIBRARY, cache / "rnnpipe" / LIBRARY]
+    return clib.library_candidates(LIBRARY)
 
 
 def find_library() -> Optional[Path]:
@@ -52,25 +49,7 @@ def find_library() -> Optional[Path]:
 
 def build(destination: Path, compiler: Optional[str] = None) -> Path:
     """Compile SOURCE into a shared library at `destination` (written whole or not at all)."""
-    compiler = compiler or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        raise RuntimeError("no C compiler found (cc or gcc; or set CC): install one, e.g. apt-get install gcc")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as work:
-        source = Path(work) / "mkl_intel_paths.c"
-        source.write_text(SOURCE)
-        built = Path(work) / LIBRARY
-        try:
-            done = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(built), str(source)],
-                                  capture_output=True, text=True)
-        except OSError as exc:  # CC names a program that is missing or cannot run
-            raise RuntimeError(f"the C compiler {compiler!r} cannot run ({exc.strerror})") from None
-        if done.returncode != 0:
-            raise RuntimeError(f"{compiler} could not build {LIBRARY}: {done.stderr.strip().splitlines()[-1:]}")
-        tmp = destination.with_name(destination.name + ".tmp")
-        shutil.copyfile(built, tmp)
-        os.replace(tmp, destination)
-    return destination
+    return clib.build(destination, SOURCE, compiler=compiler)
 
 
 def is_loaded(library: Path, maps: Path = Path("/proc/self/maps")) -> bool:

@@ -7,8 +7,9 @@ per step. Here a training pass over a whole sequence is one autograd node:
 
 - forward: the input projection of all steps is one GEMM; per step, one GEMM (h @ W_hh) into the gate buffer and
   the gate functions in place; the activated gates, cell states and tanh(c) are kept for the backward pass;
-- backward: per step, the gate gradients (a few in-place operations) and one GEMM (dh = dgates @ W_hh); after the
-  loop, the weight, bias and input gradients of all steps are three large GEMMs, which MKL runs near its peak.
+- backward: per step, the gate gradients (15 elementwise operations, or one pass of rnnpipe.core.lstm_step's
+  compiled loop with their bits where setup built it) and one GEMM (dh = dgates @ W_hh); after the loop, the
+  weight, bias and input gradients of all steps are three large GEMMs, which MKL runs near its peak.
   Each step's gate gradients overwrite its saved gates once they are read, so a batch's activations take 13 MB
   less (LSTM 512, 32 × 50 characters) and stay in the L3 cache; the price: a graph through FastLSTM's training
   path goes backward once (a second backward, retain_graph=True, stops with torch's in-place error).
@@ -25,7 +26,11 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from rnnpipe.core import lstm_step
 from rnnpipe.core.dropout import dropout
+
+# False: the backward pass runs its torch version even where rnnpipe.core.lstm_step is built (the same bits).
+compiled_step = True
 
 
 def _gate_views(gates: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -43,6 +48,66 @@ def _unfilled(like: torch.Tensor, *shape: int) -> torch.Tensor:
         return like.new_empty(shape)
     finally:
         torch.utils.deterministic.fill_uninitialized_memory = fill
+
+
+def _torch_steps(d_out: Optional[torch.Tensor], gates: torch.Tensor, tanh_cs: torch.Tensor, cs: torch.Tensor,
+                 w_hh: torch.Tensor, dh: torch.Tensor, dc: torch.Tensor, dc_next: torch.Tensor) -> torch.Tensor:
+    """The backward loop in torch operations: every step's gate gradients into `gates`, dh and dc of step 0 into
+    `dh` and the returned tensor (`dc` or `dc_next`)."""
+    steps, batch, hidden = tanh_cs.shape
+    ones = dh.new_ones(batch, hidden)
+    scratch, scratch_g, scratch_if = (dh.new_empty(batch, hidden), dh.new_empty(batch, hidden),
+                                      dh.new_empty(batch, 2 * hidden))
+    d_outs = d_out.unbind(0) if d_out is not None else (None,) * steps
+    per_step = zip(*(view.unbind(0) for view in (
+        *_gate_views(gates, hidden), gates[..., :2 * hidden], gates, tanh_cs, cs[:steps])))
+    for t, (i, f, cell, o, s_if, g_t, tanh_c, c_prev) in reversed(list(enumerate(per_step))):
+        if d_outs[t] is not None:
+            dh.add_(d_outs[t])
+        # dc += dh * o * (1 - tanh(c)^2)
+        torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=scratch).mul_(o)
+        dc.addcmul_(scratch, dh)
+        # do = dh * tanh(c) * o * (1 - o), into o's place
+        torch.addcmul(o, o, o, value=-1, out=scratch)
+        torch.mul(dh, tanh_c, out=o).mul_(scratch)
+        # the factors that still need i, f and g, before their places are overwritten
+        torch.addcmul(s_if, s_if, s_if, value=-1, out=scratch_if)
+        torch.addcmul(ones, cell, cell, value=-1, out=scratch_g).mul_(i)
+        torch.mul(dc, f, out=dc_next)
+        # di = dc * g * i (1 - i), df = dc * c_prev * f (1 - f): both sigmoid gates in one product
+        torch.mul(dc, cell, out=i)
+        torch.mul(dc, c_prev, out=f)
+        s_if.mul_(scratch_if)
+        # dg = dc * i * (1 - g^2)
+        torch.mul(dc, scratch_g, out=cell)
+        # to step t - 1
+        dc, dc_next = dc_next, dc
+        torch.mm(g_t, w_hh, out=dh)
+    return dc
+
+
+def _compiled_steps(step: Any, d_out: Optional[torch.Tensor], gates: torch.Tensor, tanh_cs: torch.Tensor,
+                    cs: torch.Tensor, w_hh: torch.Tensor, dh: torch.Tensor, dc: torch.Tensor, dc_next: torch.Tensor
+                    ) -> torch.Tensor:
+    """_torch_steps with each step's elementwise part one call of rnnpipe.core.lstm_step's loop: the same bits."""
+    steps, batch, hidden = tanh_cs.shape
+    if d_out is not None and d_out.stride(2) != 1:
+        d_out = d_out.contiguous()
+    size = gates.element_size()
+    pointers = [tensor.data_ptr() for tensor in (gates, tanh_cs, cs)]
+    strides = [tensor.stride(0) * size for tensor in (gates, tanh_cs, cs)]
+    d_out_pointer = d_out.data_ptr() if d_out is not None else None
+    d_out_step = d_out.stride(0) * size if d_out is not None else 0
+    d_out_rows = d_out.stride(1) if d_out is not None else 0
+    for t, g_t in reversed(list(enumerate(gates.unbind(0)))):
+        step(batch, hidden, 4 * hidden, pointers[0] + t * strides[0], pointers[1] + t * strides[1],
+             pointers[2] + t * strides[2], dh.data_ptr(),
+             d_out_pointer + t * d_out_step if d_out_pointer is not None else None, d_out_rows,
+             dc.data_ptr(), dc_next.data_ptr())
+        dc, dc_next = dc_next, dc
+        torch.mm(g_t, w_hh, out=dh)
+    torch.autograd.graph.increment_version(gates)  # written outside torch: a second backward must still refuse
+    return dc
 
 
 class _LSTMLayer(torch.autograd.Function):
@@ -88,34 +153,12 @@ class _LSTMLayer(torch.autograd.Function):
         dh = d_hn.clone() if d_hn is not None else x.new_zeros(batch, hidden)
         dc = d_cn.clone() if d_cn is not None else x.new_zeros(batch, hidden)
         dc_next = x.new_empty(batch, hidden)
-        ones = x.new_ones(batch, hidden)
-        scratch, scratch_g, scratch_if = (x.new_empty(batch, hidden), x.new_empty(batch, hidden),
-                                          x.new_empty(batch, 2 * hidden))
-        d_outs = d_out.unbind(0) if d_out is not None else (None,) * steps
-        per_step = zip(*(view.unbind(0) for view in (
-            *_gate_views(gates, hidden), gates[..., :2 * hidden], gates, tanh_cs, cs[:steps])))
-        for t, (i, f, cell, o, s_if, g_t, tanh_c, c_prev) in reversed(list(enumerate(per_step))):
-            if d_outs[t] is not None:
-                dh.add_(d_outs[t])
-            # dc += dh * o * (1 - tanh(c)^2)
-            torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=scratch).mul_(o)
-            dc.addcmul_(scratch, dh)
-            # do = dh * tanh(c) * o * (1 - o), into o's place
-            torch.addcmul(o, o, o, value=-1, out=scratch)
-            torch.mul(dh, tanh_c, out=o).mul_(scratch)
-            # the factors that still need i, f and g, before their places are overwritten
-            torch.addcmul(s_if, s_if, s_if, value=-1, out=scratch_if)
-            torch.addcmul(ones, cell, cell, value=-1, out=scratch_g).mul_(i)
-            torch.mul(dc, f, out=dc_next)
-            # di = dc * g * i (1 - i), df = dc * c_prev * f (1 - f): both sigmoid gates in one product
-            torch.mul(dc, cell, out=i)
-            torch.mul(dc, c_prev, out=f)
-            s_if.mul_(scratch_if)
-            # dg = dc * i * (1 - g^2)
-            torch.mul(dc, scratch_g, out=cell)
-            # to step t - 1
-            dc, dc_next = dc_next, dc
-            torch.mm(g_t, w_hh, out=dh)
+        contiguous = all(tensor.is_contiguous() for tensor in (gates, tanh_cs, cs))  # what the loop reads
+        step = lstm_step.load() if compiled_step and contiguous else None
+        if step is not None:
+            dc = _compiled_steps(step.lstm_backward_step, d_out, gates, tanh_cs, cs, w_hh, dh, dc, dc_next)
+        else:
+            dc = _torch_steps(d_out, gates, tanh_cs, cs, w_hh, dh, dc, dc_next)
         flat = d_gates.view(steps * batch, 4 * hidden)
         d_x = torch.mm(flat, w_ih).view_as(x) if ctx.needs_input_grad[0] else None
         d_w_ih = torch.mm(flat.t(), x.reshape(steps * batch, -1))
