@@ -38,3 +38,21 @@ def build(destination: Path, source: str, flags: Sequence[str] = ("-O2",), compi
         shutil.copyfile(built, tmp)
         os.replace(tmp, destination)
     return destination
+
+
+def build_in_first_writable(places: Sequence[Path], source: str, flags: Sequence[str], built: str,
+                            unbuilt: str) -> int:
+    """Setup's build: the library in the first of `places` it can write, and one line saying so (`built`) or why
+    not (`unbuilt`, with {reason}); never a failed setup (exit code 0)."""
+    for destination in places:
+        try:
+            path = build(destination, source, flags)
+        except OSError:  # not writable (another user's Python, a read-only file system): the next place
+            continue
+        except RuntimeError as exc:
+            print(f"setup: note: {unbuilt.format(reason=exc)}", file=sys.stderr)
+            return 0
+        print(f"setup: built {path}: {built}")
+        return 0
+    print(f"setup: note: no writable place for {places[0].name} ({', '.join(map(str, places))})", file=sys.stderr)
+    return 0

@@ -108,21 +108,10 @@ def main(argv: list[str]) -> int:
         return 0  # an Intel CPU (or not x86 Linux): MKL takes its Intel paths by itself
     if find_library() is not None:
         return 0
-    for destination in library_candidates():
-        try:
-            built = build(destination)
-        except OSError:  # not writable (another user's Python, a read-only file system): the next place
-            continue
-        except RuntimeError as exc:
-            print(f"setup: note: this {vendor} CPU needs {LIBRARY} for Intel's output bytes, and {exc}; "
-                  "the pipeline runs without it, its outputs then differ from an Intel machine's", file=sys.stderr)
-            return 0
-        print(f"setup: built {built}: MKL takes its Intel code paths on this {vendor} CPU")
-        return 0
-    print(f"setup: note: no writable place for {LIBRARY} ({', '.join(map(str, library_candidates()))})",
-          file=sys.stderr)
-    return 0
-
+    return clib.build_in_first_writable(
+        library_candidates(), SOURCE, ("-O2",), built=f"MKL takes its Intel code paths on this {vendor} CPU",
+        unbuilt=f"this {vendor} CPU needs {LIBRARY} for Intel's output bytes, and {{reason}}; the pipeline runs "
+                "without it, its outputs then differ from an Intel machine's")
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

@@ -18,10 +18,9 @@ import hashlib
 import platform
 import sys
 from functools import lru_cache
-from pathlib import Path
 from typing import Optional
 
-from rnnpipe.core.clib import build, library_candidates
+from rnnpipe.core.clib import build_in_first_writable, library_candidates
 
 SOURCE = r"""
 #include <math.h>
@@ -107,20 +106,9 @@ def main(argv: list[str]) -> int:
         return 2
     if any(path.is_file() for path in library_candidates(LIBRARY)):
         return 0
-    for destination in library_candidates(LIBRARY):
-        try:
-            built: Path = build(destination, SOURCE, flags())
-        except OSError:  # not writable: the next place
-            continue
-        except RuntimeError as exc:
-            print(f"setup: note: {exc}; FastLSTM's backward pass runs its torch version (the same bytes, slower)",
-                  file=sys.stderr)
-            return 0
-        print(f"setup: built {built}: FastLSTM's backward step as one compiled loop")
-        return 0
-    print(f"setup: note: no writable place for {LIBRARY} ({', '.join(map(str, library_candidates(LIBRARY)))})",
-          file=sys.stderr)
-    return 0
+    return build_in_first_writable(
+        library_candidates(LIBRARY), SOURCE, flags(), built="FastLSTM's backward step as one compiled loop",
+        unbuilt="{reason}; FastLSTM's backward pass runs its torch version (the same bytes, slower)")
 
 
 if __name__ == "__main__":
