@@ -21,7 +21,7 @@ rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target 
           pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape;
           and the ceiling the GEMMs alone set at those two rates. Goal: training at >= 65% of the large SGEMM's rate.
           Then where a training batch's time goes, phase by phase, and how much of each phase is outside its GEMMs;
-          then training batches with the LSTM's backward step as one compiled loop against its torch operations.
+          then training batches with the LSTM's steps as compiled loops against their torch operations.
 dropout   milliseconds per mask of the default char-RNN's output dropout ([batch, seq_length, hidden_size]): torch's
           F.dropout (one Bernoulli draw per element) against the project's (rnnpipe.core.dropout), same process.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
@@ -276,9 +276,9 @@ def part_rate(params, corpus, ids, chars: int) -> None:
 
 
 def compiled_step_split(train_ids, vocab, p, skipped: int = 10) -> None:
-    """The LSTM's backward step as one compiled loop (rnnpipe.core.lstm_step) against its torch operations: the
-    default char-RNN's training batches, the two alternating batch by batch (the same bits either way, so the
-    training is the same as with either alone)."""
+    """The LSTM's steps as compiled loops (rnnpipe.core.lstm_step) against their torch operations: the default
+    char-RNN's training batches, the two alternating batch by batch (the same bits either way, so the training is
+    the same as with either alone)."""
     import torch
 
     from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
@@ -286,10 +286,12 @@ def compiled_step_split(train_ids, vocab, p, skipped: int = 10) -> None:
     from rnnpipe.core import lstm, lstm_step
     from rnnpipe.core.recurrent import detach_state
 
-    if lstm_step.load() is None:
-        print("\nthe LSTM's backward step runs as torch operations here: its compiled loop is not built "
-              "(bash scripts/setup.sh builds it with a C compiler) or ATen's kernels here are not AVX2/AVX-512")
+    library = lstm_step.load()
+    if library is None:
+        print("\nthe LSTM's steps run as torch operations here: their compiled loops are not built "
+              "(bash scripts/setup.sh builds them with a C compiler) or ATen's kernels here are not AVX2/AVX-512")
         return
+    passes = "forward and backward" if library.forward is not None else "backward only (ATen's kernels: AVX-512)"
     torch.manual_seed(p.seed)
     model = CharRNN(CharRNNConfig.from_params(p, vocab))
     model.train()
@@ -316,11 +318,11 @@ def compiled_step_split(train_ids, vocab, p, skipped: int = 10) -> None:
     finally:
         lstm.compiled_step = True
     ms = {key: seconds[key] / max(counted[key], 1) * 1e3 for key in seconds}
-    print(f"\nthe LSTM's backward step, {counted[True]} + {counted[False]} training batches alternating "
+    print(f"\nthe LSTM's steps, {passes}, {counted[True]} + {counted[False]} training batches alternating "
           f"(after {skipped} unmeasured)")
-    print(f"{'one compiled loop (rnnpipe.core.lstm_step)':<52} {ms[True]:>9.2f} ms/batch")
-    print(f"{'15 torch operations':<52} {ms[False]:>9.2f} ms/batch")
-    print(f"the compiled loop's batches take {ms[True] / ms[False]:.1%} of the time (the same bits)")
+    print(f"{'compiled loops (rnnpipe.core.lstm_step)':<52} {ms[True]:>9.2f} ms/batch")
+    print(f"{'torch operations (7 forward, 15 backward per step)':<52} {ms[False]:>9.2f} ms/batch")
+    print(f"the compiled loops' batches take {ms[True] / ms[False]:.1%} of the time (the same bits)")
 
 
 def phase_split(train_ids, vocab, p, flops: float, step_gflops: float, large_gflops: float, skipped: int = 10

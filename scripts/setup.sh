@@ -43,5 +43,5 @@ fi
 # On a CPU that is not Intel's, MKL ignores MKL_CBWR's branch; a one-line library makes it take its Intel paths, so
 # the outputs' bytes match a dvc.lock made on an Intel CPU (src/rnnpipe/core/intel_paths.py). A no-op on Intel.
 .venv/bin/python -m rnnpipe.core.intel_paths build
-# FastLSTM's backward step as one compiled loop: the same bytes as its torch version, faster (rnnpipe.core.lstm_step).
+# FastLSTM's steps as compiled loops: the same bytes as their torch versions, faster (rnnpipe.core.lstm_step).
 .venv/bin/python -m rnnpipe.core.lstm_step build

@@ -172,12 +172,14 @@ def test_weight_dropout_is_refused_outside_lstm_and_outside_zero_to_one():
         FastLSTM(4, 8, weight_dropout=1.0)
 
 
-def compiled_step_built() -> bool:
-    if torch.backends.cpu.get_cpu_capability() not in lstm_step.FUSED_CAPABILITIES:
+def compiled_step_built(forward: bool = False) -> bool:
+    allowed = (lstm_step.FORWARD_CAPABILITY,) if forward else lstm_step.FUSED_CAPABILITIES
+    if torch.backends.cpu.get_cpu_capability() not in allowed:
         pytest.skip(f"ATen runs its {torch.backends.cpu.get_cpu_capability()} kernels here: the torch version runs")
     if shutil.which(os.environ.get("CC") or "cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler (cc or gcc): setup could not build rnnpipe.core.lstm_step's library")
     assert lstm_step.load() is not None, "setup builds it: bash scripts/setup.sh"
+    assert not forward or lstm_step.load().forward is not None, "torch's library lacks one of TORCH_FUNCTIONS"
     return True
 
 
@@ -186,16 +188,17 @@ def compiled_step_built() -> bool:
     (1, True, True, True, (5, 9, 6, 16)),
     (2, False, True, True, (3, 7, 5, 13)),        # odd sizes: no whole vector anywhere
     (3, True, False, True, (4, 6, 6, 24))])
-def test_the_compiled_backward_step_gives_the_torch_versions_bits(monkeypatch, num_layers, batch_first, with_state,
-                                                                  use_final_state, sizes):
-    assert compiled_step_built()
+def test_the_compiled_steps_give_the_torch_versions_bits(monkeypatch, num_layers, batch_first, with_state,
+                                                         use_final_state, sizes):
+    assert compiled_step_built(forward=True)
     batch, steps, inputs, hidden = sizes
     torch.manual_seed(0)
     model = FastLSTM(inputs, hidden, num_layers=num_layers, batch_first=batch_first)
     x = torch.randn((batch, steps, inputs) if batch_first else (steps, batch, inputs))
     state = (torch.randn(num_layers, batch, hidden), torch.randn(num_layers, batch, hidden)) if with_state else None
     with monkeypatch.context() as only_compiled:  # the first run must take the compiled loop
-        only_compiled.setattr(lstm, "_torch_steps", lambda *args: pytest.fail("the torch version ran"))
+        for name in ("_torch_forward_steps", "_torch_backward_steps"):
+            only_compiled.setattr(lstm, name, lambda *args: pytest.fail("a torch version ran"))
         compiled = run(model, x, state, use_final_state)
     model.zero_grad()
     monkeypatch.setattr(lstm, "compiled_step", False)
@@ -213,3 +216,14 @@ def test_a_graph_through_the_compiled_backward_step_still_goes_backward_once():
     out.sum().backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+@pytest.mark.parametrize("rows, gates, inputs, hidden", [(1600, 2048, 64, 512), (37, 52, 5, 13)])
+def test_one_gemm_over_x_and_h_gives_each_weight_gradient_the_bits_of_its_own_gemm(rows, gates, inputs, hidden):
+    """FastLSTM's backward computes d_W_ih and d_W_hh as one GEMM over [x | h_prev]: a column's bits must not
+    depend on its neighbours (MKL's strict mode)."""
+    torch.manual_seed(0)
+    flat, x, h = torch.randn(rows, gates), torch.randn(rows, inputs), torch.randn(rows, hidden)
+    both = torch.mm(flat.t(), torch.cat([x, h], dim=1))
+    assert torch.equal(both[:, :inputs], torch.mm(flat.t(), x))
+    assert torch.equal(both[:, inputs:], torch.mm(flat.t(), h))

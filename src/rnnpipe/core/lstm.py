@@ -6,10 +6,13 @@ small operations per step forward and backward, and the weight gradient of the r
 per step. Here a training pass over a whole sequence is one autograd node:
 
 - forward: the input projection of all steps is one GEMM; per step, one GEMM (h @ W_hh) into the gate buffer and
-  the gate functions in place; the activated gates, cell states and tanh(c) are kept for the backward pass;
+  the gate functions in place (7 elementwise operations, or one pass of rnnpipe.core.lstm_step's compiled loop
+  with their bits where setup built it); the activated gates, cell states and tanh(c) are kept for the backward
+  pass;
 - backward: per step, the gate gradients (15 elementwise operations, or one pass of rnnpipe.core.lstm_step's
   compiled loop with their bits where setup built it) and one GEMM (dh = dgates @ W_hh); after the loop, the
-  weight, bias and input gradients of all steps are three large GEMMs, which MKL runs near its peak.
+  input, weight and bias gradients of all steps are three large GEMMs (both weight matrices in one), which MKL
+  runs near its peak.
   Each step's gate gradients overwrite its saved gates once they are read, so a batch's activations take 13 MB
   less (LSTM 512, 32 × 50 characters) and stay in the L3 cache; the price: a graph through FastLSTM's training
   path goes backward once (a second backward, retain_graph=True, stops with torch's in-place error).
@@ -29,7 +32,7 @@ from torch import nn
 from rnnpipe.core import lstm_step
 from rnnpipe.core.dropout import dropout
 
-# False: the backward pass runs its torch version even where rnnpipe.core.lstm_step is built (the same bits).
+# False: both passes run their torch versions even where rnnpipe.core.lstm_step is built (the same bits).
 compiled_step = True
 
 
@@ -50,8 +53,47 @@ def _unfilled(like: torch.Tensor, *shape: int) -> torch.Tensor:
         torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
-def _torch_steps(d_out: Optional[torch.Tensor], gates: torch.Tensor, tanh_cs: torch.Tensor, cs: torch.Tensor,
-                 w_hh: torch.Tensor, dh: torch.Tensor, dc: torch.Tensor, dc_next: torch.Tensor) -> torch.Tensor:
+def _torch_forward_steps(gates: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor, tanh_cs: torch.Tensor,
+                         w_hh: torch.Tensor) -> None:
+    """The forward loop in torch operations: every step's GEMM into `gates`, then its gate functions in place, and
+    hs[t + 1], cs[t + 1], tanh_cs[t] (hs[0] and cs[0] hold the initial state)."""
+    hidden = w_hh.shape[1]
+    w_hh_t = w_hh.t()
+    # Every step's views made for all steps at once (unbind): Python's indexing in the loop cost as much as the
+    # small operations themselves.
+    per_step = zip(gates.unbind(0), gates[..., :2 * hidden].unbind(0),
+                   *(view.unbind(0) for view in _gate_views(gates, hidden)),
+                   hs.unbind(0), hs[1:].unbind(0), cs.unbind(0), cs[1:].unbind(0), tanh_cs.unbind(0))
+    for g, sigmoids_if, i, f, cell, o, h_prev, h, c_prev, c, tanh_c in per_step:
+        g.addmm_(h_prev, w_hh_t)
+        sigmoids_if.sigmoid_()
+        cell.tanh_()
+        o.sigmoid_()
+        torch.mul(f, c_prev, out=c)
+        c.addcmul_(i, cell)
+        torch.tanh(c, out=tanh_c)
+        torch.mul(o, tanh_c, out=h)
+
+
+def _compiled_forward_steps(step: Any, gates: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor,
+                            tanh_cs: torch.Tensor, w_hh: torch.Tensor) -> None:
+    """_torch_forward_steps with each step's elementwise part one call of rnnpipe.core.lstm_step's forward loop: the
+    same bits. All four buffers are contiguous (made so by _LSTMLayer.forward)."""
+    steps, batch, hidden = tanh_cs.shape
+    threads = torch.get_num_threads()
+    size = gates.element_size()
+    h_step, c_step, tanh_step = (tensor.stride(0) * size for tensor in (hs, cs, tanh_cs))
+    h_at, c_at, tanh_at = (tensor.data_ptr() for tensor in (hs, cs, tanh_cs))
+    w_hh_t = w_hh.t()
+    for t, (g, h_prev) in enumerate(zip(gates.unbind(0), hs.unbind(0))):
+        g.addmm_(h_prev, w_hh_t)
+        step(batch, hidden, 4 * hidden, g.data_ptr(), c_at + t * c_step, c_at + (t + 1) * c_step,
+             tanh_at + t * tanh_step, h_at + (t + 1) * h_step, threads)
+
+
+def _torch_backward_steps(d_out: Optional[torch.Tensor], gates: torch.Tensor, tanh_cs: torch.Tensor,
+                          cs: torch.Tensor, w_hh: torch.Tensor, dh: torch.Tensor, dc: torch.Tensor,
+                          dc_next: torch.Tensor) -> torch.Tensor:
     """The backward loop in torch operations: every step's gate gradients into `gates`, dh and dc of step 0 into
     `dh` and the returned tensor (`dc` or `dc_next`)."""
     steps, batch, hidden = tanh_cs.shape
@@ -86,10 +128,11 @@ def _torch_steps(d_out: Optional[torch.Tensor], gates: torch.Tensor, tanh_cs: to
     return dc
 
 
-def _compiled_steps(step: Any, d_out: Optional[torch.Tensor], gates: torch.Tensor, tanh_cs: torch.Tensor,
-                    cs: torch.Tensor, w_hh: torch.Tensor, dh: torch.Tensor, dc: torch.Tensor, dc_next: torch.Tensor
-                    ) -> torch.Tensor:
-    """_torch_steps with each step's elementwise part one call of rnnpipe.core.lstm_step's loop: the same bits."""
+def _compiled_backward_steps(step: Any, d_out: Optional[torch.Tensor], gates: torch.Tensor,
+                             tanh_cs: torch.Tensor, cs: torch.Tensor, w_hh: torch.Tensor, dh: torch.Tensor,
+                             dc: torch.Tensor, dc_next: torch.Tensor) -> torch.Tensor:
+    """_torch_backward_steps with each step's elementwise part one call of rnnpipe.core.lstm_step's backward loop:
+    the same bits."""
     steps, batch, hidden = tanh_cs.shape
     if d_out is not None and d_out.stride(2) != 1:
         d_out = d_out.contiguous()
@@ -99,11 +142,12 @@ def _compiled_steps(step: Any, d_out: Optional[torch.Tensor], gates: torch.Tenso
     d_out_pointer = d_out.data_ptr() if d_out is not None else None
     d_out_step = d_out.stride(0) * size if d_out is not None else 0
     d_out_rows = d_out.stride(1) if d_out is not None else 0
+    threads = torch.get_num_threads()
     for t, g_t in reversed(list(enumerate(gates.unbind(0)))):
         step(batch, hidden, 4 * hidden, pointers[0] + t * strides[0], pointers[1] + t * strides[1],
              pointers[2] + t * strides[2], dh.data_ptr(),
              d_out_pointer + t * d_out_step if d_out_pointer is not None else None, d_out_rows,
-             dc.data_ptr(), dc_next.data_ptr())
+             dc.data_ptr(), dc_next.data_ptr(), threads)
         dc, dc_next = dc_next, dc
         torch.mm(g_t, w_hh, out=dh)
     torch.autograd.graph.increment_version(gates)  # written outside torch: a second backward must still refuse
@@ -125,21 +169,11 @@ class _LSTMLayer(torch.autograd.Function):
         cs = _unfilled(x, steps + 1, batch, hidden)   # the same for c
         tanh_cs = _unfilled(x, steps, batch, hidden)
         hs[0], cs[0] = h0, c0
-        w_hh_t = w_hh.t()
-        # Every step's views made for all steps at once (unbind): Python's indexing in the loop cost as much as the
-        # small operations themselves.
-        per_step = zip(gates.unbind(0), gates[..., :2 * hidden].unbind(0),
-                       *(view.unbind(0) for view in _gate_views(gates, hidden)),
-                       hs.unbind(0), hs[1:].unbind(0), cs.unbind(0), cs[1:].unbind(0), tanh_cs.unbind(0))
-        for g, sigmoids_if, i, f, cell, o, h_prev, h, c_prev, c, tanh_c in per_step:
-            g.addmm_(h_prev, w_hh_t)
-            sigmoids_if.sigmoid_()
-            cell.tanh_()
-            o.sigmoid_()
-            torch.mul(f, c_prev, out=c)
-            c.addcmul_(i, cell)
-            torch.tanh(c, out=tanh_c)
-            torch.mul(o, tanh_c, out=h)
+        library = lstm_step.load() if compiled_step else None
+        if library is not None and library.forward is not None:
+            _compiled_forward_steps(library.forward, gates, hs, cs, tanh_cs, w_hh)
+        else:
+            _torch_forward_steps(gates, hs, cs, tanh_cs, w_hh)
         ctx.save_for_backward(x, w_ih, w_hh, gates, hs, cs, tanh_cs)
         return hs[1:], hs[steps].clone(), cs[steps].clone()
 
@@ -156,13 +190,18 @@ class _LSTMLayer(torch.autograd.Function):
         contiguous = all(tensor.is_contiguous() for tensor in (gates, tanh_cs, cs))  # what the loop reads
         step = lstm_step.load() if compiled_step and contiguous else None
         if step is not None:
-            dc = _compiled_steps(step.lstm_backward_step, d_out, gates, tanh_cs, cs, w_hh, dh, dc, dc_next)
+            dc = _compiled_backward_steps(step.lstm_backward_step, d_out, gates, tanh_cs, cs, w_hh, dh, dc,
+                                          dc_next)
         else:
-            dc = _torch_steps(d_out, gates, tanh_cs, cs, w_hh, dh, dc, dc_next)
+            dc = _torch_backward_steps(d_out, gates, tanh_cs, cs, w_hh, dh, dc, dc_next)
         flat = d_gates.view(steps * batch, 4 * hidden)
         d_x = torch.mm(flat, w_ih).view_as(x) if ctx.needs_input_grad[0] else None
-        d_w_ih = torch.mm(flat.t(), x.reshape(steps * batch, -1))
-        d_w_hh = torch.mm(flat.t(), hs[:steps].reshape(steps * batch, hidden))
+        # Both weight gradients as one GEMM over [x | h_prev]: MKL runs the 64 + 512 columns at its large rate, the
+        # 64 alone well below it, and each column's bits are the same as in a GEMM of its own.
+        inputs = x.shape[2]
+        d_w = torch.mm(flat.t(), torch.cat([x.reshape(steps * batch, inputs),
+                                            hs[:steps].reshape(steps * batch, hidden)], dim=1))
+        d_w_ih, d_w_hh = d_w[:, :inputs].contiguous(), d_w[:, inputs:].contiguous()
         d_b = torch.mm(flat.new_ones(1, steps * batch), flat).view(4 * hidden)  # a GEMM: thread-invariant bits
         return d_x, dh, dc, d_w_ih, d_w_hh, d_b, d_b.clone()
 
