@@ -1,4 +1,4 @@
-"""Setup's build of the compiled backward step (rnnpipe.core.lstm_step): once, where it can write, and a one-line
+"""Setup's build of the compiled LSTM loops (rnnpipe.core.lstm_step): once, where it can write, and a one-line
 note (never a failed setup) where it cannot. Its bits: tests/core/test_lstm.py."""
 import ctypes
 import shutil
@@ -19,7 +19,7 @@ def test_setups_build_writes_the_library_once_in_the_first_writable_place(tmp_pa
     monkeypatch.setattr(lstm_step, "library_candidates", lambda library: places)
     assert lstm_step.main(["build"]) == 0
     assert capsys.readouterr().out.startswith(f"setup: built {places[1]}")
-    assert ctypes.CDLL(str(places[1])).lstm_backward_step
+    assert ctypes.CDLL(str(places[1])).lstm_backward
     assert lstm_step.main(["build"]) == 0 and capsys.readouterr().out == ""  # built once, then found
 
 

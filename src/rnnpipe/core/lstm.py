@@ -6,13 +6,12 @@ small operations per step forward and backward, and the weight gradient of the r
 per step. Here a training pass over a whole sequence is one autograd node:
 
 - forward: the input projection of all steps is one GEMM; per step, one GEMM (h @ W_hh) into the gate buffer and
-  the gate functions in place (7 elementwise operations, or one pass of rnnpipe.core.lstm_step's compiled loop
-  with their bits where setup built it); the activated gates, cell states and tanh(c) are kept for the backward
-  pass;
-- backward: per step, the gate gradients (15 elementwise operations, or one pass of rnnpipe.core.lstm_step's
-  compiled loop with their bits where setup built it) and one GEMM (dh = dgates @ W_hh); after the loop, the
-  input, weight and bias gradients of all steps are three large GEMMs (both weight matrices in one), which MKL
-  runs near its peak.
+  the gate functions in place (7 elementwise operations); the activated gates, cell states and tanh(c) are kept for
+  the backward pass;
+- backward: per step, the gate gradients (15 elementwise operations) and one GEMM (dh = dgates @ W_hh); after the
+  loop, the input, weight and bias gradients of all steps are three large GEMMs (both weight matrices in one),
+  which MKL runs near its peak. Where setup built rnnpipe.core.lstm_step, each loop over the steps is one call of
+  its compiled version, with the same bits.
   Each step's gate gradients overwrite its saved gates once they are read, so a batch's activations take 13 MB
   less (LSTM 512, 32 × 50 characters) and stay in the L3 cache; the price: a graph through FastLSTM's training
   path goes backward once (a second backward, retain_graph=True, stops with torch's in-place error).
@@ -75,20 +74,13 @@ def _torch_forward_steps(gates: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor
         torch.mul(o, tanh_c, out=h)
 
 
-def _compiled_forward_steps(step: Any, gates: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor,
+def _compiled_forward_steps(loop: Any, gates: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor,
                             tanh_cs: torch.Tensor, w_hh: torch.Tensor) -> None:
-    """_torch_forward_steps with each step's elementwise part one call of rnnpipe.core.lstm_step's forward loop: the
-    same bits. All four buffers are contiguous (made so by _LSTMLayer.forward)."""
+    """_torch_forward_steps as one call of rnnpipe.core.lstm_step's forward loop: each step's GEMM the very call
+    ATen makes, its elementwise part one pass; the same bits. All five tensors are contiguous."""
     steps, batch, hidden = tanh_cs.shape
-    threads = torch.get_num_threads()
-    size = gates.element_size()
-    h_step, c_step, tanh_step = (tensor.stride(0) * size for tensor in (hs, cs, tanh_cs))
-    h_at, c_at, tanh_at = (tensor.data_ptr() for tensor in (hs, cs, tanh_cs))
-    w_hh_t = w_hh.t()
-    for t, (g, h_prev) in enumerate(zip(gates.unbind(0), hs.unbind(0))):
-        g.addmm_(h_prev, w_hh_t)
-        step(batch, hidden, 4 * hidden, g.data_ptr(), c_at + t * c_step, c_at + (t + 1) * c_step,
-             tanh_at + t * tanh_step, h_at + (t + 1) * h_step, threads)
+    loop(steps, batch, hidden, gates.data_ptr(), hs.data_ptr(), cs.data_ptr(), tanh_cs.data_ptr(), w_hh.data_ptr(),
+         torch.get_num_threads())
 
 
 def _torch_backward_steps(d_out: Optional[torch.Tensor], gates: torch.Tensor, tanh_cs: torch.Tensor,
@@ -128,30 +120,19 @@ def _torch_backward_steps(d_out: Optional[torch.Tensor], gates: torch.Tensor, ta
     return dc
 
 
-def _compiled_backward_steps(step: Any, d_out: Optional[torch.Tensor], gates: torch.Tensor,
+def _compiled_backward_steps(loop: Any, d_out: Optional[torch.Tensor], gates: torch.Tensor,
                              tanh_cs: torch.Tensor, cs: torch.Tensor, w_hh: torch.Tensor, dh: torch.Tensor,
                              dc: torch.Tensor, dc_next: torch.Tensor) -> torch.Tensor:
-    """_torch_backward_steps with each step's elementwise part one call of rnnpipe.core.lstm_step's backward loop:
-    the same bits."""
+    """_torch_backward_steps as one call of rnnpipe.core.lstm_step's backward loop: the same bits."""
     steps, batch, hidden = tanh_cs.shape
     if d_out is not None and d_out.stride(2) != 1:
         d_out = d_out.contiguous()
-    size = gates.element_size()
-    pointers = [tensor.data_ptr() for tensor in (gates, tanh_cs, cs)]
-    strides = [tensor.stride(0) * size for tensor in (gates, tanh_cs, cs)]
-    d_out_pointer = d_out.data_ptr() if d_out is not None else None
-    d_out_step = d_out.stride(0) * size if d_out is not None else 0
-    d_out_rows = d_out.stride(1) if d_out is not None else 0
-    threads = torch.get_num_threads()
-    for t, g_t in reversed(list(enumerate(gates.unbind(0)))):
-        step(batch, hidden, 4 * hidden, pointers[0] + t * strides[0], pointers[1] + t * strides[1],
-             pointers[2] + t * strides[2], dh.data_ptr(),
-             d_out_pointer + t * d_out_step if d_out_pointer is not None else None, d_out_rows,
-             dc.data_ptr(), dc_next.data_ptr(), threads)
-        dc, dc_next = dc_next, dc
-        torch.mm(g_t, w_hh, out=dh)
+    in_next = loop(steps, batch, hidden, gates.data_ptr(), tanh_cs.data_ptr(), cs.data_ptr(), w_hh.data_ptr(),
+                   dh.data_ptr(), d_out.data_ptr() if d_out is not None else None,
+                   d_out.stride(0) if d_out is not None else 0, d_out.stride(1) if d_out is not None else 0,
+                   dc.data_ptr(), dc_next.data_ptr(), torch.get_num_threads())
     torch.autograd.graph.increment_version(gates)  # written outside torch: a second backward must still refuse
-    return dc
+    return dc_next if in_next else dc
 
 
 class _LSTMLayer(torch.autograd.Function):
@@ -169,7 +150,7 @@ class _LSTMLayer(torch.autograd.Function):
         cs = _unfilled(x, steps + 1, batch, hidden)   # the same for c
         tanh_cs = _unfilled(x, steps, batch, hidden)
         hs[0], cs[0] = h0, c0
-        library = lstm_step.load() if compiled_step else None
+        library = lstm_step.load() if compiled_step and w_hh.is_contiguous() else None
         if library is not None and library.forward is not None:
             _compiled_forward_steps(library.forward, gates, hs, cs, tanh_cs, w_hh)
         else:
@@ -184,14 +165,13 @@ class _LSTMLayer(torch.autograd.Function):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
         d_gates = gates  # each step's gate gradients overwrite its gates once they are read: 13 MB less to hold
-        dh = d_hn.clone() if d_hn is not None else x.new_zeros(batch, hidden)
-        dc = d_cn.clone() if d_cn is not None else x.new_zeros(batch, hidden)
+        dh = d_hn.clone(memory_format=torch.contiguous_format) if d_hn is not None else x.new_zeros(batch, hidden)
+        dc = d_cn.clone(memory_format=torch.contiguous_format) if d_cn is not None else x.new_zeros(batch, hidden)
         dc_next = x.new_empty(batch, hidden)
-        contiguous = all(tensor.is_contiguous() for tensor in (gates, tanh_cs, cs))  # what the loop reads
-        step = lstm_step.load() if compiled_step and contiguous else None
-        if step is not None:
-            dc = _compiled_backward_steps(step.lstm_backward_step, d_out, gates, tanh_cs, cs, w_hh, dh, dc,
-                                          dc_next)
+        contiguous = all(tensor.is_contiguous() for tensor in (gates, tanh_cs, cs, w_hh))  # what the loop reads
+        library = lstm_step.load() if compiled_step and contiguous else None
+        if library is not None:
+            dc = _compiled_backward_steps(library.backward, d_out, gates, tanh_cs, cs, w_hh, dh, dc, dc_next)
         else:
             dc = _torch_backward_steps(d_out, gates, tanh_cs, cs, w_hh, dh, dc, dc_next)
         flat = d_gates.view(steps * batch, 4 * hidden)

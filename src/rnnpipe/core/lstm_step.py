@@ -1,10 +1,11 @@
-"""FastLSTM's steps as compiled loops, with the bits of their torch versions, on every thread the process has.
+"""FastLSTM's step loops compiled, with the bits of their torch versions, on every thread the process has.
 
 A step of rnnpipe.core.lstm is one GEMM and 7 (forward) or 15 (backward) elementwise torch operations on 32 × 512
 values each (the default char-RNN): each reads and writes its operands once and costs more in dispatch than in
-arithmetic, and ATen splits none but the tanh across threads (below 32,768 values). Here each step's elementwise
-part is one pass over the rows of the batch, the rows shared among the threads (OpenMP, torch's own runtime), every
-value computed as its torch version computes it:
+arithmetic, and ATen splits none but the tanh across threads (below 32,768 values). Here a whole pass over a
+sequence is one call: per step, the GEMM is the very BLAS call ATen makes for it (MKL's `sgemm_`, the same
+arguments), and the elementwise part is one pass over the rows of the batch, the rows shared among the threads
+(OpenMP, torch's own runtime), every value computed as its torch version computes it:
 
 - a product is IEEE's correctly rounded product wherever it is computed, and every `addcmul` that ATen computes
   with a fused multiply-add (its AVX2 kernels do: measured, not assumed) is `fmaf` here; the library is compiled
@@ -12,8 +13,9 @@ value computed as its torch version computes it:
 - forward only, and only where ATen runs its AVX2 kernels: the sigmoid is ATen's 1 / (1 + exp(-x)) with the same
   exp, SLEEF's `Sleef_expf8_u10` on whole 16-value blocks of a row and libm's `expf` on the rest, as ATen's
   vectorised loop does; the tanh is MKL's `vmsTanh` in the mode ATen calls it with, one row at a time, as ATen's
-  loop calls it. Both are taken from torch's own library at load time, so they are the very functions ATen calls.
+  loop calls it.
 
+The GEMM, exp and tanh are taken from torch's own library at load time, so they are the very functions ATen calls.
 tests/core/test_lstm.py compares the two versions bit for bit. No value depends on another row, so the bits do not
 depend on how many threads share the rows.
 
@@ -28,7 +30,7 @@ import platform
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from rnnpipe.core.clib import build_in_first_writable, library_candidates
 
@@ -36,7 +38,13 @@ SOURCE = r"""
 #include <math.h>
 #include <stddef.h>
 
-/* One row of one backward step, value by value in the torch version's order (rnnpipe.core.lstm._torch_steps). */
+/* The BLAS GEMM that ATen calls (MKL's sgemm_, column-major), from torch's library (lstm_step_bind). */
+typedef void (*sgemm_function)(const char *, const char *, const int *, const int *, const int *, const float *,
+                               const float *, const int *, const float *, const int *, const float *, float *,
+                               const int *);
+static sgemm_function sgemm;
+
+/* One row of one backward step, value by value in the torch version's order (lstm._torch_backward_steps). */
 static inline void row(long hidden, float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
                        const float *restrict tc, const float *restrict cp, const float *restrict hb,
                        const float *restrict ob, const float *restrict cb, float *restrict nb) {
@@ -56,40 +64,55 @@ static inline void row(long hidden, float *restrict gi, float *restrict gf, floa
     }
 }
 
-/* gates: [batch, gate_stride] rows, blocks i, f, g, o of `hidden` values: read, then overwritten by their gradients.
-   tanh_c, c_prev, dh, dc, dc_next: [batch, hidden], contiguous. d_out: rows of d_out_stride, or NULL.
-   dc: the cell gradient entering the step (read); dc_next: the one leaving it (written). dh is only read. */
-void lstm_backward_step(long batch, long hidden, long gate_stride, float *gates, const float *tanh_c,
-                        const float *c_prev, const float *dh, const float *d_out, long d_out_stride,
-                        const float *dc, float *dc_next, int threads) {
+/* The elementwise part of one backward step. gates: [batch, 4 hidden] rows, blocks i, f, g, o: read, then
+   overwritten by their gradients. tanh_c, c_prev, dh, dc, dc_next: [batch, hidden]. d_out: rows of d_out_row values,
+   or NULL. dc: the cell gradient entering the step (read); dc_next: the one leaving it (written). */
+static void backward_step(long batch, long hidden, float *gates, const float *tanh_c, const float *c_prev,
+                          const float *dh, const float *d_out, long d_out_row, const float *dc, float *dc_next,
+                          int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)
     for (long b = 0; b < batch; b++) {
-        float *gi = gates + b * gate_stride;
+        float *gi = gates + b * 4 * hidden;
         long at = b * hidden;
         if (d_out)  /* two copies of the loop, each without a branch inside: the compiler vectorises both */
             row(hidden, gi, gi + hidden, gi + 2 * hidden, gi + 3 * hidden, tanh_c + at, c_prev + at, dh + at,
-                d_out + b * d_out_stride, dc + at, dc_next + at);
+                d_out + b * d_out_row, dc + at, dc_next + at);
         else
             row(hidden, gi, gi + hidden, gi + 2 * hidden, gi + 3 * hidden, tanh_c + at, c_prev + at, dh + at,
                 NULL, dc + at, dc_next + at);
     }
 }
 
+/* The backward loop (rnnpipe.core.lstm._torch_backward_steps), from the last step to the first: each step's gate
+   gradients into its place in `gates` [steps, batch, 4 hidden], then dh = dgates_t @ W_hh ([4 hidden, hidden]) as
+   ATen's torch.mm(dgates_t, w_hh, out=dh) calls its BLAS. tanh_cs [steps, batch, hidden], cs [steps + 1, ...]:
+   contiguous. d_out: step t's rows at d_out + t * d_out_step, or NULL. dh and dc hold the gradients entering the last
+   step; dc_next is scratch. Returns 0 when dc holds the cell gradient leaving the first step, 1 when dc_next does. */
+int lstm_backward(long steps, long batch, long hidden, float *gates, const float *tanh_cs, const float *cs,
+                  const float *w_hh, float *dh, const float *d_out, long d_out_step, long d_out_row, float *dc,
+                  float *dc_next, int threads) {
+    const int m = (int)hidden, n = (int)batch, k = (int)(4 * hidden);
+    const float one = 1.0f, zero = 0.0f;
+    long bh = batch * hidden;
+    for (long t = steps - 1; t >= 0; t--) {
+        float *g = gates + t * batch * 4 * hidden, *swap;
+        backward_step(batch, hidden, g, tanh_cs + t * bh, cs + t * bh, dh, d_out ? d_out + t * d_out_step : NULL,
+                      d_out_row, dc, dc_next, threads);
+        swap = dc, dc = dc_next, dc_next = swap;
+        sgemm("N", "N", &m, &n, &k, &one, w_hh, &m, g, &k, &zero, dh, &m);
+    }
+    return (int)(steps % 2);
+}
+
 #if defined(__AVX2__)
 #include <immintrin.h>
 
-/* torch's own functions (lstm_step_bind): SLEEF's exp on 8 floats, MKL's vmsTanh, MKL's per-thread thread count. */
+/* More of torch's own functions: SLEEF's exp on 8 floats, MKL's vmsTanh, MKL's per-thread thread count. */
 static __m256 (*exp8)(__m256);
 static void (*vms_tanh)(int, const float *, float *, long long);
 static int (*mkl_threads_local)(int);
 /* The mode ATen's vml.h calls MKL's functions with: VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE. */
 #define ATEN_VML_MODE (0x00000002LL | 0x00140000LL | 0x00000100LL)
-
-void lstm_step_bind(void *exp8_function, void *tanh_function, void *threads_function) {
-    exp8 = (__m256 (*)(__m256))exp8_function;
-    vms_tanh = (void (*)(int, const float *, float *, long long))tanh_function;
-    mkl_threads_local = (int (*)(int))threads_function;
-}
 
 /* ATen's AVX2 sigmoid in place: 16 values per iteration as two vectors of 0 - x, exp, + 1, 1 / (IEEE's division),
    the values after the last whole 16 one by one with libm's expf (ATen's vectorised loop and its scalar tail). */
@@ -105,17 +128,17 @@ static void sigmoid(long n, float *x) {
         x[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
-/* The elementwise part of one forward step (rnnpipe.core.lstm._torch_forward_steps), its GEMM done:
-   gates [batch, gate_stride] (pre-activations of i, f, g, o, activated in place); c_prev, c, tanh_c, h: [batch,
-   hidden], contiguous; c, tanh_c and h written. */
-void lstm_forward_step(long batch, long hidden, long gate_stride, float *gates, const float *c_prev, float *c,
-                       float *tanh_c, float *h, int threads) {
+/* The elementwise part of one forward step (rnnpipe.core.lstm._torch_forward_steps), its GEMM done: gates [batch,
+   4 hidden] (pre-activations of i, f, g, o, activated in place); c_prev, c, tanh_c, h: [batch, hidden]; c, tanh_c
+   and h written. */
+static void forward_step(long batch, long hidden, float *gates, const float *c_prev, float *c, float *tanh_c,
+                         float *h, int threads) {
     #pragma omp parallel num_threads(threads) if(threads > 1)
     {
         int mkl_threads = mkl_threads_local(1);  /* vmsTanh inside a parallel region: no team of its own */
         #pragma omp for schedule(static)
         for (long b = 0; b < batch; b++) {
-            float *gi = gates + b * gate_stride, *gf = gi + hidden, *gg = gi + 2 * hidden, *go = gi + 3 * hidden;
+            float *gi = gates + b * 4 * hidden, *gf = gi + hidden, *gg = gi + 2 * hidden, *go = gi + 3 * hidden;
             const float *cp = c_prev + b * hidden;
             float *cr = c + b * hidden, *tr = tanh_c + b * hidden, *hr = h + b * hidden;
             sigmoid(2 * hidden, gi);                                    /* gates[..., :2H].sigmoid_() */
@@ -130,7 +153,31 @@ void lstm_forward_step(long batch, long hidden, long gate_stride, float *gates, 
         mkl_threads_local(mkl_threads);
     }
 }
+
+/* The forward loop: per step, gates_t += h_{t-1} @ W_hh^T as ATen's gates_t.addmm_(h_prev, w_hh.t()) calls its
+   BLAS, then the step's elementwise part. gates [steps, batch, 4 hidden] (the input part and biases already in);
+   hs, cs [steps + 1, batch, hidden] (hs[0], cs[0]: the initial state); tanh_cs [steps, batch, hidden]. */
+void lstm_forward(long steps, long batch, long hidden, float *gates, float *hs, float *cs, float *tanh_cs,
+                  const float *w_hh, int threads) {
+    const int m = (int)(4 * hidden), n = (int)batch, k = (int)hidden;
+    const float one = 1.0f;
+    long bh = batch * hidden;
+    for (long t = 0; t < steps; t++) {
+        float *g = gates + t * batch * 4 * hidden;
+        sgemm("T", "N", &m, &n, &k, &one, w_hh, &k, hs + t * bh, &k, &one, g, &m);
+        forward_step(batch, hidden, g, cs + t * bh, cs + (t + 1) * bh, tanh_cs + t * bh, hs + (t + 1) * bh, threads);
+    }
+}
 #endif
+
+void lstm_step_bind(void *sgemm_, void *exp8_, void *tanh_, void *threads_local_) {
+    sgemm = (sgemm_function)sgemm_;
+#if defined(__AVX2__)
+    exp8 = (__m256 (*)(__m256))exp8_;
+    vms_tanh = (void (*)(int, const float *, float *, long long))tanh_;
+    mkl_threads_local = (int (*)(int))threads_local_;
+#endif
+}
 """
 
 
@@ -149,15 +196,16 @@ LIBRARY = f"lstm-step-{hashlib.sha256(' '.join([SOURCE, *flags()]).encode()).hex
 FUSED_CAPABILITIES = ("AVX2", "AVX512")
 # The forward step's sigmoid is ATen's AVX2 one (vectors of 8); its AVX-512 kernels use vectors of 16.
 FORWARD_CAPABILITY = "AVX2"
-# What the forward step takes from torch's library: the functions ATen's AVX2 kernels call.
-TORCH_FUNCTIONS = ("Sleef_expf8_u10", "vmsTanh", "MKL_Set_Num_Threads_Local")
+# What the loops take from torch's library: the functions ATen's own kernels call.
+TORCH_FUNCTIONS = ("sgemm_", "Sleef_expf8_u10", "vmsTanh", "MKL_Set_Num_Threads_Local")
 
 
 @lru_cache(maxsize=1)
 def load() -> Optional[ctypes.CDLL]:
-    """The built library with its functions typed, or None: not built, or ATen's kernels in this process are not
-    ones whose bits it reproduces. Its `forward` attribute: lstm_forward_step where it reproduces ATen's bits too,
-    else None."""
+    """The built library with its loops typed and given torch's functions, or None: not built, this torch lacks one
+    of TORCH_FUNCTIONS, or ATen's kernels in this process are not ones whose bits the loops reproduce. Its
+    `backward` attribute: the backward loop; `forward`: the forward loop where it reproduces ATen's bits too (ATen's
+    AVX2 kernels), else None."""
     import torch
 
     path = next((path for path in library_candidates(LIBRARY) if path.is_file()), None)
@@ -166,32 +214,24 @@ def load() -> Optional[ctypes.CDLL]:
         return None
     try:
         library = ctypes.CDLL(str(path))
-    except OSError:
-        return None
-    step = library.lstm_backward_step
-    step.restype = None
-    step.argtypes = ([ctypes.c_long] * 3 + [ctypes.c_void_p] * 5 + [ctypes.c_long] + [ctypes.c_void_p] * 2
-                     + [ctypes.c_int])
-    library.forward = _bind_forward(library) if capability == FORWARD_CAPABILITY else None
-    return library
-
-
-def _bind_forward(library: ctypes.CDLL) -> Optional[Any]:
-    """lstm_forward_step typed and given torch's functions, or None where this torch lacks one of them."""
-    import torch
-
-    try:
         aten = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))  # loaded: torch's own
         functions = [ctypes.cast(getattr(aten, name), ctypes.c_void_p) for name in TORCH_FUNCTIONS]
-        step = library.lstm_forward_step
     except (OSError, AttributeError):
         return None
     library.lstm_step_bind.restype = None
-    library.lstm_step_bind.argtypes = [ctypes.c_void_p] * 3
+    library.lstm_step_bind.argtypes = [ctypes.c_void_p] * 4
     library.lstm_step_bind(*functions)
-    step.restype = None
-    step.argtypes = [ctypes.c_long] * 3 + [ctypes.c_void_p] * 5 + [ctypes.c_int]
-    return step
+    backward = library.lstm_backward
+    backward.restype = ctypes.c_int
+    backward.argtypes = ([ctypes.c_long] * 3 + [ctypes.c_void_p] * 6 + [ctypes.c_long] * 2 + [ctypes.c_void_p] * 2
+                         + [ctypes.c_int])
+    library.backward = backward
+    library.forward = None
+    if capability == FORWARD_CAPABILITY and hasattr(library, "lstm_forward"):
+        library.forward = library.lstm_forward
+        library.forward.restype = None
+        library.forward.argtypes = [ctypes.c_long] * 3 + [ctypes.c_void_p] * 5 + [ctypes.c_int]
+    return library
 
 
 def main(argv: list[str]) -> int:
