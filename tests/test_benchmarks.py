@@ -131,7 +131,11 @@ def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_pat
     assert any(line.startswith("FLOPs per training target") and line.endswith(" M") for line in lines)
     rows = [line for line in lines if line.startswith(("SGEMM", "char-RNN training"))]
     assert len(rows) == 3 and all(float(row.split()[-2]) > 0 for row in rows)
-    assert any(line.startswith("goal: training at ") for line in lines)
+    # the goal's figure: five paired rounds (SGEMM, then training batches) and their median
+    rounds = [line.split() for line in lines if re.match(r"^[1-5] +[0-9.]+ +[0-9.]+ +[0-9]+%$", line)]
+    assert [row[0] for row in rounds] == ["1", "2", "3", "4", "5"], done.stdout
+    assert any(line.startswith("median ") and "(rounds: " in line for line in lines)
+    assert any(line.startswith("goal: training at ") and "(the median round)" in line for line in lines)
     # where a batch's time goes: six phases (seven with a weight average) and their sum, each with its GEMMs'
     # estimate and the rest
     averaged = ["weight"] if load_params(ROOT / "params.yaml").charrnn.weight_average else []
