@@ -227,3 +227,24 @@ def test_one_gemm_over_x_and_h_gives_each_weight_gradient_the_bits_of_its_own_ge
     both = torch.mm(flat.t(), torch.cat([x, h], dim=1))
     assert torch.equal(both[:, :inputs], torch.mm(flat.t(), x))
     assert torch.equal(both[:, inputs:], torch.mm(flat.t(), h))
+
+
+def test_a_torch_without_one_of_the_functions_the_loops_call_runs_the_torch_versions(monkeypatch):
+    """A torch build whose library lacks sgemm_, SLEEF's exp or MKL's vmsTanh: no compiled loop, the same results."""
+    assert compiled_step_built()
+    lstm_step.load.cache_clear()
+    monkeypatch.setattr(lstm_step, "TORCH_FUNCTIONS", ("sgemm_", "no_such_function", "vmsTanh",
+                                                       "MKL_Set_Num_Threads_Local"))
+    try:
+        assert lstm_step.load() is None
+        torch.manual_seed(0)
+        model = FastLSTM(6, 16, batch_first=True)
+        x = torch.randn(3, 5, 6)
+        fallback = run(model, x, None)
+    finally:
+        monkeypatch.undo()
+        lstm_step.load.cache_clear()
+    model.zero_grad()
+    assert lstm_step.load() is not None
+    for a, b in zip(fallback, run(model, x, None)):
+        assert torch.equal(a, b)
