@@ -287,21 +287,29 @@ def part_rate(params, corpus, ids, chars: int) -> None:
         compiled_step_split(train_ids[:chars], corpus.vocab, p)
 
 
-def training_step(p, vocab):
-    """The default char-RNN built from p, and one training batch of it as rnnpipe.core.training.fit runs one
-    (forward, loss, backward, clipping, optimizer step, weight average): step(inputs, targets, state) -> state."""
+def training_parts(p, vocab):
+    """The default char-RNN built from p in training mode, its optimizer and its weight average (or None), as
+    rnnpipe.charrnn.train builds them."""
     import torch
 
     from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
     from rnnpipe.charrnn.train import make_optimizer
-    from rnnpipe.core.recurrent import detach_state
     from rnnpipe.core.training import WeightAverage
 
     torch.manual_seed(p.seed)
     model = CharRNN(CharRNNConfig.from_params(p, vocab))
     model.train()
-    optimizer = make_optimizer(model, p)
-    averaged = WeightAverage(model, p.weight_average) if p.weight_average else None
+    return model, make_optimizer(model, p), WeightAverage(model, p.weight_average) if p.weight_average else None
+
+
+def training_step(p, vocab):
+    """training_parts(p, vocab), and one training batch of it as rnnpipe.core.training.fit runs one (forward, loss,
+    backward, clipping, optimizer step, weight average): step(inputs, targets, state) -> state."""
+    import torch
+
+    from rnnpipe.core.recurrent import detach_state
+
+    model, optimizer, averaged = training_parts(p, vocab)
 
     def step(inputs, targets, state):
         logits, state = model(inputs, state)
@@ -395,19 +403,12 @@ def phase_split(train_ids, vocab, p, flops: float, step_gflops: float, large_gfl
     them) timed phase by phase, each phase's GEMMs estimated from their FLOPs at the two measured SGEMM rates
     (the recurrent steps at the step shape's rate, the rest at the large one); the remainder is the phase's time
     outside its GEMMs."""
-    import torch
     from torch import nn
 
-    from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
-    from rnnpipe.charrnn.train import make_optimizer, tbptt_batches
+    from rnnpipe.charrnn.train import tbptt_batches
     from rnnpipe.core.recurrent import detach_state
-    from rnnpipe.core.training import WeightAverage
 
-    torch.manual_seed(p.seed)
-    model = CharRNN(CharRNNConfig.from_params(p, vocab))
-    model.train()
-    optimizer = make_optimizer(model, p)
-    averaged = WeightAverage(model, p.weight_average) if p.weight_average else None
+    model, optimizer, averaged = training_parts(p, vocab)
     rnn, head, vocab_size = model.net.rnn, model.net.head, len(vocab)
     targets_per_batch = p.batch_size * p.seq_length
     hidden, width = p.hidden_size, p.embedding_dim
