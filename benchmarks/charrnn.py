@@ -1,6 +1,7 @@
 """Char-RNN benchmark on the default corpus (params.yaml `corpus`); every figure is measured in this one run.
 
     python benchmarks/charrnn.py [--parts course numerics contention rate dropout default] [--seconds 20] [--chars 200000]
+                                 [--rounds 3] [--gemm-seconds 2]
                                  [--corpus FILE]   (default: the corpus params.yaml names)
                                  [--set SECTION.KEY=VALUE ...]   (params.yaml overrides, as dvc exp run -S)
 
@@ -14,8 +15,9 @@ numerics  training targets/s of the default char-RNN (params.yaml `charrnn`, one
           runs in its own process: the settings apply when torch loads.
 contention
           training targets/s of the default char-RNN with one CPU-bound process beside it (started here), next to
-          the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware).
-          Goal: under contention at least half the quiet figure, at no cost on a quiet machine.
+          the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware),
+          in --rounds rounds (each quiet, then busy: a host whose speed moves moves both). Goals, on the median
+          round: under contention at least half the quiet figure, at no cost on a quiet machine.
 rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target written out in
           rnnpipe.core.cost, times targets/s over one epoch of --chars characters, its validation included; torch's
           compiler stack, which its optimizers import at their first step, loaded before) next to this machine's
@@ -36,6 +38,7 @@ import argparse
 import importlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -201,36 +204,50 @@ def part_numerics(params, chars: int, forward: list[str]) -> None:
           f"({rows['native']['aten']}): {1 - pinned / native:.0%}")
 
 
-def part_contention(params, chars: int, forward: list[str]) -> None:
+def part_contention(params, chars: int, forward: list[str], rounds: int) -> None:
+    """Quiet and busy in turn, `rounds` times: each round measures both thread policies quiet, then both beside one
+    CPU-bound process, so each busy figure is compared with the quiet one measured a minute before it (a host whose
+    speed moves within minutes moves both); the goals read the median round."""
     p = params.charrnn
     print(f"\ncontention: training throughput of the default char-RNN ({p.cell} {p.hidden_size}), one epoch over "
-          f"{chars:,} characters, quiet and beside one CPU-bound process this script starts")
-    rows = {}
-    for busy in (False, True):
-        competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-        try:
-            for load_aware in (False, True):
-                rows[busy, load_aware] = in_child("pinned", chars, forward, load_aware)
-        finally:
-            if competitor is not None:
-                competitor.kill()
-                competitor.wait()
-    print(f"{'threads':<44} {'quiet':>10} {'busy core':>10} {'busy / quiet':>13}")
-    for load_aware, label in ((False, "fixed at every core"), (True, "runtime.threads: auto (load-aware)")):
-        quiet, busy = (rows[b, load_aware]["targets_per_second"] for b in (False, True))
-        print(f"{label:<44} {quiet:>10,.0f} {busy:>10,.0f} {busy / quiet:>13.0%}")
-    fixed_quiet, aware_quiet = (rows[False, a]["targets_per_second"] for a in (False, True))
-    print(f"load-aware on a quiet machine: {aware_quiet / fixed_quiet:.0%} of the fixed threads' speed; "
-          f"busy, it used {rows[True, True]['switches'][-1][1] if rows[True, True]['switches'] else 'all'} "
-          f"thread(s) at the end ({len(rows[True, True]['switches'])} changes)")
-    busy_share = rows[True, True]["targets_per_second"] / aware_quiet
-    print(f"goal: beside one busy process, {busy_share:.0%} of the quiet figure >= 50%: "
-          f"{'met' if busy_share >= 0.5 else 'NOT met'}")
-    print(f"goal: quiet, {aware_quiet / fixed_quiet:.0%} of the fixed threads' speed >= 95%: "
-          f"{'met' if aware_quiet >= 0.95 * fixed_quiet else 'NOT met'}")
+          f"{chars:,} characters per figure, quiet and then beside one CPU-bound process this script starts, "
+          f"{rounds} round(s)")
+    policies = ((False, "fixed"), (True, "auto"))
+    print(f"{'round':<6} {'fixed quiet':>12} {'fixed busy':>11} {'busy/quiet':>11} {'auto quiet':>11} "
+          f"{'auto busy':>10} {'busy/quiet':>11} {'auto/fixed quiet':>17}  auto's threads (busy)")
+    kept, quiet_costs, ends = [], [], []
+    for round_ in range(1, rounds + 1):
+        rows = {}
+        for busy in (False, True):
+            competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                for load_aware, _ in (policies if not busy else policies[::-1]):  # auto's pair adjacent in time
+                    rows[busy, load_aware] = in_child("pinned", chars, forward, load_aware)
+            finally:
+                if competitor is not None:
+                    competitor.kill()
+                    competitor.wait()
+        speed = {key: row["targets_per_second"] for key, row in rows.items()}
+        fixed_share, aware_share = (speed[True, a] / speed[False, a] for a in (False, True))
+        quiet_ratio = speed[False, True] / speed[False, False]
+        switches = rows[True, True]["switches"]
+        end = f"{switches[-1][1]} at the end, {len(switches)} change(s)" if switches else "all, no change"
+        kept.append(aware_share)
+        quiet_costs.append(quiet_ratio)
+        ends.append(end)
+        print(f"{round_:<6} {speed[False, False]:>12,.0f} {speed[True, False]:>11,.0f} {fixed_share:>11.0%} "
+              f"{speed[False, True]:>11,.0f} {speed[True, True]:>10,.0f} {aware_share:>11.0%} {quiet_ratio:>17.0%}  "
+              f"{end}")
+    busy_share, quiet_share = statistics.median(kept), statistics.median(quiet_costs)
+    spread = f" (rounds: {min(kept):.0%}-{max(kept):.0%})" if rounds > 1 else ""
+    print(f"goal: beside one busy process, runtime.threads: auto keeps {busy_share:.0%} of its quiet speed "
+          f"(the median round){spread} >= 50%: {'met' if busy_share >= 0.5 else 'NOT met'}")
+    spread = f" (rounds: {min(quiet_costs):.0%}-{max(quiet_costs):.0%})" if rounds > 1 else ""
+    print(f"goal: quiet, it runs at {quiet_share:.0%} of the fixed threads' speed (the median round){spread} "
+          f">= 95%: {'met' if quiet_share >= 0.95 else 'NOT met'}")
 
 
-def part_rate(params, corpus, ids, chars: int) -> None:
+def part_rate(params, corpus, ids, chars: int, gemm_seconds: float) -> None:
     from gemm_rate import sgemm_gflops  # benchmarks/, beside this script
 
     from rnnpipe.core.cost import training_flops_per_target
@@ -251,11 +268,13 @@ def part_rate(params, corpus, ids, chars: int) -> None:
     # stage server has it (rnnpipe.warm).
     importlib.import_module("torch._dynamo")
 
-    large = sgemm_gflops(2048, 2048, 2048)
-    step = sgemm_gflops(p.batch_size, p.hidden_size, 4 * p.hidden_size if p.cell == "lstm" else p.hidden_size)
+    large = sgemm_gflops(2048, 2048, 2048, gemm_seconds)
+    step = sgemm_gflops(p.batch_size, p.hidden_size, 4 * p.hidden_size if p.cell == "lstm" else p.hidden_size,
+                        gemm_seconds)
     rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, p, epochs=1)
     achieved = rate * flops / 1e9
-    large_after = sgemm_gflops(2048, 2048, 2048)  # again: the machine's load may have moved while training ran
+    # again: the machine's load may have moved while training ran
+    large_after = sgemm_gflops(2048, 2048, 2048, gemm_seconds)
     reference = max(large, large_after)
     print(f"{'measured':<52} {'GFLOP/s':>9} {'of large SGEMM':>15}")
     print(f"{'SGEMM 2048 x 2048 x 2048 (best of before/after)':<52} {reference:>9.1f} {1:>15.0%}")
@@ -276,7 +295,7 @@ def part_rate(params, corpus, ids, chars: int) -> None:
         print(f"time outside the GEMMs (gate functions, dropout masks, optimizer, Python): "
               f"{1 - achieved / gemm_bound:.0%} of training")
     if p.mode == "many_to_many":
-        paired_rounds(train_ids[:chars], corpus.vocab, p, flops)
+        paired_rounds(train_ids[:chars], corpus.vocab, p, flops, gemm_seconds / 2)
     else:  # no batches of the default kind to pair: the epoch's figure decides
         verdict = ("not judged (the figures disagree)" if not consistent
                    else "met" if achieved / reference >= 0.65 else "NOT met")
@@ -326,12 +345,12 @@ def training_step(p, vocab):
     return step
 
 
-def paired_rounds(train_ids, vocab, p, flops: float, rounds: int = 5, batches: int = 20, skipped: int = 10) -> None:
-    """The goal's figure, robust to a host whose speed moves: the large SGEMM (1 s) and `batches` training batches
-    in turn, `rounds` times, each round's training rate against the SGEMM rate measured just before it; the
-    median round decides."""
+def paired_rounds(train_ids, vocab, p, flops: float, gemm_seconds: float, rounds: int = 5, batches: int = 20,
+                  skipped: int = 10) -> None:
+    """The goal's figure, robust to a host whose speed moves: the large SGEMM (`gemm_seconds`) and `batches`
+    training batches in turn, `rounds` times, each round's training rate against the SGEMM rate measured just
+    before it; the median round decides."""
     import itertools
-    import statistics
 
     from gemm_rate import sgemm_gflops  # benchmarks/, beside this script
 
@@ -343,12 +362,12 @@ def paired_rounds(train_ids, vocab, p, flops: float, rounds: int = 5, batches: i
     for _ in range(skipped):  # warm-up
         state = step(*next(stream), state)
     targets = batches * p.batch_size * p.seq_length
-    print(f"\npaired: a 2048^3 SGEMM (1 s), then {batches} training batches ({targets:,} targets), in turn, "
-          f"{rounds} rounds (after {skipped} unmeasured batches)")
+    print(f"\npaired: a 2048^3 SGEMM ({gemm_seconds:g} s), then {batches} training batches ({targets:,} targets), "
+          f"in turn, {rounds} rounds (after {skipped} unmeasured batches)")
     print(f"{'round':<8} {'SGEMM GFLOP/s':>14} {'training GFLOP/s':>17} {'of SGEMM':>9}")
     ratios = []
     for round_ in range(1, rounds + 1):
-        large = sgemm_gflops(2048, 2048, 2048, seconds=1.0)
+        large = sgemm_gflops(2048, 2048, 2048, gemm_seconds)
         start = time.perf_counter()
         for _ in range(batches):
             state = step(*next(stream), state)
@@ -558,6 +577,10 @@ def main() -> None:
                         default=["course", "numerics", "contention", "rate", "dropout", "default"])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to time the course loop")
     parser.add_argument("--chars", type=int, default=200_000, help="characters per throughput measurement")
+    parser.add_argument("--gemm-seconds", type=float, default=2.0,
+                        help="rate: how long each SGEMM rate is measured (its paired rounds: half of it)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="contention: how many times to measure quiet, then busy (the goals read the median)")
     parser.add_argument("--corpus", help="a UTF-8 text file to use instead of params.yaml's corpus")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override params.yaml for this run, as `dvc exp run -S` (repeatable), e.g. "
@@ -569,6 +592,11 @@ def main() -> None:
     if args.measure:
         measure(args.measure, args.chars, args.load_aware, args.corpus, args.set)
         return
+    if args.rounds < 1:
+        parser.exit(2, f"error: --rounds = {args.rounds} is invalid: allowed is an integer >= 1\n")
+    if not 0 < args.gemm_seconds <= 600:
+        parser.exit(2, f"error: --gemm-seconds = {args.gemm_seconds:g} is invalid: allowed is a number of seconds "
+                       "in (0, 600]\n")
     from rnnpipe.core.errors import ParamsError
 
     try:
@@ -587,9 +615,9 @@ def main() -> None:
     if "numerics" in args.parts:
         part_numerics(params, args.chars, forward)
     if "contention" in args.parts:
-        part_contention(params, args.chars, forward)
+        part_contention(params, args.chars, forward, args.rounds)
     if "rate" in args.parts:
-        part_rate(params, corpus, ids, args.chars)
+        part_rate(params, corpus, ids, args.chars, args.gemm_seconds)
     if "dropout" in args.parts:
         if params.charrnn.dropout == 0:
             print("\ndropout: the char-RNN's dropout is 0 (nothing to mask)")

@@ -42,14 +42,14 @@ def test_forecaster_benchmark_refuses_a_bad_override_in_one_line_before_training
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and expected in done.stderr
 
 
-def charrnn_throughput(tmp_path, part: str) -> subprocess.CompletedProcess:
-    """`benchmarks/charrnn.py --parts PART` over 15,000 characters of a small text of its own, for an LSTM of 128
+def charrnn_throughput(tmp_path, part: str, *args: str) -> subprocess.CompletedProcess:
+    """`benchmarks/charrnn.py --parts PART ARGS` over 15,000 characters of a small text of its own, for an LSTM of 128
     units (these tests read what the benchmark prints, not how fast: the default's 512 only takes longer); must
     succeed."""
     text = tmp_path / "text.txt"
     text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 400, encoding="utf-8")
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", part,
-                           "--chars", "15000", "--corpus", str(text), "--set", "charrnn.hidden_size=128"],
+                           "--chars", "15000", "--corpus", str(text), "--set", "charrnn.hidden_size=128", *args],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return done
@@ -88,15 +88,19 @@ def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
     assert "softmax temperature" in done.stdout and "(fitted on validation)" in done.stdout
 
 
-@pytest.mark.parametrize("pair, message", [
-    ("charrnn.epochs=0", "error: --set: charrnn.epochs = 0 is invalid: allowed is an integer >= 1"),
-    ("charrnn.hiden_size=8", "error: --set: unknown key 'charrnn.hiden_size': allowed keys in charrnn are mode,"),
-    ("epochs=3", "error: --set 'epochs=3': expected SECTION.KEY=VALUE"),
-    ("chars.epochs=3", "error: --set 'chars.epochs=3': unknown section 'chars': allowed are runtime, series,"),
+@pytest.mark.parametrize("args, message", [
+    (["--set", "charrnn.epochs=0"], "error: --set: charrnn.epochs = 0 is invalid: allowed is an integer >= 1"),
+    (["--set", "charrnn.hiden_size=8"],
+     "error: --set: unknown key 'charrnn.hiden_size': allowed keys in charrnn are mode,"),
+    (["--set", "epochs=3"], "error: --set 'epochs=3': expected SECTION.KEY=VALUE"),
+    (["--set", "chars.epochs=3"],
+     "error: --set 'chars.epochs=3': unknown section 'chars': allowed are runtime, series,"),
+    (["--rounds", "0"], "error: --rounds = 0 is invalid: allowed is an integer >= 1"),
+    (["--gemm-seconds", "-1"], "error: --gemm-seconds = -1 is invalid: allowed is a number of seconds in (0, 600]"),
 ])
-def test_charrnn_benchmark_refuses_a_bad_set_in_one_line(pair, message):
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "default",
-                           "--set", pair], capture_output=True, text=True, timeout=120)
+def test_charrnn_benchmark_refuses_a_bad_argument_in_one_line(args, message):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", "default", *args],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(message) and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
@@ -126,7 +130,7 @@ def test_corpus_scale_benchmark_refuses_a_cap_below_one_chunk_per_stream_in_one_
 
 
 def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_path):
-    done = charrnn_throughput(tmp_path, "rate")
+    done = charrnn_throughput(tmp_path, "rate", "--gemm-seconds", "0.2")
     lines = done.stdout.splitlines()
     assert any(line.startswith("FLOPs per training target") and line.endswith(" M") for line in lines)
     rows = [line for line in lines if line.startswith(("SGEMM", "char-RNN training"))]
@@ -135,6 +139,7 @@ def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_pat
     rounds = [line.split() for line in lines if re.match(r"^[1-5] +[0-9.]+ +[0-9.]+ +[0-9]+%$", line)]
     assert [row[0] for row in rounds] == ["1", "2", "3", "4", "5"], done.stdout
     assert any(line.startswith("median ") and "(rounds: " in line for line in lines)
+    assert "paired: a 2048^3 SGEMM (0.1 s)" in done.stdout
     assert any(line.startswith("goal: training at ") and "(the median round)" in line for line in lines)
     # where a batch's time goes: six phases (seven with a weight average) and their sum, each with its GEMMs'
     # estimate and the rest
@@ -150,6 +155,23 @@ def test_charrnn_benchmark_prints_training_gflops_next_to_the_sgemm_rate(tmp_pat
     timed = dict(re.findall(r"^(compiled loops|torch operations) .*?([0-9.]+) ms/batch", done.stdout, re.M))
     assert set(timed) == {"compiled loops", "torch operations"}, done.stdout
     assert all(float(ms) > 0 for ms in timed.values()) and "of the time (the same bits)" in done.stdout
+
+
+def test_charrnn_benchmark_pairs_quiet_and_busy_training_in_rounds(tmp_path):
+    """One round (each figure is a process of its own: two rounds take twice as long); the median of one is it."""
+    done = charrnn_throughput(tmp_path, "contention", "--rounds", "1")
+    lines = done.stdout.splitlines()
+    rounds = [line.split() for line in lines if re.match(r"^1 ", line)]
+    assert len(rounds) == 1, done.stdout
+    for row in rounds:  # fixed quiet, busy, share; auto quiet, busy, share; auto against fixed quiet; auto's threads
+        speeds = [float(row[i].replace(",", "")) for i in (1, 2, 4, 5)]
+        assert all(speed > 0 for speed in speeds), row
+        assert row[3] == f"{speeds[1] / speeds[0]:.0%}" and row[6] == f"{speeds[3] / speeds[2]:.0%}", row
+        assert " at the end, " in " ".join(row) or "all, no change" in " ".join(row)
+    goal = next(line for line in lines if line.startswith("goal: beside one busy process"))
+    assert f"keeps {rounds[0][6]} of its quiet speed (the median round) >= 50%: " in goal, goal
+    assert any(line.startswith("goal: quiet, it runs at ") for line in lines)
+    assert subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True).returncode == 1  # ended
 
 
 def test_charrnn_benchmark_times_both_dropout_masks_side_by_side(tmp_path):
