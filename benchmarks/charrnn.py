@@ -122,32 +122,28 @@ def project_targets_per_second(train_ids, val_ids, vocab, base, threads=None, **
     return result.targets_seen / result.seconds
 
 
-def measure(mode: str, chars: int, load_aware: bool, corpus: str | None, sets: list[str]) -> None:
+def measure(mode: str, chars: int, corpus: str | None, sets: list[str]) -> None:
     """Child process: one epoch of the default char-RNN over `chars` characters; prints one JSON line."""
     params = start(mode, corpus, sets)
     import torch
 
     from rnnpipe.core.determinism import configure_determinism
-    from rnnpipe.core.threads import LoadAwareThreads, max_threads
+    from rnnpipe.core.threads import max_threads
 
     configure_determinism(0)
     corpus, (train_ids, val_ids, _) = load_corpus(params)
     most = max_threads("auto")
-    policy = LoadAwareThreads(most) if load_aware else None
-    rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, params.charrnn, policy,
-                                      epochs=1)
+    rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, params.charrnn, epochs=1)
     from rnnpipe.core.recurrent import CELL_TYPES
 
     print(json.dumps({"mode": mode, "targets_per_second": rate, "threads": most, "lstm": CELL_TYPES["lstm"].__name__,
-                      "switches": policy.switches if policy else [],
                       "aten": torch.backends.cpu.get_cpu_capability(), "onednn": torch.backends.mkldnn.enabled}))
 
 
-def in_child(mode: str, chars: int, forward: list[str], load_aware: bool = False) -> dict:
+def in_child(mode: str, chars: int, forward: list[str]) -> dict:
     """Measure in a fresh process; `forward`: the --corpus and --set arguments this run was given."""
     command = [sys.executable, __file__, "--measure", mode, "--chars", str(chars)] + forward
-    done = subprocess.run(command + (["--load-aware"] if load_aware else []), capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -204,40 +200,57 @@ def part_numerics(params, chars: int, forward: list[str]) -> None:
           f"({rows['native']['aten']}): {1 - pinned / native:.0%}")
 
 
-def part_contention(params, chars: int, forward: list[str], rounds: int) -> None:
+def part_contention(params, corpus, ids, chars: int, rounds: int) -> None:
     """Quiet and busy in turn, `rounds` times: each round measures both thread policies quiet, then both beside one
     CPU-bound process, so each busy figure is compared with the quiet one measured a minute before it (a host whose
-    speed moves within minutes moves both); the goals read the median round."""
+    speed moves within minutes moves both); the goals read the median round. Every figure is a fresh model trained
+    in this process (pinned like the stages), which starts each at every core."""
+    import torch
+
+    from rnnpipe.core.threads import LoadAwareThreads, max_threads
+
     p = params.charrnn
+    train_ids, val_ids, _ = ids
+    most = max_threads("auto")
+    importlib.import_module("torch._dynamo")  # what the optimizers import at their first step: not a figure's cost
+
+    def one_epoch(load_aware: bool) -> dict:
+        torch.set_num_threads(most)
+        policy = LoadAwareThreads(most) if load_aware else None
+        rate = project_targets_per_second(train_ids[:chars], val_ids[:2000], corpus.vocab, p, policy, epochs=1)
+        return {"targets_per_second": rate, "switches": policy.switches if policy else []}
+
     print(f"\ncontention: training throughput of the default char-RNN ({p.cell} {p.hidden_size}), one epoch over "
           f"{chars:,} characters per figure, quiet and then beside one CPU-bound process this script starts, "
           f"{rounds} round(s)")
-    policies = ((False, "fixed"), (True, "auto"))
+    policies = (False, True)  # fixed at every core, load-aware
     print(f"{'round':<6} {'fixed quiet':>12} {'fixed busy':>11} {'busy/quiet':>11} {'auto quiet':>11} "
           f"{'auto busy':>10} {'busy/quiet':>11} {'auto/fixed quiet':>17}  auto's threads (busy)")
-    kept, quiet_costs, ends = [], [], []
-    for round_ in range(1, rounds + 1):
-        rows = {}
-        for busy in (False, True):
-            competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-            try:
-                for load_aware, _ in (policies if not busy else policies[::-1]):  # auto's pair adjacent in time
-                    rows[busy, load_aware] = in_child("pinned", chars, forward, load_aware)
-            finally:
-                if competitor is not None:
-                    competitor.kill()
-                    competitor.wait()
-        speed = {key: row["targets_per_second"] for key, row in rows.items()}
-        fixed_share, aware_share = (speed[True, a] / speed[False, a] for a in (False, True))
-        quiet_ratio = speed[False, True] / speed[False, False]
-        switches = rows[True, True]["switches"]
-        end = f"{switches[-1][1]} at the end, {len(switches)} change(s)" if switches else "all, no change"
-        kept.append(aware_share)
-        quiet_costs.append(quiet_ratio)
-        ends.append(end)
-        print(f"{round_:<6} {speed[False, False]:>12,.0f} {speed[True, False]:>11,.0f} {fixed_share:>11.0%} "
-              f"{speed[False, True]:>11,.0f} {speed[True, True]:>10,.0f} {aware_share:>11.0%} {quiet_ratio:>17.0%}  "
-              f"{end}")
+    kept, quiet_costs = [], []
+    try:
+        for round_ in range(1, rounds + 1):
+            rows = {}
+            for busy in (False, True):
+                competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+                try:
+                    for load_aware in (policies if not busy else policies[::-1]):  # auto's pair adjacent in time
+                        rows[busy, load_aware] = one_epoch(load_aware)
+                finally:
+                    if competitor is not None:
+                        competitor.kill()
+                        competitor.wait()
+            speed = {key: row["targets_per_second"] for key, row in rows.items()}
+            fixed_share, aware_share = (speed[True, a] / speed[False, a] for a in (False, True))
+            quiet_ratio = speed[False, True] / speed[False, False]
+            switches = rows[True, True]["switches"]
+            end = f"{switches[-1][1]} at the end, {len(switches)} change(s)" if switches else "all, no change"
+            kept.append(aware_share)
+            quiet_costs.append(quiet_ratio)
+            print(f"{round_:<6} {speed[False, False]:>12,.0f} {speed[True, False]:>11,.0f} {fixed_share:>11.0%} "
+                  f"{speed[False, True]:>11,.0f} {speed[True, True]:>10,.0f} {aware_share:>11.0%} "
+                  f"{quiet_ratio:>17.0%}  {end}")
+    finally:
+        torch.set_num_threads(most)  # the parts after this one train at every core
     busy_share, quiet_share = statistics.median(kept), statistics.median(quiet_costs)
     spread = f" (rounds: {min(kept):.0%}-{max(kept):.0%})" if rounds > 1 else ""
     print(f"goal: beside one busy process, runtime.threads: auto keeps {busy_share:.0%} of its quiet speed "
@@ -587,10 +600,9 @@ def main() -> None:
                              "--set charrnn.hidden_size=448 --set charrnn.epochs=10")
     # The child's mode:
     parser.add_argument("--measure", choices=["pinned", "pinned-stock", *UNPINNED], help=argparse.SUPPRESS)
-    parser.add_argument("--load-aware", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, args.chars, args.load_aware, args.corpus, args.set)
+        measure(args.measure, args.chars, args.corpus, args.set)
         return
     if args.rounds < 1:
         parser.exit(2, f"error: --rounds = {args.rounds} is invalid: allowed is an integer >= 1\n")
@@ -615,7 +627,7 @@ def main() -> None:
     if "numerics" in args.parts:
         part_numerics(params, args.chars, forward)
     if "contention" in args.parts:
-        part_contention(params, args.chars, forward, args.rounds)
+        part_contention(params, corpus, ids, args.chars, args.rounds)
     if "rate" in args.parts:
         part_rate(params, corpus, ids, args.chars, args.gemm_seconds)
     if "dropout" in args.parts:
