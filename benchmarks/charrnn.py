@@ -122,6 +122,13 @@ def project_targets_per_second(train_ids, val_ids, vocab, base, threads=None, **
     return result.targets_seen / result.seconds
 
 
+def load_optimizer_imports() -> None:
+    """torch's optimizers import its compiler stack (torch._dynamo) at their first step: about 2 s once per process,
+    a sixth of a one-epoch figure and nothing of a training run's arithmetic. Loaded before a figure is timed, as a
+    warm stage server has it (rnnpipe.warm)."""
+    importlib.import_module("torch._dynamo")
+
+
 def measure(mode: str, chars: int, corpus: str | None, sets: list[str]) -> None:
     """Child process: one epoch of the default char-RNN over `chars` characters; prints one JSON line."""
     params = start(mode, corpus, sets)
@@ -212,7 +219,7 @@ def part_contention(params, corpus, ids, chars: int, rounds: int) -> None:
     p = params.charrnn
     train_ids, val_ids, _ = ids
     most = max_threads("auto")
-    importlib.import_module("torch._dynamo")  # what the optimizers import at their first step: not a figure's cost
+    load_optimizer_imports()
 
     def one_epoch(load_aware: bool) -> dict:
         torch.set_num_threads(most)
@@ -276,10 +283,7 @@ def part_rate(params, corpus, ids, chars: int, gemm_seconds: float) -> None:
     print(f"\nrate: training arithmetic of the default char-RNN ({p.cell} {p.hidden_size} x{p.num_layers}, "
           f"{p.input} {p.embedding_dim}, vocabulary {vocab}, batch {p.batch_size}), pinned, {threads} threads")
     print(f"FLOPs per training target (GEMMs: forward, and twice that backward): {flops / 1e6:.2f} M")
-    # torch's optimizers import its compiler stack (torch._dynamo) at their first step: about 2 s once per process,
-    # a sixth of this measurement's epoch and nothing of a training run's arithmetic. Loaded first, as a warm
-    # stage server has it (rnnpipe.warm).
-    importlib.import_module("torch._dynamo")
+    load_optimizer_imports()
 
     large = sgemm_gflops(2048, 2048, 2048, gemm_seconds)
     step = sgemm_gflops(p.batch_size, p.hidden_size, 4 * p.hidden_size if p.cell == "lstm" else p.hidden_size,
