@@ -37,11 +37,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing rnnpipe and its pinned dependencies into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   # PIP_CONSTRAINT may hold a machine-wide constraint file; ours are added to it, never replace it.
-  # pip byte-compiles what it installs on one core, for half of its time: here every core compiles it instead. A file
-  # this Python cannot compile (torch ships a Python 3.12-only test helper) is left as pip leaves it.
+  # pip byte-compiles what it installs on one core, for half of its time: here each usable core (nproc) compiles a
+  # share. A file this Python cannot compile (torch ships a Python 3.12-only test helper) is left as pip leaves it.
   .venv/bin/python -m pip install --quiet --no-compile -c constraints.txt -e ".[test${extras:+,$extras}]"
   site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-  .venv/bin/python -m compileall -qq -j 0 "$site" || true
+  .venv/bin/python -m compileall -qq -j "$(nproc 2>/dev/null || echo 1)" "$site" || true
   echo "$want" > "$stamp"
 fi
 # On a CPU that is not Intel's, MKL ignores MKL_CBWR's branch; a one-line library makes it take its Intel paths, so
