@@ -18,15 +18,13 @@ contention
           the quiet figure, with the thread count fixed at every core and with runtime.threads: auto (load-aware),
           in --rounds rounds (each quiet, then busy: a host whose speed moves moves both). Goals, on the median
           round: under contention at least half the quiet figure, at no cost on a quiet machine.
-rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target written out in
-          rnnpipe.core.cost, times targets/s over one epoch of --chars characters, its validation included; torch's
-          compiler stack, which its optimizers import at their first step, loaded before) next to this machine's
-          pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step shape;
-          and the ceiling the GEMMs alone set at those two rates. Then the same in paired rounds (the large SGEMM,
-          then 20 training batches, five times: a host whose speed moves moves both). Goal: the median round's
-          training at >= 65% of the large SGEMM's rate. Then where a training batch's time goes, phase by phase,
-          and how much of each phase is outside its GEMMs; then training batches with the LSTM's steps as compiled
-          loops against their torch operations.
+rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target written out in rnnpipe.core.cost, times
+          targets/s over one epoch of --chars characters, its validation included) next to this machine's pinned SGEMM
+          rate measured in the same process: a large square GEMM and the LSTM's own per-step shape; and the ceiling the
+          GEMMs alone set at those two rates. Then the same in paired rounds (the large SGEMM, then 20 training batches,
+          five times: a host whose speed moves moves both). Goal: the median round's training at >= 65% of the large
+          SGEMM's rate. Then where a training batch's time goes, phase by phase, and how much of each phase is outside
+          its GEMMs; then training batches with the LSTM's steps as compiled loops against their torch operations.
 dropout   milliseconds per mask of the default char-RNN's output dropout ([batch, seq_length, hidden_size]): torch's
           F.dropout (one Bernoulli draw per element) against the project's (rnnpipe.core.dropout), same process.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
@@ -35,7 +33,6 @@ default   held-out bits/char of the default config, trained from scratch (minute
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import statistics
@@ -120,13 +117,6 @@ def project_targets_per_second(train_ids, val_ids, vocab, base, threads=None, **
                               threads=threads)
     # FitResult.seconds includes the per-epoch validation: the figure is conservative.
     return result.targets_seen / result.seconds
-
-
-def load_optimizer_imports() -> None:
-    """torch's optimizers import its compiler stack (torch._dynamo) at their first step: about 2 s once per process,
-    a sixth of a one-epoch figure and nothing of a training run's arithmetic. Loaded before a figure is timed, as a
-    warm stage server has it (rnnpipe.warm)."""
-    importlib.import_module("torch._dynamo")
 
 
 def measure(mode: str, chars: int, corpus: str | None, sets: list[str]) -> None:
@@ -219,7 +209,6 @@ def part_contention(params, corpus, ids, chars: int, rounds: int) -> None:
     p = params.charrnn
     train_ids, val_ids, _ = ids
     most = max_threads("auto")
-    load_optimizer_imports()
 
     def one_epoch(load_aware: bool) -> dict:
         torch.set_num_threads(most)
@@ -283,7 +272,6 @@ def part_rate(params, corpus, ids, chars: int, gemm_seconds: float) -> None:
     print(f"\nrate: training arithmetic of the default char-RNN ({p.cell} {p.hidden_size} x{p.num_layers}, "
           f"{p.input} {p.embedding_dim}, vocabulary {vocab}, batch {p.batch_size}), pinned, {threads} threads")
     print(f"FLOPs per training target (GEMMs: forward, and twice that backward): {flops / 1e6:.2f} M")
-    load_optimizer_imports()
 
     large = sgemm_gflops(2048, 2048, 2048, gemm_seconds)
     step = sgemm_gflops(p.batch_size, p.hidden_size, 4 * p.hidden_size if p.cell == "lstm" else p.hidden_size,
