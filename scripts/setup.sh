@@ -35,11 +35,14 @@ stamp=.venv/.rnnpipe-installed
 want=$({ cat pyproject.toml constraints.txt; if [ -n "$extras" ]; then echo "extras=$extras"; fi; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing rnnpipe and its pinned dependencies into .venv (a few minutes the first time)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
   # PIP_CONSTRAINT may hold a machine-wide constraint file; ours are added to it, never replace it.
+  # pip and setuptools first, at their pinned versions: rnnpipe is then built with that setuptools (no isolated
+  # build environment holding whichever setuptools the index serves that day).
+  .venv/bin/python -m pip install --quiet --upgrade -c constraints.txt pip setuptools
   # pip byte-compiles what it installs on one core, for half of its time: here each usable core (nproc) compiles a
   # share. A file this Python cannot compile (torch ships a Python 3.12-only test helper) is left as pip leaves it.
-  .venv/bin/python -m pip install --quiet --no-compile -c constraints.txt -e ".[test${extras:+,$extras}]"
+  .venv/bin/python -m pip install --quiet --no-compile --no-build-isolation -c constraints.txt \
+    -e ".[test${extras:+,$extras}]"
   site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
   .venv/bin/python -m compileall -qq -j "$(nproc 2>/dev/null || echo 1)" "$site" || true
   echo "$want" > "$stamp"

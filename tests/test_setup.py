@@ -1,10 +1,13 @@
-"""scripts/setup.sh: what it installs is byte-compiled, so no process compiles a library again at import (where
-PYTHONDONTWRITEBYTECODE is set, a module without its .pyc is compiled anew by every process that imports it)."""
+"""scripts/setup.sh: .venv holds exactly the versions constraints.txt pins, pip and setuptools included, and what it
+installs is byte-compiled, so no process compiles a library again at import (where PYTHONDONTWRITEBYTECODE is set, a
+module without its .pyc is compiled anew by every process that imports it)."""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 import sysconfig
 from pathlib import Path
@@ -16,9 +19,54 @@ from rnnpipe.warm.server import WARM_DVC, WARM_LIBRARIES
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(Path(sys.prefix).resolve() != (REPO / ".venv").resolve()
-                    or not (REPO / ".venv" / ".rnnpipe-installed").is_file(),
-                    reason="runs in the .venv that scripts/setup.sh installed")
+in_setup_venv = pytest.mark.skipif(Path(sys.prefix).resolve() != (REPO / ".venv").resolve()
+                                   or not (REPO / ".venv" / ".rnnpipe-installed").is_file(),
+                                   reason="runs in the .venv that scripts/setup.sh installed")
+
+
+def distribution_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503: Jinja2 and jinja2, ruamel.yaml and ruamel-yaml are one
+
+
+def pinned_versions(text: str) -> dict[str, str]:
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep and version.strip(), f"constraints.txt: {line!r} is not NAME==VERSION"
+            pins[distribution_key(name)] = version.strip()
+    return pins
+
+
+def test_pinned_versions_reads_names_as_pip_does_and_refuses_a_loose_line():
+    assert pinned_versions("# a comment\nJinja2==3.1.6\nruamel.yaml==0.19.1  # why\n\n") == {
+        "jinja2": "3.1.6", "ruamel-yaml": "0.19.1"}
+    with pytest.raises(AssertionError, match="'torch>=2.13' is not NAME==VERSION"):
+        pinned_versions("torch>=2.13\n")
+
+
+def test_constraints_pin_every_package_exactly_once():
+    lines = [line.split("#", 1)[0].strip() for line in (REPO / "constraints.txt").read_text().splitlines()]
+    names = [distribution_key(line.partition("==")[0]) for line in lines if line]
+    assert len(names) == len(pinned_versions((REPO / "constraints.txt").read_text()))
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
+
+
+@in_setup_venv
+def test_the_venv_holds_exactly_the_pinned_versions():
+    pins = pinned_versions((REPO / "constraints.txt").read_text())
+    installed = {distribution_key(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    unpinned = sorted(f"{name}=={version}" for name, version in installed.items()
+                      if name not in pins and name != "rnnpipe")
+    assert unpinned == [], f"installed but not pinned in constraints.txt: {unpinned}"
+    # a local version label names the build of the pinned version: torch 2.13.0+cpu is torch==2.13.0
+    other = {name: version for name, version in installed.items()
+             if name in pins and version.split("+", 1)[0] != pins[name]}
+    assert other == {}, f"installed at other versions than constraints.txt pins: {other}"
+
+
+@in_setup_venv
 def test_the_libraries_a_stage_loads_are_byte_compiled():
     for name in (*WARM_LIBRARIES, *WARM_DVC):  # what stages and dvc import (the warm stage server preloads them)
         importlib.import_module(name)
