@@ -42,6 +42,7 @@ def check(root: Path) -> int:
     except ImportError as exc:
         report.error(f"the team extra is missing from {sys.executable} ({exc}): {SETUP_HINT}")
         return 1
+    report.ok(f"the team extra (boto3, dvc-s3) is installed in {sys.prefix}")
     check_remote(root, report)
     uri = check_mlflow(root, report)
     check_sweep_storage(os.environ.get("RNNPIPE_SWEEP_STORAGE", ""), report)

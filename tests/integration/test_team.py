@@ -326,6 +326,7 @@ def test_a_fresh_clone_pulls_everything_and_reruns_nothing(team, clone_a, clone_
     check = team.script("check", env=clone_b.env, cwd=clone_b.root)
     assert check.returncode == 0, check.stderr
     assert check.stdout.count("ok: models/") == 2
+    assert check.stdout.startswith("ok: the team extra (boto3, dvc-s3) is installed in "), check.stdout
 
 
 # -- 4. B reaches a parameter set A already ran: restored from the run cache, explained by A's run ------------------
