@@ -328,3 +328,27 @@ def test_the_quick_read_only_commands_work(command, expected):
 
 def test_every_stage_has_a_description():
     assert all(stage.get("desc") for stage in pipeline().values())
+
+
+def uncommented_keys(params_text: str) -> list[str]:
+    """Keys with a value (not sections) whose line has no comment and no comment follows before the next key."""
+    lines = params_text.splitlines()
+    key_at = [(i, m) for i, line in enumerate(lines) if (m := re.match(r"(\s*)([A-Za-z_]\w*):(.*)$", line))]
+    problems = []
+    for n, (i, match) in enumerate(key_at):
+        value = match.group(3).split("#", 1)[0].strip()
+        if not value:
+            continue  # a section: its keys carry the comments
+        upto = key_at[n + 1][0] if n + 1 < len(key_at) else len(lines)
+        if not any("#" in line for line in lines[i:upto]):
+            problems.append(f"params.yaml:{i + 1}: {match.group(2)}")
+    return problems
+
+
+def test_uncommented_keys_finds_a_bare_key_and_reads_a_comment_under_a_long_value():
+    assert uncommented_keys("a:\n  b: 1   # why\n  c: [1,\n    2]\n  # c: what\n  d: 2\n") == ["params.yaml:6: d"]
+
+
+def test_every_key_of_params_yaml_is_commented_where_it_is_set():
+    assert "Every key of `params.yaml` is commented where it is set" in text()
+    assert uncommented_keys((ROOT / "params.yaml").read_text(encoding="utf-8")) == []
