@@ -101,3 +101,18 @@ def test_the_corpus_check_runs_without_torch_unless_windows_are_bounded_by_sente
 def test_sentence_bounded_windows_are_still_checked(project):
     with pytest.raises(RnnpipeError, match="no sentence of the training split is longer than charrnn.seq_length = 90"):
         check_inputs(params(charrnn={"mode": "many_to_one", "sentence_windows": True, "seq_length": 90}))
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--bogus"], "error: arguments '--bogus' are invalid: allowed is at most one params file "
+                  "(python -m rnnpipe.checks [params.yaml])"),
+    (["a.yaml", "b.yaml"], "error: arguments 'a.yaml b.yaml' are invalid: allowed is at most one params file "
+                           "(python -m rnnpipe.checks [params.yaml])"),
+    (["missing.yaml"], "error: params file not found: missing.yaml"),
+    (["latin1.yaml"], "error: latin1.yaml: byte b'\\xe9' at offset 19 is not UTF-8: allowed is a UTF-8 text file"),
+])
+def test_the_command_checks_the_params_file_it_is_given_and_refuses_other_arguments(project, args, line):
+    (project / "latin1.yaml").write_bytes("corpus:\n  path: caf\u00e9\n".encode("latin-1"))
+    done = subprocess.run([sys.executable, "-m", "rnnpipe.checks", *args], cwd=project, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert (done.returncode, done.stderr, done.stdout) == (1, line + "\n", "")

@@ -5,7 +5,7 @@ calls `dvc repro`: every key of params.yaml, the CPU against runtime.isa, the co
 cleaning, long enough for one batch of char-RNN training windows) and the prompt against the corpus's cleaned
 vocabulary. So a problem that would stop a stage after minutes of training is one line in the first second.
 
-    python -m rnnpipe.checks          # exit 0 and one summary line, or exit 1 and one `error:` line
+    python -m rnnpipe.checks [PARAMS]   # exit 0 and one summary line, or exit 1 and one `error:` line
 
 Every param is a dependency of check_params, so it reruns for every experiment, also when only a forecaster param
 changed. The corpus checks (read, clean and split the corpus) are what costs time, so a passed corpus check is
@@ -120,4 +120,7 @@ def main(path: str | Path = "params.yaml") -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 or sys.argv[1:2] and sys.argv[1].startswith("-"):
+        sys.exit(f"error: arguments {' '.join(sys.argv[1:])!r} are invalid: allowed is at most one params file "
+                 "(python -m rnnpipe.checks [params.yaml])")
+    main(*sys.argv[1:])

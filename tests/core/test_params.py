@@ -469,3 +469,20 @@ def test_a_float_as_dvc_writes_it_is_a_number(tmp_path, repo_raw):
 def test_charrnn_optimizer_and_calibration_settings_are_checked(raw, key, value, allowed):
     message = error_for(copy.deepcopy(raw), setter("charrnn", key, value))
     assert message == f"params.yaml: charrnn.{key} = {value!r} is invalid: allowed is {allowed}"
+
+
+def test_load_params_refuses_a_key_given_twice(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(REPO_PARAMS.read_text(encoding="utf-8") + "forecast:\n  horizon: 5\n", encoding="utf-8")
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    lines = len(REPO_PARAMS.read_text(encoding="utf-8").splitlines())
+    assert str(info.value) == f"params.yaml: not valid YAML (key 'forecast' is given twice, again on line {lines + 1})"
+
+
+def test_load_params_refuses_text_that_is_not_utf8_in_one_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes("corpus:\n  path: ".encode() + "Пушкин".encode("cp1251") + b"\n")
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert str(info.value) == f"{path}: byte b'\\xcf' at offset 16 is not UTF-8: allowed is a UTF-8 text file"

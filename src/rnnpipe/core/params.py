@@ -9,6 +9,7 @@ allowed in words (`Allowed`), and those words are what the error shows.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -169,7 +170,20 @@ def first_error(model: type[BaseModel], exc: ValidationError, source: str = "par
 
 class ParamsLoader(yaml.SafeLoader):
     """YAML as DVC writes it. `dvc exp run -S charrnn.lr=0.00001` stores `lr: 1e-05` (YAML 1.2, ruamel), which
-    PyYAML's YAML 1.1 rules read as text: here a number without a dot but with an exponent is a float too."""
+    PyYAML's YAML 1.1 rules read as text: here a number without a dot but with an exponent is a float too. A key
+    given twice in one mapping is refused (PyYAML would keep the last one silently; DVC's ruamel refuses it too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice, again on line {key_node.start_mark.line + 1}",
+                    key_node.start_mark)
+            if isinstance(key, Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 ParamsLoader.add_implicit_resolver(
@@ -188,6 +202,9 @@ def read_params_file(path: str | Path = "params.yaml") -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"params file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
+                          "UTF-8: allowed is a UTF-8 text file") from None
     try:
         raw = read_params_yaml(text)
     except yaml.YAMLError as exc:
