@@ -8,8 +8,11 @@ source .venv/bin/activate
 # Check the corpus source before any work: the default is the Debian package fortunes-ru.
 read -r source path < <(python - <<'PY'
 import yaml
-c = yaml.safe_load(open("params.yaml", encoding="utf-8"))["corpus"]
-print(c["source"], c["path"])
+try:
+    c = yaml.safe_load(open("params.yaml", encoding="utf-8"))["corpus"]
+    print(c["source"], c["path"])
+except Exception:  # params.yaml unreadable here: rnnpipe.checks below names what is wrong, in one line
+    print("- -")
 PY
 )
 if [ "$source" = "fortunes-ru" ] && [ ! -d "$path" ]; then

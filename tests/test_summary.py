@@ -199,3 +199,15 @@ def test_the_command_prints_a_summary_in_a_fresh_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("rnnpipe: pipeline finished in 1 min 1 s\n  stages      ran: train_forecaster")
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--seconds", "nan"], "error: --seconds = nan is invalid: allowed is a number of seconds >= 0"),
+    (["--seconds", "-5"], "error: --seconds = -5.0 is invalid: allowed is a number of seconds >= 0"),
+    (["--seconds", "inf"], "error: --seconds = inf is invalid: allowed is a number of seconds >= 0"),
+    (["--repro-log", "nope.log"], "error: --repro-log nope.log is not a file: allowed is a saved output of `dvc repro`"),
+])
+def test_the_command_refuses_a_bad_argument_in_one_line(tmp_path, args, line):
+    done = subprocess.run([sys.executable, "-m", "rnnpipe.summary", *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")})
+    assert (done.returncode, done.stderr, done.stdout) == (1, line + "\n", "")

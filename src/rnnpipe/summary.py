@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -230,9 +231,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="how long the pipeline took")
     parser.add_argument("--repro-log", type=Path, help="the output of `dvc repro`, to say which stages ran")
     args = parser.parse_args()
+    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds >= 0):
+        sys.exit(f"error: --seconds = {args.seconds} is invalid: allowed is a number of seconds >= 0")
+    if args.repro_log is not None and not args.repro_log.is_file():
+        sys.exit(f"error: --repro-log {args.repro_log} is not a file: allowed is a saved output of `dvc repro`")
     root = Path.cwd()
     outcomes = None
-    if args.repro_log and args.repro_log.is_file():
+    if args.repro_log is not None:
         outcomes = stage_outcomes(args.repro_log.read_text(encoding="utf-8", errors="replace"))
     store, tables, champions = tracking_state(root)
     forecast = {**(_read(root, "reports/forecast.json") or {}), **(_read(root, "metrics/forecast.json") or {})}
