@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 
 import pandas as pd
 import pytest
@@ -182,6 +183,14 @@ def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
     source, _ = pipeline_run
     copy = copy_of(source, tmp_path / "repo")
     copy.commit("the baseline")
+    # A refused text: one line before DVC starts, or DVC's refusal; either way params.yaml is as it was.
+    (tmp_path / "short.txt").write_text("abc def.\n", encoding="utf-8")
+    for name, line in (("missing.txt", f"error: course text FILE: corpus path not found: {tmp_path / 'missing.txt'}"),
+                       ("short.txt", "course: the run did not finish; params.yaml is as it was before it")):
+        refused = subprocess.run(["bash", str(copy.root / "scripts" / "course.sh"), "text", name], cwd=tmp_path,
+                                 env=copy.env, capture_output=True, text=True, timeout=300)
+        assert refused.returncode != 0 and refused.stderr.splitlines()[-1] == line, refused.stderr
+        assert copy.run("git", "status", "--porcelain", "params.yaml").stdout == ""
     copy.run("bash", "scripts/course.sh", "sentences")
     samples = json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))
     assert samples["prompt"] == "нейронная сеть " and all(len(s["text"]) == 20 for s in samples["samples"])
