@@ -12,30 +12,34 @@ from rnnpipe.tracking.runs import Tracker
 USAGE = "usage: python -m rnnpipe.tracking init [URI] | champions | promote {" + ",".join(MODELS) + "} VERSION"
 
 
-def tracker_from_params(uri: Optional[str] = None) -> Tracker:
+def tracker_from_params(uri: Optional[str] = None, create: bool = False) -> Tracker:
     """The store a stage would log to: MLFLOW_TRACKING_URI, else the URI given, else params.yaml's, else the local
-    default."""
+    default. Only `init` creates a SQLite store that is not there."""
     from rnnpipe.params import load_params
 
-    return Tracker(True, uri if uri is not None else load_params().tracking.uri)
+    return Tracker(True, uri if uri is not None else load_params().tracking.uri, create=create)
 
 
 def init_store(uri: Optional[str]) -> None:
     """Create the store and every experiment up front (before `dvc queue start -j N`, for example)."""
-    tracker = tracker_from_params(uri)
+    tracker = tracker_from_params(uri, create=True)
     for model in MODELS.values():
         print(f"{model.experiment}: experiment {tracker.experiment_id(model)} in {tracker.uri}; runs table: "
               f"{tracker.runs_table_url(model)}")
 
 
 def promote_by_hand(kind: str, version: str) -> None:
-    tracker = tracker_from_params()
     name = MODELS[kind].experiment
+    if not (version.isascii() and version.isdigit() and 1 <= int(version) < 2**63):
+        raise TrackingError(f"promote: version {version!r} is invalid: allowed is a version number >= 1 of {name} "
+                            "(python -m rnnpipe.tracking champions lists them)")
+    tracker = tracker_from_params()
     try:
         tracker.client.get_model_version(name, version)
         tracker.client.set_registered_model_alias(name, CHAMPION, version)
     except Exception as exc:  # MlflowException: no such model or version
-        raise TrackingError(f"cannot promote {name} version {version}: {first_line(exc)}") from None
+        raise TrackingError(f"cannot promote {name} version {version}: {first_line(exc)}; "
+                            "python -m rnnpipe.tracking champions lists the versions") from None
     print(f"registry: {name} version {version} is now @{CHAMPION}")
 
 

@@ -54,13 +54,13 @@ def signals_end_runs() -> Iterator[None]:
 class Tracker:
     """MLflow for the stages; with enabled=False every method does nothing and MLflow is never imported."""
 
-    def __init__(self, enabled: bool, uri: Optional[str] = None):
+    def __init__(self, enabled: bool, uri: Optional[str] = None, create: bool = True):
         self.enabled = enabled
         self.uri = resolve_uri(uri) if enabled else None
         self.root = project_root()
         if not enabled:
             return
-        check_reachable(self.uri)
+        check_reachable(self.uri, must_exist=not create)
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
         os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "5")

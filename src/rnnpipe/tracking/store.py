@@ -75,8 +75,19 @@ def git_commit(root: Path) -> str:
     return head.stdout.strip() + ("-dirty" if changed - dvc_written_paths(root) else "")
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, in one line, before any training: a dead server or a bad URI is a user error."""
+def is_sqlite_file(path: Path) -> bool:
+    """An SQLite database, or an empty file (SQLite makes a database of it)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:  # a folder, no permission
+        return False
+    return head in (b"", b"SQLite format 3\x00")
+
+
+def check_reachable(uri: str, timeout: float = 5.0, must_exist: bool = False) -> None:
+    """Fail fast, in one line, before any training: a dead server or a bad URI is a user error. With must_exist, a
+    SQLite store that is not there yet is one too (a command that only reads must not create an empty store)."""
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
     if scheme in ("http", "https"):
         try:
@@ -94,6 +105,12 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
             raise TrackingError(f"tracking URI {uri!r} is not usable: folder {path.parent} is missing or "
                                 "not writable")
+        if path.exists() and not is_sqlite_file(path):
+            raise TrackingError(f"tracking URI {uri!r} is not usable: {path} is not an SQLite database; allowed is "
+                                "an MLflow SQLite store, or a path where none exists yet")
+        if must_exist and not path.exists():
+            raise TrackingError(f"no MLflow store at {path}: a tracked pipeline run makes it; or point "
+                                "MLFLOW_TRACKING_URI (or params.yaml tracking.uri) at the store you mean")
     else:
         raise TrackingError(f"tracking URI {uri!r} is not usable: allowed are http(s)://host:port of an "
                             "`mlflow server`, or sqlite:////absolute/path.db (MLflow refuses plain folders)")
