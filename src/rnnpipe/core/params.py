@@ -9,7 +9,6 @@ allowed in words (`Allowed`), and those words are what the error shows.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -168,22 +167,34 @@ def first_error(model: type[BaseModel], exc: ValidationError, source: str = "par
     return error_message(model, min(enumerate(errors), key=rank)[1], source)
 
 
-class ParamsLoader(yaml.SafeLoader):
-    """YAML as DVC writes it. `dvc exp run -S charrnn.lr=0.00001` stores `lr: 1e-05` (YAML 1.2, ruamel), which
-    PyYAML's YAML 1.1 rules read as text: here a number without a dot but with an exponent is a float too. A key
-    given twice in one mapping is refused (PyYAML would keep the last one silently; DVC's ruamel refuses it too)."""
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} on line {line} (first on line {first_line})")
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML lets a repeated key replace the earlier one without a word, which hides a leftover line (a second
+    `budget:`, a second `lr:`) behind the one the reader sees: a key twice in one mapping is refused (DVC's ruamel
+    refuses it in params.yaml too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice, again on line {key_node.start_mark.line + 1}",
-                    key_node.start_mark)
-            if isinstance(key, Hashable):
-                seen.add(key)
-        return super().construct_mapping(node, deep)
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: keys given beside it override its keys
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, line, seen[key])
+                seen[key] = line
+            except TypeError:  # an unhashable key: the base constructor names it
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+class ParamsLoader(UniqueKeyLoader):
+    """YAML as DVC writes it. `dvc exp run -S charrnn.lr=0.00001` stores `lr: 1e-05` (YAML 1.2, ruamel), which
+    PyYAML's YAML 1.1 rules read as text: here a number without a dot but with an exponent is a float too."""
 
 
 ParamsLoader.add_implicit_resolver(
@@ -207,6 +218,8 @@ def read_params_file(path: str | Path = "params.yaml") -> Any:
                           "UTF-8: allowed is a UTF-8 text file") from None
     try:
         raw = read_params_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ParamsError(f"{path}: {exc}: each key may appear once in a mapping") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise ParamsError(f"params.yaml: not valid YAML ({first})") from None
