@@ -3,6 +3,7 @@ allowed; the committed sweep files pass."""
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 import time
@@ -105,6 +106,47 @@ def test_the_cli_refuses_a_bad_file_in_one_line_and_starts_nothing(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "direction = 'sideways'" in result.stderr
     assert not (ROOT / ".sweeps" / "logs" / "bad-0.log").exists()
+
+
+BASE = """stages: [train_forecaster]
+space:
+  forecaster.lr: {float: [0.001, 0.01], log: true}
+objective: {file: reports/forecaster_train.json, metric: kept_val_mse, direction: minimize}
+budget: {trials: 4}
+sampler: {type: tpe, seed: 0}
+"""
+
+
+@pytest.mark.parametrize("text, needle", [
+    (BASE + "\nbudget: {trials: 1}\n", "duplicate key 'budget' on line 8 (first on line 5)"),
+    (BASE.replace("log: true}", "log: true}\n  forecaster.lr: {float: [0.001, 0.02]}"),
+     "duplicate key 'forecaster.lr' on line 4 (first on line 3)"),
+    (BASE.replace("seed: 0}", "seed: 0, seed: 1}"), "duplicate key 'seed' on line 6 (first on line 6)"),
+])
+def test_a_key_given_twice_is_refused_with_its_line(text, needle, tmp_path):
+    sweep_file = tmp_path / "twice.yaml"
+    sweep_file.write_text(BASE)
+    assert load_spec(sweep_file, ROOT).trials == 4
+    sweep_file.write_text(text)
+    with pytest.raises(SweepError, match=re.escape(needle)):
+        load_spec(sweep_file, ROOT)
+
+
+def test_yaml_merge_keys_are_no_duplicates():
+    from rnnpipe.sweep.spec import UniqueKeyLoader
+
+    merged = yaml.load("a: &d {x: 1, y: 2}\nb: {<<: *d, x: 3}\n", Loader=UniqueKeyLoader)
+    assert merged["b"] == {"x": 3, "y": 2}
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_sweep_file_that_is_not_utf8_is_one_line(command, tmp_path):
+    sweep_file = tmp_path / "latin.yaml"
+    sweep_file.write_bytes(b"\xff\xfe")
+    result = subprocess.run([sys.executable, "-m", "rnnpipe.sweep", command, str(sweep_file)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {sweep_file}: not UTF-8 text") and "must be UTF-8" in result.stderr
 
 
 def test_override_values_read_back_as_the_same_yaml():

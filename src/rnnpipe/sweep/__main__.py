@@ -1,9 +1,11 @@
-"""python -m rnnpipe.sweep run sweeps/NAME.yaml | agent NAME | show NAME [--markdown FILE] [--png FILE] | check FILE...
+"""python -m rnnpipe.sweep run sweeps/NAME.yaml | agent NAME | show NAME [--markdown FILE] [--png FILE] [--force]
+| check FILE...
 
 run    checks the sweep file, creates its Optuna study (or resumes it) and runs trials until the budget is spent
 agent  joins an existing study (any clone that reaches the same storage) and runs trials until the budget is spent
        (run and agent: --cold starts every stage process from scratch, see rnnpipe.warm)
-show   prints the trials, the best one, parameter importances; writes a PNG of the objective (and a markdown table)
+show   prints the trials, the best one, parameter importances; writes a PNG of the objective (and a markdown table);
+       it refuses to replace an existing --markdown or --png file unless --force is given
 check  validates sweep files and starts nothing
 """
 from __future__ import annotations
@@ -27,7 +29,9 @@ def main(argv: list[str]) -> int:
     show = commands.add_parser("show", help="the trials, the best, importances, a PNG")
     show.add_argument("name")
     show.add_argument("--markdown", metavar="FILE", help="also write the trials table as markdown to FILE")
-    show.add_argument("--png", metavar="FILE", help="the plot's path (default .sweeps/NAME.png)")
+    show.add_argument("--png", metavar="FILE", help="the plot's path (default .sweeps/NAME.png, replaced each time)")
+    show.add_argument("--force", action="store_true",
+                      help="replace the --markdown and --png files if they exist (default: refuse)")
     commands.add_parser("check", help="validate sweep files, start nothing").add_argument("files", nargs="+")
     args = parser.parse_args(argv)
 
@@ -41,7 +45,7 @@ def main(argv: list[str]) -> int:
     if args.command == "show":
         from rnnpipe.sweep.show import show as show_study
 
-        print(show_study(args.name, root, args.markdown, args.png))
+        print(show_study(args.name, root, args.markdown, args.png, args.force))
         return 0
     from rnnpipe.sweep.spec import load_spec
 

@@ -25,6 +25,8 @@ from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
 from rnnpipe.sweep.trial import LOG_DIR, TrialResult, base_env, exp_name, run_trial
 
 SPEC_ATTR, PARENT_ATTR, DEADLINE_ATTR = "spec", "mlflow_parent_run_id", "deadline_unix"
+# `run` writes a new study's spec a moment after creating it: an agent joining then waits this long for it.
+SPEC_GRACE_SECONDS = 2.0
 FINISHED = ("COMPLETE", "PRUNED")
 # Trials skipped for their cost do not use up the budget; a space that is nearly all over the cost stops the agent.
 MAX_SKIPPED_IN_A_ROW = 200
@@ -67,9 +69,11 @@ def join(name: str, root: Path, warm: bool = True) -> int:
     """`agent NAME`: one line if the study does not exist; otherwise work on it."""
     with stage_server(root, warm) as server:
         url = storage_url(root)
-        if find_study(name, open_storage(url)) is None:
+        storage = open_storage(url)
+        if find_study(name, storage) is None:
             raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
                              f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
+        _written(name, storage, timeout=SPEC_GRACE_SECONDS, url=url)  # before MLflow is touched
         tracker = _tracker(root)
         return work(name, root, tracker, first_agent=False, server=server)
 
@@ -88,7 +92,7 @@ def work(name: str, root: Path, tracker: Any, first_agent: bool, server: Any = N
     import optuna
 
     url = storage_url(root)
-    spec = spec_from_json(find_study(name, open_storage(url)).user_attrs[SPEC_ATTR], root)
+    spec = spec_from_json(stored_spec(find_study(name, open_storage(url)), name, url), root)
     storage = open_storage(url, heartbeat_seconds=spec.heartbeat_seconds)
     study = optuna.load_study(study_name=study_name(name), storage=storage, sampler=_sampler(spec, first_agent))
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
@@ -330,17 +334,29 @@ def _create(spec: SweepSpec, storage: Any, tracker: Any) -> tuple[Any, bool]:
     return study, True
 
 
-def _written(name: str, storage: Any, timeout: float = 120) -> Any:
-    """The study another agent is creating, once its spec (written last) is there."""
+def _written(name: str, storage: Any, timeout: float = 120, url: Optional[str] = None) -> Any:
+    """The study another agent is creating, once its spec (written last) is there. With url, a study that still has
+    none after timeout is refused as one `run` did not make (stored_spec)."""
     deadline = time.monotonic() + timeout
     while True:
         study = find_study(name, storage)
         if study is not None and SPEC_ATTR in study.user_attrs:
             return study
         if time.monotonic() > deadline:
+            if url is not None and study is not None:
+                stored_spec(study, name, url)
             raise SweepError(f"sweep {name}: its study exists but its creator never finished writing it (the agent "
                              f"that created it died?): delete the study and start again")
         time.sleep(0.2)
+
+
+def stored_spec(study: Any, name: str, url: str) -> str:
+    """The sweep file a study keeps; a study made some other way (Optuna's API, another tool) has none to run by."""
+    if SPEC_ATTR not in study.user_attrs:
+        raise SweepError(f"study {study_name(name)} in {shown(url)} was not made by `python -m rnnpipe.sweep run`: it "
+                         f"keeps no sweep file (user attr {SPEC_ATTR!r}); allowed are sweeps that `run` created "
+                         "(python -m rnnpipe.sweep run sweeps/NAME.yaml)")
+    return study.user_attrs[SPEC_ATTR]
 
 
 def _tracker(root: Path) -> Any:

@@ -3,6 +3,7 @@ trial, parameter importances and a PNG of the objective against the trial number
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -128,18 +129,34 @@ def plot(study: Any, metric: str, path: Path) -> None:
     plt.close(fig)
 
 
-def show(name: str, root: Path, markdown: Optional[str] = None, png: Optional[str] = None) -> str:
+def check_new_file(option: str, value: Optional[str], force: bool) -> None:
+    """An explicit --markdown/--png path is the user's: a file there is replaced only when asked (--force)."""
+    if value is None:
+        return
+    if not value:
+        raise SweepError(f"{option} '' is empty: allowed is the path of a file to write")
+    if os.path.lexists(value) and not force:
+        raise SweepError(f"{option} {value}: the file exists and would be overwritten: remove it first, choose "
+                         "another path, or add --force to replace it")
+
+
+def show(name: str, root: Path, markdown: Optional[str] = None, png: Optional[str] = None,
+         force: bool = False) -> str:
     import optuna
 
-    from rnnpipe.sweep.agent import SPEC_ATTR, find_study
+    from rnnpipe.sweep.agent import find_study, stored_spec
     from rnnpipe.sweep.spec import spec_from_json
     from rnnpipe.sweep.storage import open_storage, shown, storage_url
 
+    check_new_file("--markdown", markdown, force)
+    check_new_file("--png", png, force)
+    if markdown and png and Path(markdown).resolve() == Path(png).resolve():
+        raise SweepError(f"--markdown and --png name the same file {markdown}: allowed are two different paths")
     url = storage_url(root)
-    study = find_study(name, open_storage(url))
+    study = find_study(name, open_storage(url, create=False))
     if study is None:
         raise SweepError(f"no sweep named {name!r} in {shown(url)}")
-    spec = spec_from_json(study.user_attrs[SPEC_ATTR], root)
+    spec = spec_from_json(stored_spec(study, name, url), root)
     keys = [d.key for d in spec.space]
     rows = trial_rows(study, keys)
     lines = [f"sweep {name}: {spec.objective.direction} {spec.objective.metric} ({spec.objective.file}); "

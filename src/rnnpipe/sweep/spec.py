@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 import yaml
 
 from rnnpipe.core.errors import ParamsError, RnnpipeError
-from rnnpipe.core.params import read_params_yaml
+from rnnpipe.core.params import DuplicateKeyError, UniqueKeyLoader, read_params_yaml
 from rnnpipe.params import parse_params
 
 TOP_KEYS = ("description", "stages", "space", "objective", "budget", "sampler", "pruning", "constraint",
@@ -107,11 +107,18 @@ class SweepSpec:
 
 def load_spec(path: str | Path, root: Path) -> SweepSpec:
     """Read and check sweeps/<name>.yaml against root's dvc.yaml and params.yaml."""
+    if str(path) == "":  # Path("") is ".", which names a folder, not the empty value given
+        raise SweepError("'': the sweep file's path is empty: allowed is a sweep file such as sweeps/NAME.yaml")
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
     except OSError as exc:
         raise SweepError(f"{path}: cannot read the sweep file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): a sweep "
+                         "file must be UTF-8 text") from None
+    except DuplicateKeyError as exc:
+        raise SweepError(f"{path}: {exc}: each key may appear once in a mapping") from None
     except yaml.YAMLError as exc:
         raise SweepError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return parse_spec(raw, path.stem, root, str(path))
