@@ -41,6 +41,8 @@ import sys
 import time
 from pathlib import Path
 
+from arguments import ArgumentParser, check_integer, check_seconds, prepared_corpus, refuse, with_corpus, with_sets
+
 ROOT = Path(__file__).resolve().parents[1]
 # How a process is set up, per --measure mode: "pinned" is the pipeline's own apply_runtime; the others are what
 # runs without it, here or on a machine whose CPU stops at AVX2.
@@ -54,39 +56,12 @@ NUMERIC_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS
                      "NPY_ENABLE_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
 
 
-def with_sets(params, pairs: list[str]):
-    """params.yaml with `--set SECTION.KEY=VALUE` overrides (as `dvc exp run -S`), validated like the file."""
-    import yaml
-
-    from rnnpipe.core.errors import ParamsError
-    from rnnpipe.core.params import first_error
-    from rnnpipe.params import Params
-    from pydantic import ValidationError
-
-    raw = params.model_dump()
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        section, dot, name = key.partition(".")
-        if not sep or not dot or not name:
-            raise ParamsError(f"--set {pair!r}: expected SECTION.KEY=VALUE, e.g. charrnn.epochs=10")
-        if section not in raw:
-            raise ParamsError(f"--set {pair!r}: unknown section '{section}': allowed are {', '.join(raw)}")
-        raw[section][name] = yaml.safe_load(value)
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as exc:
-        raise ParamsError(first_error(Params, exc, source="--set")) from None
-
-
 def start(mode: str, corpus: str | None = None, sets: list[str] = ()):
     """Set up this process's numerics for `mode` (before torch loads) and return the params."""
     from rnnpipe.params import load_params
     from rnnpipe.core.numerics import apply_runtime
 
-    params = with_sets(load_params(ROOT / "params.yaml"), list(sets))
-    if corpus:
-        params = params.model_copy(update={"corpus": params.corpus.model_copy(update={"source": "file",
-                                                                                      "path": corpus})})
+    params = with_corpus(with_sets(load_params(ROOT / "params.yaml"), list(sets)), corpus)
     if mode in ("pinned", "pinned-stock"):
         apply_runtime(params.runtime)
     else:
@@ -102,10 +77,10 @@ def start(mode: str, corpus: str | None = None, sets: list[str] = ()):
     return params
 
 
-def load_corpus(params):
-    from rnnpipe.charrnn.corpus import encode, prepare_corpus
+def load_corpus(params, corpus_flag: str | None = None):
+    from rnnpipe.charrnn.corpus import encode
 
-    corpus = prepare_corpus(params.corpus)
+    corpus = prepared_corpus(params, corpus_flag)
     ids = [encode(corpus.splits[name], corpus.vocab) for name in ("train", "val", "test")]
     return corpus, ids
 
@@ -385,6 +360,12 @@ def paired_rounds(train_ids, vocab, p, flops: float, gemm_seconds: float, rounds
           f"{'met' if median >= 0.65 else 'NOT met'}")
 
 
+def rate_chars(p) -> int:
+    """The fewest --chars the rate part measures: three TBPTT batches, so compiled_step_split times one of each kind
+    after its warm-up batch."""
+    return (2 * p.seq_length + 1) * p.batch_size + 1
+
+
 def compiled_step_split(train_ids, vocab, p, skipped: int = 10) -> None:
     """The LSTM's steps as compiled loops (rnnpipe.core.lstm_step) against their torch operations: the default
     char-RNN's training batches, the two alternating batch by batch (the same bits either way, so the training is
@@ -402,6 +383,10 @@ def compiled_step_split(train_ids, vocab, p, skipped: int = 10) -> None:
     seconds, counted = {True: 0.0, False: 0.0}, {True: 0, False: 0}
     batches = tbptt_batches(train_ids, p.batch_size, p.seq_length)
     skipped = min(skipped, len(batches) // 2)
+    if len(batches) - skipped < 2:  # a measured batch of each kind
+        print(f"\nthe LSTM's steps: {len(batches)} training batches are too few to time the compiled loops against "
+              "torch operations; a longer corpus gives more")
+        return
     state = None
     try:
         for n, (inputs, targets) in enumerate(batches):
@@ -576,7 +561,7 @@ def part_default(params, corpus, ids, sets: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="char-RNN throughput, numerics cost and held-out bits/char")
+    parser = ArgumentParser(description="char-RNN throughput, numerics cost and held-out bits/char")
     parser.add_argument("--parts", nargs="+", choices=["course", "numerics", "contention", "rate", "dropout",
                                                        "default"],
                         default=["course", "numerics", "contention", "rate", "dropout", "default"])
@@ -596,22 +581,32 @@ def main() -> None:
     if args.measure:
         measure(args.measure, args.chars, args.corpus, args.set)
         return
-    if args.rounds < 1:
-        parser.exit(2, f"error: --rounds = {args.rounds} is invalid: allowed is an integer >= 1\n")
-    if not 0 < args.gemm_seconds <= 600:
-        parser.exit(2, f"error: --gemm-seconds = {args.gemm_seconds:g} is invalid: allowed is a number of seconds "
-                       "in (0, 600]\n")
-    from rnnpipe.core.errors import ParamsError
+    check_seconds("--seconds", args.seconds, 600)
+    check_integer("--chars", args.chars)
+    check_seconds("--gemm-seconds", args.gemm_seconds, 600)
+    check_integer("--rounds", args.rounds)
+    from rnnpipe.core.errors import RnnpipeError
 
     try:
         params = start("pinned", args.corpus, args.set)
-    except ParamsError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    forward = (["--corpus", args.corpus] if args.corpus else []) + [f"--set={pair}" for pair in args.set]
-    from rnnpipe.core.determinism import configure_determinism
+        p = params.charrnn
+        # the trainer's least training split (rnnpipe.charrnn.inputs.check_split_lengths): one batch of windows
+        many = p.mode == "many_to_many"
+        needed = p.seq_length + (p.batch_size if many else 1) + 1
+        check_integer("--chars", args.chars, needed, allowed=f"an integer >= {needed}, one training batch of the "
+                      f"char-RNN (charrnn.seq_length {p.seq_length}{f' + batch_size {p.batch_size}' if many else ''} "
+                      f"+ {1 if many else 2})")
+        if "rate" in args.parts and args.chars < rate_chars(p):
+            refuse(f"--chars = {args.chars} is invalid for --parts rate: allowed is an integer >= {rate_chars(p)}, "
+                   f"three training batches of charrnn.batch_size {p.batch_size} x seq_length {p.seq_length} (the "
+                   "compiled loops and torch operations each timed after a warm-up batch)")
+        from rnnpipe.core.determinism import configure_determinism
 
-    configure_determinism(0)
-    corpus, ids = load_corpus(params)
+        configure_determinism(0)
+        corpus, ids = load_corpus(params, args.corpus)
+    except RnnpipeError as exc:
+        refuse(str(exc))
+    forward = (["--corpus", args.corpus] if args.corpus is not None else []) + [f"--set={pair}" for pair in args.set]
     print(f"corpus: {corpus.stats['kept_chars']:,} characters, vocabulary {len(corpus.vocab)}, "
           f"split {corpus.stats['train_chars']:,}/{corpus.stats['val_chars']:,}/{corpus.stats['test_chars']:,}")
     if "course" in args.parts:

@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from arguments import ArgumentParser, check_integer, refuse  # noqa: E402  (benchmarks/, beside this script)
+
 PARTS = ("prepare", "ngram", "epoch")
 SYLLABLES = ("ма", "ло", "ре", "ни", "ка", "то", "ве", "сы", "да", "пу", "жи", "ёл", "щу", "ха", "це", "чи", "шо",
              "бе", "зя", "гу", "ты", "ль", "ры", "юн", "эй", "фа", "ст", "пр", "ов", "ен", "ск", "ол", "ий", "ая")
@@ -152,7 +155,7 @@ def in_child(name: str, folder: Path, chars_per_epoch: int, val_chars: int) -> d
 # --- the table -----------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--base-chars", type=int, default=650_000)
     parser.add_argument("--chars-per-epoch", type=int, default=100_000)
@@ -163,9 +166,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.part:
         print(json.dumps(part(args.part, args.dir, args.chars_per_epoch, args.val_chars)))
         return
+    for scale in args.scales:
+        check_integer("--scales", scale)
+    check_integer("--base-chars", args.base_chars, 1000)
+    check_integer("--val-chars", args.val_chars, 1, (args.base_chars - 1) // 2,
+                  allowed=f"an integer from 1 to {(args.base_chars - 1) // 2}, under half of --base-chars "
+                          f"{args.base_chars} (validation and test each hold --val-chars characters)")
     scales = sorted(set(args.scales))
-    if scales[0] < 1 or args.base_chars < 1000 or not 0 < 2 * args.val_chars < args.base_chars:
-        parser.error("--scales are integers >= 1, --base-chars at least 1000 and --val-chars in (0, base-chars / 2)")
 
     params, charrnn = load(args.chars_per_epoch)  # validates the cap against params.yaml's charrnn, in one line
     print(f"corpus scale: prepare, {params.charrnn.ngram_order or 10}-gram fit and one epoch of the default char-RNN "
@@ -222,5 +229,4 @@ if __name__ == "__main__":
 
         if not isinstance(exc, RnnpipeError):
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        refuse(str(exc))

@@ -16,14 +16,14 @@ k-nearest-neighbour regression is printed last as a nonlinear yardstick (no trai
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
-from charrnn import with_sets  # the same SECTION.KEY=VALUE parsing and validation for every benchmark
+from arguments import ArgumentParser, check_integer, refuse, with_sets  # benchmarks/, beside this script
 
 from rnnpipe.core.errors import ParamsError
 from rnnpipe.core.determinism import configure_determinism
+from rnnpipe.core.params import SEED_LIMIT
 from rnnpipe.core.threads import thread_policy
 from rnnpipe.stage import setup_numerics
 
@@ -75,23 +75,27 @@ def knn_reference(y: np.ndarray, n_train: int, window: int, neighbours: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                        help="the seeds each configuration trains with (forecaster.seed), one run each")
     parser.add_argument("--configs", nargs="+", choices=["course", "default"], default=["course", "default"],
                         help="which configurations to train")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override params.yaml for this run, as `dvc exp run -S` (repeatable), e.g. "
                              "--set forecaster.seq_length=400 --set forecaster.input_noise=0.185")
     args = parser.parse_args()
+    for seed in args.seeds:  # as forecaster.seed allows; a seed twice would count one run twice in the mean and sd
+        check_integer("--seeds", seed, 0, SEED_LIMIT - 1)
+        if args.seeds.count(seed) > 1:
+            refuse(f"--seeds: {seed} is given twice: allowed are distinct integers from 0 to {SEED_LIMIT - 1}")
     # runtime is pinned when this module loads, before torch: an override of it would not take effect.
     pinned = [pair for pair in args.set if pair.partition("=")[0].partition(".")[0] == "runtime"]
     if pinned:
-        parser.exit(2, f"error: --set {pinned[0]!r}: runtime is pinned before torch loads; change it in "
-                       "params.yaml instead\n")
+        refuse(f"--set {pinned[0]!r}: runtime is pinned before torch loads; change it in params.yaml instead")
     try:
         params = with_sets(PARAMS, args.set)
     except ParamsError as exc:
-        parser.exit(2, f"error: {exc}\n")
+        refuse(str(exc))
     default = params.forecaster
     configs = {
         "course": default.model_copy(update=COURSE),

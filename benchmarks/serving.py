@@ -14,13 +14,14 @@ at the limits   seconds for the largest request params.yaml `serving` lets throu
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from arguments import ArgumentParser, prepared_corpus, refuse, with_corpus  # noqa: E402  (benchmarks/, beside this)
 
 from rnnpipe.core.numerics import apply_runtime  # noqa: E402
 from rnnpipe.params import load_params  # noqa: E402
@@ -32,20 +33,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from rnnpipe.charrnn.corpus import clean_text, encode, prepare_corpus  # noqa: E402
+from rnnpipe.charrnn.corpus import encode  # noqa: E402
 from rnnpipe.charrnn.generate import generate_text  # noqa: E402
 from rnnpipe.charrnn.model import CharRNN, CharRNNConfig  # noqa: E402
+from rnnpipe.core.errors import RnnpipeError  # noqa: E402
 from rnnpipe.forecaster.forecast import recursive_forecast  # noqa: E402
 from rnnpipe.forecaster.model import Forecaster, ForecasterConfig  # noqa: E402
 
 
 def default_charrnn(corpus: str | None) -> CharRNN:
-    if corpus:
-        text = clean_text(Path(corpus).read_text(encoding="utf-8")).text
-        vocab = sorted(set(text))
-    else:
-        prepared = prepare_corpus(PARAMS.corpus)
-        text, vocab = prepared.splits["train"], prepared.vocab
+    """The default char-RNN, its n-gram part counted on the training split of params.yaml's corpus or of --corpus,
+    as training counts it."""
+    prepared = prepared_corpus(with_corpus(PARAMS, corpus), corpus)
+    text, vocab = prepared.splits["train"], prepared.vocab
     c = PARAMS.charrnn
     config = CharRNNConfig(vocab_size=len(vocab), hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
                            input=c.input, embedding_dim=c.embedding_dim, dropout=c.dropout, mode=c.mode,
@@ -72,10 +72,13 @@ def ngram_seconds(model: CharRNN, history: list[int], whole_history: bool, repea
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", help="a UTF-8 text file instead of the corpus params.yaml names")
     args = parser.parse_args()
-    model = default_charrnn(args.corpus)
+    try:
+        model = default_charrnn(args.corpus)
+    except RnnpipeError as exc:
+        refuse(str(exc))
     _ = model.ngram
     history = [i % model.config.vocab_size for i in range(10_000)]
     print("n-gram part per character (ms)   after 10   after 10,000   ratio")

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from arguments import ArgumentParser, check_integer  # noqa: E402  (benchmarks/, beside this script)
 from tests.integration.helpers import make_copy  # noqa: E402
 
 TINY_SWEEP = """stages: [train_forecaster]
@@ -183,7 +184,7 @@ def part_agents(trials: int, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", nargs="+", default=["storage", "overhead", "agents"],
                         choices=["storage", "overhead", "agents"])
     parser.add_argument("--trials", type=int, default=8)
@@ -194,8 +195,8 @@ def main() -> None:
         kind, path, trials = args.storage_agent
         storage_agent(kind, path, int(trials))
         return
-    if args.trials < 1 or args.storage_trials < 1:
-        raise SystemExit("error: --trials and --storage-trials must be >= 1")
+    check_integer("--trials", args.trials)
+    check_integer("--storage-trials", args.storage_trials)
     print(f"machine: {os.cpu_count()} cores; {cpu_name()}")
     work = Path(tempfile.mkdtemp(prefix="rnnpipe-sweep-bench-"))
     try:
