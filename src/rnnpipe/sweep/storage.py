@@ -15,12 +15,12 @@ from typing import Any, Iterator, Optional
 
 from rnnpipe.core.errors import first_line
 from rnnpipe.sweep.spec import SweepError
+from rnnpipe.tracking.store import SQLITE_HEADER
 
 STORAGE_ENV = "RNNPIPE_SWEEP_STORAGE"
 LOCAL_DIR = ".sweeps"
 MAX_RETRIES = 2   # a trial killed with its agent runs again at most this often
 SCHEMA_ATTEMPTS = 3  # agents that create a new study's tables at the same moment: the losers retry
-SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 
 
 def storage_url(root: Path) -> str:

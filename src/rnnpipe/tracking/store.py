@@ -75,14 +75,17 @@ def git_commit(root: Path) -> str:
     return head.stdout.strip() + ("-dirty" if changed - dvc_written_paths(root) else "")
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+
+
 def is_sqlite_file(path: Path) -> bool:
     """An SQLite database, or an empty file (SQLite makes a database of it)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(16)
+            head = handle.read(len(SQLITE_HEADER))
     except OSError:  # a folder, no permission
         return False
-    return head in (b"", b"SQLite format 3\x00")
+    return head in (b"", SQLITE_HEADER)
 
 
 def check_reachable(uri: str, timeout: float = 5.0, must_exist: bool = False) -> None:
