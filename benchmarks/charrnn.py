@@ -590,9 +590,9 @@ def main() -> None:
     try:
         params = start("pinned", args.corpus, args.set)
         p = params.charrnn
-        # the trainer's least training split (rnnpipe.charrnn.inputs.check_split_lengths): one batch of windows
-        many = p.mode == "many_to_many"
-        needed = p.seq_length + (p.batch_size if many else 1) + 1
+        from rnnpipe.charrnn.inputs import least_training_chars
+
+        many, needed = p.mode == "many_to_many", least_training_chars(p)
         check_integer("--chars", args.chars, needed, allowed=f"an integer >= {needed}, one training batch of the "
                       f"char-RNN (charrnn.seq_length {p.seq_length}{f' + batch_size {p.batch_size}' if many else ''} "
                       f"+ {1 if many else 2})")

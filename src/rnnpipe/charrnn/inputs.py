@@ -30,10 +30,15 @@ def clean_prompt(prompt: str, vocab: Sequence[str]) -> str:
     return cleaned
 
 
+def least_training_chars(p: CharRNNParams) -> int:
+    """The shortest training split that gives one batch of training windows."""
+    return p.seq_length + (p.batch_size if p.mode == "many_to_many" else 1) + 1
+
+
 def check_split_lengths(n_train: int, n_val: int, p: CharRNNParams) -> None:
     """A training split too short for one batch of training windows, or an empty validation split, is a user error,
     reported before any training."""
-    needed = p.seq_length + (p.batch_size if p.mode == "many_to_many" else 1) + 1
+    needed = least_training_chars(p)
     if n_train < needed:
         raise CorpusError(f"the corpus training split has {n_train} characters: charrnn.seq_length = "
                           f"{p.seq_length} and batch_size = {p.batch_size} need at least {needed} "
