@@ -42,3 +42,29 @@ def test_a_curve_behind_the_median_stops_the_stage(tmp_path, monkeypatch):
     assert stopped.value.code == report.PRUNED_EXIT_CODE
     frozen = study._storage.get_trial(running._trial_id)
     assert frozen.user_attrs[report.PRUNED_ATTR] == 2 and frozen.intermediate_values == {1: 0.9, 2: 0.9}
+
+
+def test_a_study_named_by_a_relative_sqlite_path_is_the_one_a_trial_in_its_own_workspace_reports_to(
+        tmp_path, monkeypatch):
+    from rnnpipe.sweep.storage import STORAGE_ENV, open_storage, storage_url
+
+    repo = tmp_path / "repo"
+    workspace = repo / ".dvc" / "tmp" / "exps" / "tmp1"  # where `dvc exp run --temp` runs a trial's stages
+    workspace.mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv(STORAGE_ENV, "sqlite:///studies/sweep.db")
+    (repo / "studies").mkdir()
+    url = storage_url(repo)  # what the agent opens, and hands to its trials
+    import optuna
+
+    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    running = study.ask()
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv(report.STORAGE_URL_ENV, url)
+    monkeypatch.setenv(report.STUDY_ENV, "s")
+    monkeypatch.setenv(report.TRIAL_ID_ENV, str(running._trial_id))
+    monkeypatch.setenv(report.PRUNER_ENV, "2,2,1")
+
+    report.report_epoch(1, 0.5)
+    assert study._storage.get_trial(running._trial_id).intermediate_values == {1: 0.5}
+    assert sorted(p.name for p in repo.rglob("*.db")) == ["sweep.db"]

@@ -24,7 +24,26 @@ SCHEMA_ATTEMPTS = 3  # agents that create a new study's tables at the same momen
 
 
 def storage_url(root: Path) -> str:
-    return os.environ.get(STORAGE_ENV) or f"sqlite:///{root / LOCAL_DIR / 'optuna.db'}"
+    """STORAGE_ENV's URL, else the local file. An SQLite file named by a relative path is taken from the current
+    folder and handed on absolute: each trial's stages run in a workspace of their own (`dvc exp run --temp`), where
+    the same relative path would name another, empty database."""
+    url = os.environ.get(STORAGE_ENV)
+    return absolute_sqlite(url) if url else f"sqlite:///{root / LOCAL_DIR / 'optuna.db'}"
+
+
+def absolute_sqlite(url: str) -> str:
+    """The URL with its SQLite file's path made absolute; any other URL as it is."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # RDBStorage names what is wrong with it
+        return url
+    database = parsed.database
+    if (parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:") or Path(database).is_absolute()
+            or parsed.query.get("uri") in ("true", "1")):
+        return url
+    return parsed.set(database=str(Path.cwd() / database)).render_as_string(hide_password=False)
 
 
 def shown(url: str) -> str:
