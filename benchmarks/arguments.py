@@ -3,24 +3,13 @@ what is allowed, and exit code 2, before any measurement starts; `--set` and `--
 reads them."""
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from pathlib import Path
 from typing import NoReturn
 
+from rnnpipe.cli import OneLineParser, refuse
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, with its own errors (an unknown flag or choice, a value that is not a number, a missing
-    value) in one line like every check below, not a usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        refuse(message)
-
-
-def refuse(message: str) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+ArgumentParser = OneLineParser  # argparse's own errors in one line too
 
 
 def refuse_value(flag: str, value: object, allowed: str) -> NoReturn:

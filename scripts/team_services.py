@@ -12,11 +12,11 @@ scripts/team_services.sh (start | stop | status | env | check); `python scripts/
 Ports are picked free on the first start and kept in <team dir>/config.env (with the passwords and keys). The team
 dir is 0700 and its files 0600 (as root, the dir belongs to the postgres OS user, which must reach its cluster).
 Every service we start has a PID file with the process's start time: `stop` signals only those processes.
-Every error is one line on stderr: `error: <what> ...: <what to do>`, exit code 1.
+Every error is one line on stderr: `error: <what> ...: <what to do>`, exit code 1 (2 for a command line it does not
+know).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import os
@@ -680,7 +680,10 @@ def cmd_env(state: State) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     os.umask(0o077)  # config, logs and PID files are for the team dir's owner only
-    parser = argparse.ArgumentParser(prog="bash scripts/team_services.sh", description=__doc__.split("\n\n")[0])
+    sys.path.insert(0, str(REPO / "src"))  # rnnpipe.cli needs only the standard library, as this script does
+    from rnnpipe.cli import OneLineParser
+
+    parser = OneLineParser(prog="bash scripts/team_services.sh", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "stop", "status", "env", "check"],
                         help="start: start (or keep) the three services and print what clients need; stop: stop only "
                              "what start started; status: one line per service (exit 3 if any is down); env: the "

@@ -201,13 +201,16 @@ def test_the_command_prints_a_summary_in_a_fresh_folder(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize("args, line", [
-    (["--seconds", "nan"], "error: --seconds = nan is invalid: allowed is a number of seconds >= 0"),
-    (["--seconds", "-5"], "error: --seconds = -5.0 is invalid: allowed is a number of seconds >= 0"),
-    (["--seconds", "inf"], "error: --seconds = inf is invalid: allowed is a number of seconds >= 0"),
-    (["--repro-log", "nope.log"], "error: --repro-log nope.log is not a file: allowed is a saved output of `dvc repro`"),
+@pytest.mark.parametrize("args, code, line", [
+    (["--seconds", "nan"], 1, "error: --seconds = nan is invalid: allowed is a number of seconds >= 0"),
+    (["--seconds", "-5"], 1, "error: --seconds = -5.0 is invalid: allowed is a number of seconds >= 0"),
+    (["--seconds", "inf"], 1, "error: --seconds = inf is invalid: allowed is a number of seconds >= 0"),
+    (["--repro-log", "nope.log"], 1,
+     "error: --repro-log nope.log is not a file: allowed is a saved output of `dvc repro`"),
+    (["--seconds", "ten"], 2, "error: argument --seconds: invalid float value: 'ten'"),
+    (["--bogus"], 2, "error: unrecognized arguments: --bogus"),
 ])
-def test_the_command_refuses_a_bad_argument_in_one_line(tmp_path, args, line):
+def test_the_command_refuses_a_bad_argument_in_one_line(tmp_path, args, code, line):
     done = subprocess.run([sys.executable, "-m", "rnnpipe.summary", *args], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")})
-    assert (done.returncode, done.stderr, done.stdout) == (1, line + "\n", "")
+    assert (done.returncode, done.stderr, done.stdout) == (code, line + "\n", "")

@@ -6,7 +6,6 @@ on the store this run used) and one thing to try next. Read in five seconds.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -14,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
+
+from rnnpipe.cli import OneLineParser
 
 WIDTH = 120
 INDENT = " " * 14
@@ -227,7 +228,8 @@ def tracking_state(root: Path) -> tuple[Optional[str], Optional[dict[str, str]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="a five-second summary of the pipeline's results")
+    parser = OneLineParser(prog="python -m rnnpipe.summary",
+                           description="a five-second summary of the pipeline's results")
     parser.add_argument("--seconds", type=float, help="how long the pipeline took")
     parser.add_argument("--repro-log", type=Path, help="the output of `dvc repro`, to say which stages ran")
     args = parser.parse_args()

@@ -10,14 +10,14 @@ check  validates sweep files and starts nothing
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
+from rnnpipe.cli import OneLineParser
 from rnnpipe.core.errors import RnnpipeError
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnnpipe.sweep", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m rnnpipe.sweep", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="create or resume a sweep's study and run trials")
     run.add_argument("file")

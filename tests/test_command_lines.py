@@ -1,0 +1,36 @@
+"""Every command a user types refuses a command line it does not know in one line, `error: ...` naming what it
+got (or, where a command is missing, the commands allowed), with a non-zero exit code and nothing on stdout:
+argparse's usage block is not an error message."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = [sys.executable]
+
+COMMANDS = {
+    "sweep": [*PYTHON, "-m", "rnnpipe.sweep"],
+    "summary": [*PYTHON, "-m", "rnnpipe.summary"],
+    "tracking": [*PYTHON, "-m", "rnnpipe.tracking"],
+    "checks": [*PYTHON, "-m", "rnnpipe.checks"],
+    "stage": [*PYTHON, "-m", "rnnpipe.stage"],
+    "team services": ["bash", str(ROOT / "scripts" / "team_services.sh")],
+    "benchmark": [*PYTHON, str(ROOT / "benchmarks" / "forecaster.py")],
+}
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["sweeep", "--bogus"]], ids=["flag", "command"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unknown_flag_or_command_is_one_line_naming_it(tmp_path, command, args):
+    done = subprocess.run([*COMMANDS[command], *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"),
+                               "RNNPIPE_PYTHON": sys.executable, "RNNPIPE_TEAM_DIR": str(tmp_path / "team")})
+    lines = done.stderr.splitlines()
+    assert done.returncode in (1, 2) and done.stdout == "", done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert args[0] in lines[0] or "required: command (allowed are " in lines[0], lines[0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
