@@ -125,7 +125,14 @@ class State:
 
 
 def team_dir() -> Path:
-    return Path(os.environ.get("RNNPIPE_TEAM_DIR") or REPO / ".team").resolve()
+    """RNNPIPE_TEAM_DIR, else .team/ here: a folder, or a path where none exists yet (start makes it)."""
+    named = os.environ.get("RNNPIPE_TEAM_DIR")
+    root = Path(named or REPO / ".team").resolve()
+    if root.exists() and not root.is_dir():
+        where = f"RNNPIPE_TEAM_DIR={named}" if named else str(root)
+        raise TeamError(f"{where} is not a folder: allowed is the team stack's folder, or a path where none exists "
+                        "yet (start makes it)")
+    return root
 
 
 def close_to_others(root: Path) -> None:

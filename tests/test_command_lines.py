@@ -34,3 +34,16 @@ def test_an_unknown_flag_or_command_is_one_line_naming_it(tmp_path, command, arg
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert args[0] in lines[0] or "required: command (allowed are " in lines[0], lines[0]
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["start", "stop", "status", "env"])
+def test_a_team_dir_that_is_a_file_is_one_line_and_stays_as_it_was(tmp_path, command):
+    team = tmp_path / "team"
+    team.write_text("notes\n", encoding="utf-8")
+    done = subprocess.run([*COMMANDS["team services"], command], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", "RNNPIPE_PYTHON": sys.executable,
+                                            "RNNPIPE_TEAM_DIR": str(team)})
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    assert done.stderr == (f"error: RNNPIPE_TEAM_DIR={team} is not a folder: allowed is the team stack's folder, or "
+                           "a path where none exists yet (start makes it)\n")
+    assert team.read_text(encoding="utf-8") == "notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["team"]
