@@ -68,3 +68,16 @@ def test_a_bad_params_yaml_is_one_line_and_exit_code_1_before_any_stage_code(tmp
     [line] = result.stderr.splitlines()
     assert line.startswith("error: params.yaml: runtime.isa = 'sse2'")
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("name, args, allowed", [
+    ("generate_text", ("a", "b", "c"), "allowed are 0 to 2 (model_path out_dir"),
+    ("check_params", ("a", "b"), "allowed are 0 to 1 (marker"),
+])
+def test_too_many_arguments_are_one_line_naming_the_allowed_ones_before_any_stage_code(tmp_path, name, args, allowed):
+    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+    result = entry(name, *args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: stage {name} got {len(args)} arguments {list(args)!r}: {allowed}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stages"]

@@ -4,12 +4,13 @@ It sets the process's numerics up once, before anything imports torch or numpy: 
 the CPU against runtime.isa, sets the pinned environment and restarts the interpreter once where it must
 (rnnpipe.core.numerics; check_params, which computes no output bytes, checks the CPU but needs no setting up).
 Only then does it import the stage's own code, stages/NAME.py (paths relative to the working directory, as dvc runs
-it), and call its `main(params, *ARGS)`. Any user error is one `error:` line and exit code 1; an unknown NAME is one
-line and exit code 2. With RNNPIPE_STAGE_SERVER set (a sweep agent sets it for its trials), the stage hands the
-same run to a warm interpreter instead (rnnpipe.warm).
+it), and call its `main(params, *ARGS)`. Any user error is one `error:` line and exit code 1; an unknown NAME, or
+more or fewer ARGs than its `main` takes, is one line and exit code 2. With RNNPIPE_STAGE_SERVER set (a sweep
+agent sets it for its trials), the stage hands the same run to a warm interpreter instead (rnnpipe.warm).
 """
 from __future__ import annotations
 
+import ast
 import gc
 import importlib.util
 import os
@@ -56,6 +57,25 @@ def stage_module(name: str) -> ModuleType:
     return module
 
 
+def arguments_error(name: str, args: list[str]) -> str | None:
+    """What is wrong with the number of ARGs given to stages/NAME.py's `main` (None: nothing, or no such file, which
+    stage_module reports). Read from the source: the stage's imports must wait until the numerics are set up."""
+    try:
+        tree = ast.parse((STAGE_CODE / f"{name}.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    main = next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main"), None)
+    if main is None or main.args.vararg is not None:
+        return None
+    names = [arg.arg for arg in main.args.args[1:]]  # after params
+    required = len(names) - len(main.args.defaults)
+    if required <= len(args) <= len(names):
+        return None
+    allowed = f"{required} to {len(names)}" if required < len(names) else str(len(names))
+    return (f"stage {name} got {len(args)} arguments {args!r}: allowed are {allowed} "
+            f"({' '.join(names) or 'none'}; usage: python -m rnnpipe.stage {name} [ARG ...])")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in STAGES:
         named = repr(argv[0]) if argv else "none"
@@ -63,6 +83,10 @@ def main(argv: list[str]) -> int:
               "(usage: python -m rnnpipe.stage NAME [ARG ...])", file=sys.stderr)
         return 2
     name, args = argv[0], argv[1:]
+    wrong = arguments_error(name, args)
+    if wrong:
+        print(f"error: {wrong}", file=sys.stderr)
+        return 2
     if os.environ.get(ADDRESS_ENV):
         code = warm_client.run_in_server(argv)  # a sweep agent's warm interpreter: the same run, its imports done
         if code is not None:
