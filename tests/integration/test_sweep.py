@@ -173,6 +173,26 @@ def test_a_grid_with_a_point_over_the_cost_runs_every_other_point_once_and_ends(
     assert "this agent ran 2 trials" in result.stdout and "re-evaluating" not in result.stderr
 
 
+def test_a_corpus_git_does_not_track_reaches_the_trials_workspace(tmp_path):
+    """`dvc exp run --temp` builds a trial's workspace from what git tracks: a text of the user's that git does not
+    track (the swept corpus.path) is copied in, and the trial prepares it."""
+    copy = make_copy(tmp_path / "repo")
+    sweep_file(copy, "own-text", {
+        "stages": ["prepare_corpus"], "space": {"corpus.path": {"categorical": ["texts/own.txt"]}},
+        "objective": {"file": "reports/corpus.json", "metric": "kept_chars", "direction": "maximize"},
+        "budget": {"trials": 1}, "sampler": {"type": "grid", "seed": 0}})
+    own = (copy.root / "texts" / "tiny.txt").read_text(encoding="utf-8") * 2
+    (copy.root / "texts" / "own.txt").write_text(own, encoding="utf-8")
+    assert copy.run("git", "status", "--porcelain").stdout == "?? texts/own.txt\n"
+    result = subprocess.run([sys.executable, "-m", "rnnpipe.sweep", "run", "sweeps/own-text.yaml", "--cold"],
+                            cwd=copy.root, env=agent_env(copy), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [trial] = study(copy, "own-text").get_trials()
+    assert trial.state.name == "COMPLETE", result.stdout + result.stderr
+    assert trial.value > len((copy.root / "texts" / "tiny.txt").read_text(encoding="utf-8"))
+    assert copy.run("git", "status", "--porcelain").stdout == "?? texts/own.txt\n"
+
+
 def _grid_order(optuna, choices: list, seed: int) -> list:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     probe = optuna.create_study(sampler=optuna.samplers.GridSampler({"forecaster.lr": choices}, seed=seed))

@@ -376,6 +376,13 @@ def relative_cost(spec: SweepSpec, root: Path, overrides: dict[str, Any]) -> flo
     """The training cost of params.yaml with a trial's values, over params.yaml's own (the model's training_cost)."""
     from rnnpipe.models import MODELS
 
+    base, changed = trial_params(root, overrides)
+    cost = MODELS[spec.model_kind].training_cost
+    return cost(parse_params(changed)) / cost(parse_params(base))
+
+
+def trial_params(root: Path, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """params.yaml as it is, and as a trial runs it (with the trial's values)."""
     with workspace_lock(root):
         base = _params_raw(root)
     changed = copy.deepcopy(base)
@@ -385,8 +392,7 @@ def relative_cost(spec: SweepSpec, root: Path, overrides: dict[str, Any]) -> flo
         for part in parents:
             node = node[part]
         node[leaf] = value
-    cost = MODELS[spec.model_kind].training_cost
-    return cost(parse_params(changed)) / cost(parse_params(base))
+    return base, changed
 
 
 # --- dvc.yaml and params.yaml ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rnnpipe.sweep import report
-from rnnpipe.sweep.spec import SweepSpec, override_value
+from rnnpipe.sweep.spec import SweepSpec, override_value, trial_params
 from rnnpipe.warm import ADDRESS_ENV
 
 LOG_DIR = Path(".sweeps") / "logs"
@@ -48,9 +48,21 @@ def tool(name: str) -> str:
 
 def trial_command(root: Path, spec: SweepSpec, name: str, params: dict[str, Any]) -> list[str]:
     overrides = [part for key, value in params.items() for part in ("-S", f"{key}={override_value(value)}")]
+    copies = [part for path in untracked_inputs(root, params) for part in ("--copy-paths", path)]
     return [sys.executable, "-m", "rnnpipe.sweep.guard", str(root), "--",
             sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "--wait-for-lock", "exp", "run", "--temp", "-n", name,
-            *overrides, *spec.stages]
+            *copies, *overrides, *spec.stages]
+
+
+def untracked_inputs(root: Path, params: dict[str, Any]) -> list[str]:
+    """The trial's corpus (corpus.path, relative: a file or folder in the checkout) where git does not track all of
+    it. `dvc exp run --temp` builds the trial's workspace from what git tracks, so without --copy-paths the text
+    would be missing there and every trial would fail."""
+    path = trial_params(root, params)[1].get("corpus", {}).get("path")
+    if not isinstance(path, str) or not path or Path(path).is_absolute() or not (root / path).exists():
+        return []
+    untracked = git(root, "ls-files", "--others", "--", path, check=False).stdout.strip()
+    return [path] if untracked else []
 
 
 def base_env(root: Path) -> dict[str, str]:
