@@ -37,6 +37,19 @@ def test_what_dvc_writes_never_makes_the_commit_dirty(tmp_path):
     assert git_commit(tmp_path) == clean + "-dirty"
 
 
+def test_in_a_dvc_experiment_the_commit_is_its_baseline_without_dirty(tmp_path, monkeypatch):
+    """`dvc exp run -S` writes params.yaml, and the experiment's commit holds every change: the run names the
+    baseline its experiment (tag dvc_exp_name) starts from."""
+    make_repo(tmp_path)
+    clean = git_commit(tmp_path)
+    (tmp_path / "src/code.py").write_text("2\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path)  # where the stage runs: the experiment's workspace, not the root it is given
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
+    assert git_commit(elsewhere) == clean
+
+
 def test_dvc_written_paths_are_the_lock_the_outputs_and_their_gitignores(tmp_path):
     make_repo(tmp_path)
     assert dvc_written_paths(tmp_path) == {"dvc.lock", "models/m.pt", "models/.gitignore", "metrics/m.json",

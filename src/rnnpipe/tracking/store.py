@@ -62,9 +62,17 @@ def dvc_written_paths(root: Path) -> set[str]:
 
 
 def git_commit(root: Path) -> str:
-    """HEAD, with -dirty only when something DVC does not write has changed (DVC rewrites dvc.lock between stages)."""
+    """HEAD, with -dirty only when something DVC does not write has changed (DVC rewrites dvc.lock between stages).
+    In a DVC experiment (DVC_EXP_NAME set): HEAD of the folder the stage runs in (a --temp or queued experiment runs
+    in a copy of its own), the experiment's baseline, never -dirty: the experiment's commit (`dvc exp apply NAME`)
+    holds every change of the workspace, the -S values written into params.yaml included."""
+    in_experiment = bool(os.environ.get("DVC_EXP_NAME"))
+    if in_experiment:
+        root = Path.cwd()
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if in_experiment:
+            return head.stdout.strip() if head.returncode == 0 else "unknown"
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                 capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
