@@ -38,6 +38,15 @@ def test_the_first_evaluated_version_becomes_champion_and_carries_its_figures(cl
     assert "first evaluated" in result.line(NAME)
 
 
+def test_evaluating_again_elsewhere_keeps_the_commit_and_experiment_the_version_was_trained_in(client):
+    run = new_version(client)
+    client.set_model_version_tag(NAME, "1", "git_commit", "abc")  # as training registered it, in experiment exp-1
+    client.set_model_version_tag(NAME, "1", "dvc_exp_name", "exp-1")
+    promote(client, MODEL, run, 0.02, "data-a", {"dvc_exp_name": "", "git_commit": "abc-dirty"})
+    assert client.get_model_version(NAME, "1").tags == {"test_mse": "0.02", DATA_TAG: "data-a",
+                                                        "dvc_exp_name": "exp-1", "git_commit": "abc"}
+
+
 def test_a_better_version_takes_the_alias_and_a_worse_one_does_not(client):
     promote(client, MODEL, new_version(client), 0.02, "data-a")
     better = promote(client, MODEL, new_version(client), 0.015, "data-a")

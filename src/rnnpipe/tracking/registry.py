@@ -1,10 +1,11 @@
 """Model registry: every evaluated version carries its test metric; the best one is @champion.
 
-Each training registers a new version of its model (rnnpipe.tracking.runs; the model's descriptor names it). Its
-evaluation stage then calls `promote`: the version is tagged with its test metric, the digest of the data it was
-evaluated on, its DVC experiment name and commit, and it takes the `champion` alias when there is none yet, or
-when it beats the champion on the same data. A champion evaluated on other data is never compared (another test
-split or corpus makes the numbers incomparable): the version stays a candidate and the line printed says so.
+Each training registers a new version of its model (rnnpipe.tracking.runs; the model's descriptor names it), tagged
+with the DVC experiment and commit it was trained in. Its evaluation stage then calls `promote`: the version is
+tagged with its test metric and the digest of the data it was evaluated on, and it takes the `champion` alias when
+there is none yet, or when it beats the champion on the same data. A champion evaluated on other data is never
+compared (another test split or corpus makes the numbers incomparable): the version stays a candidate and the line
+printed says so.
 Running it again changes nothing, so it is safe in a pipeline that DVC may rerun, and parallel evaluations (queue
 workers, sweep agents, teammates on one server) end with the best of them as champion. A version promoted by hand
 stays champion until the next evaluation on the same data, which leaves the best version evaluated there.
@@ -50,7 +51,10 @@ def promote(client: Any, model: ModelDescriptor, run_id: str, value: float, data
     if not versions:
         return None  # the run registered nothing (e.g. restored from DVC's run cache without a training run)
     version = max(versions, key=lambda v: int(v.version))
-    tags = {metric: repr(float(value)), DATA_TAG: data_md5, **(extra_tags or {})}
+    # The version's commit and experiment are its training's (set when it was registered); an evaluation in
+    # another workspace state, or again later, names them only where they are missing.
+    tags = {**{k: v for k, v in (extra_tags or {}).items() if k not in (version.tags or {})},
+            metric: repr(float(value)), DATA_TAG: data_md5}
     for key, tag_value in tags.items():
         client.set_model_version_tag(name, version.version, key, tag_value)
 
