@@ -154,3 +154,24 @@ def test_a_study_run_did_not_make_is_one_line_before_mlflow(command, storage, tm
 
 def test_an_empty_sweep_file_path_is_named_as_empty():
     one_line(sweep("check", ""), "''", "empty", "sweeps/NAME.yaml")
+
+
+def test_a_new_study_refuses_experiment_names_an_earlier_one_left_in_the_clone(tmp_path):
+    """The study's storage is gone (deleted, or another RNNPIPE_SWEEP_STORAGE) but its trials' experiments are not:
+    the new study's NAME-0, NAME-1 ... would collide with them. One line; the experiments stay."""
+    from tests.integration.helpers import make_copy, subprocess_env
+
+    copy = make_copy(tmp_path / "repo")
+    (copy.root / "sweeps" / "again.yaml").write_text(
+        "stages: [train_forecaster]\nspace: {forecaster.hidden_size: {int: [2, 4]}}\n"
+        "objective: {file: reports/forecaster_train.json, metric: kept_val_mse, direction: minimize}\n"
+        "budget: {trials: 2}\nsampler: {type: random, seed: 0}\n", encoding="utf-8")
+    copy.commit("sweep")
+    ref = f"refs/exps/{copy.run('git', 'rev-parse', 'HEAD').stdout.strip()[:2]}/x/again-3"
+    copy.run("git", "update-ref", ref, "HEAD")
+    result = subprocess.run([sys.executable, "-m", "rnnpipe.sweep", "run", "sweeps/again.yaml", "--cold"],
+                            cwd=copy.root, capture_output=True, text=True, timeout=120,
+                            env=subprocess_env(PYTHONPATH=str(copy.root / "src")))
+    one_line(result, "sweep again: no study of this name", "1 experiment(s) of an earlier one (again-3)",
+             "`dvc exp remove again-3`")
+    assert copy.run("git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split() == [ref]

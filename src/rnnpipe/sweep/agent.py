@@ -48,6 +48,7 @@ def start(spec_path: str, root: Path, warm: bool = True) -> int:
         study = find_study(spec.name, storage)
         created = False
         if study is None or SPEC_ATTR not in study.user_attrs:
+            _check_names_free(spec.name, root, url)
             study, created = _create(spec, storage, tracker)
         if created:
             print(f"sweep {spec.name}: study created in {shown(url)}")
@@ -63,6 +64,20 @@ def start(spec_path: str, root: Path, warm: bool = True) -> int:
                     print(f"sweep {spec.name}: grid points whose every trial failed run again: a retry of trial "
                           + ", ".join(map(str, retried)))
         return work(spec.name, root, tracker, first_agent=created, server=server)
+
+
+def _check_names_free(name: str, root: Path, url: str) -> None:
+    """A new study names its trials' experiments NAME-0, NAME-1, ...: experiments of those names from an earlier
+    study (its storage since deleted or another) would make the trials fail (`dvc exp run` refuses a name in use
+    under the same commit) or be mistaken for them. Nothing of the user's is removed: they choose."""
+    from rnnpipe.sweep.trial import experiments_named
+
+    taken = experiments_named(root, f"{name}-")
+    if taken:
+        shown_names = " ".join(taken) if len(taken) <= 6 else f"{' '.join(taken[:3])} ... {taken[-1]}"
+        raise SweepError(f"sweep {name}: no study of this name in {shown(url)}, but this clone has {len(taken)} "
+                         f"experiment(s) of an earlier one ({shown_names}): remove them (`dvc exp remove "
+                         f"{' '.join(taken)}`) or rename the sweep file")
 
 
 def join(name: str, root: Path, warm: bool = True) -> int:

@@ -103,6 +103,7 @@ def run_trial(root: Path, spec: SweepSpec, storage_url: str, study_name: str, tr
     log_path = root / LOG_DIR / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    baseline = git(root, "rev-parse", "HEAD").stdout.strip()  # the commit dvc exp run files the experiment under
     with open(log_path, "w", encoding="utf-8") as log:
         guard = subprocess.Popen(trial_command(root, spec, name, params), cwd=root, stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -119,7 +120,7 @@ def run_trial(root: Path, spec: SweepSpec, storage_url: str, study_name: str, tr
         if was_pruned():
             return TrialResult("PRUNED", seconds=seconds)
         return TrialResult("FAIL", reason=last_error(log_path), seconds=seconds)
-    value = objective_value(root, name, spec.objective.file, spec.objective.metric)
+    value = objective_value(root, name, spec.objective.file, spec.objective.metric, baseline)
     return TrialResult("COMPLETE", value=value, seconds=seconds, pushed=push(root, name))
 
 
@@ -138,18 +139,30 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
-def exp_ref(root: Path, name: str) -> str:
-    refs = git(root, "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+def exp_ref(root: Path, name: str, baseline: Optional[str] = None) -> str:
+    """The experiment NAME filed under `baseline` (refs/exps/<2 hex>/<38 hex>/NAME); without one there (HEAD moved
+    while the trial ran), the newest experiment of that name. Experiments of one name under other commits are
+    older ones: their objective is not this trial's."""
+    refs = git(root, "for-each-ref", "--sort=-committerdate", "--format=%(refname)", "refs/exps/*/*/*").stdout.split()
     matches = [ref for ref in refs if ref.rsplit("/", 1)[-1] == name]
+    if baseline and f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}" in matches:
+        return f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
     if not matches:
         raise RuntimeError(f"dvc exp run succeeded but no experiment ref named {name} exists")
-    return matches[-1]
+    return matches[0]
 
 
-def objective_value(root: Path, name: str, file: str, metric: str) -> float:
+def experiments_named(root: Path, prefix: str) -> list[str]:
+    """The names of this clone's experiments that are PREFIX followed by a number, under any commit."""
+    refs = git(root, "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps/*/*/*").stdout.split()
+    return sorted({ref for ref in refs if ref.startswith(prefix) and ref[len(prefix):].isdigit()},
+                  key=lambda ref: int(ref[len(prefix):]))
+
+
+def objective_value(root: Path, name: str, file: str, metric: str, baseline: Optional[str] = None) -> float:
     """The metric as the experiment committed it: from git (metrics kept in git) or, for an output in DVC's cache,
     through the md5 that the experiment's dvc.lock records."""
-    ref = exp_ref(root, name)
+    ref = exp_ref(root, name, baseline)
     shown = git(root, "show", f"{ref}:{file}", check=False)
     if shown.returncode == 0:
         data = json.loads(shown.stdout)
