@@ -37,6 +37,20 @@ def test_what_dvc_writes_never_makes_the_commit_dirty(tmp_path):
     assert git_commit(tmp_path) == clean + "-dirty"
 
 
+def test_a_file_git_does_not_track_or_ignore_makes_the_commit_dirty(tmp_path):
+    """A corpus of the user's that git never saw: checking out the commit would not bring it back."""
+    make_repo(tmp_path)
+    (tmp_path / ".gitignore").write_text("/mlflow.db\n", encoding="utf-8")
+    git(tmp_path, "add", ".gitignore")
+    git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "ignore")
+    clean = git_commit(tmp_path)
+    (tmp_path / "mlflow.db").write_text("1\n", encoding="utf-8")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts/mine.txt").write_text("1\n", encoding="utf-8")
+    assert git_commit(tmp_path) == clean + "-dirty"
+
+
 def test_in_a_dvc_experiment_the_commit_is_its_baseline_without_dirty(tmp_path, monkeypatch):
     """`dvc exp run -S` writes params.yaml, and the experiment's commit holds every change: the run names the
     baseline its experiment (tag dvc_exp_name) starts from."""
@@ -48,6 +62,8 @@ def test_in_a_dvc_experiment_the_commit_is_its_baseline_without_dirty(tmp_path, 
     monkeypatch.chdir(tmp_path)  # where the stage runs: the experiment's workspace, not the root it is given
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
     assert git_commit(elsewhere) == clean
+    (tmp_path / "mine.txt").write_text("1\n", encoding="utf-8")  # the experiment's commit does not hold it
+    assert git_commit(elsewhere) == clean + "-dirty"
 
 
 def test_dvc_written_paths_are_the_lock_the_outputs_and_their_gitignores(tmp_path):

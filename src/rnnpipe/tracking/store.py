@@ -62,24 +62,27 @@ def dvc_written_paths(root: Path) -> set[str]:
 
 
 def git_commit(root: Path) -> str:
-    """HEAD, with -dirty only when something DVC does not write has changed (DVC rewrites dvc.lock between stages).
-    In a DVC experiment (DVC_EXP_NAME set): HEAD of the folder the stage runs in (a --temp or queued experiment runs
-    in a copy of its own), the experiment's baseline, never -dirty: the experiment's commit (`dvc exp apply NAME`)
-    holds every change of the workspace, the -S values written into params.yaml included."""
+    """HEAD, with -dirty when the workspace holds what git never saw: a change to a tracked file other than what DVC
+    writes (dvc.lock between stages, the outputs), or a file git does not track and does not ignore (a text of the
+    user's, say: `git checkout` of HEAD would not bring it back). In a DVC experiment (DVC_EXP_NAME set): HEAD of
+    the folder the stage runs in (a --temp or queued experiment runs in a copy of its own), the experiment's
+    baseline, and only untracked files make it -dirty: the experiment's commit (`dvc exp apply NAME`) holds every
+    change to tracked files, the -S values written into params.yaml included."""
     in_experiment = bool(os.environ.get("DVC_EXP_NAME"))
     if in_experiment:
         root = Path.cwd()
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if in_experiment:
-            return head.stdout.strip() if head.returncode == 0 else "unknown"
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
                                 capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if head.returncode != 0:
         return "unknown"
-    changed = {line[3:].split(" -> ")[-1].strip('"') for line in status.stdout.splitlines() if line.strip()}
+    lines = [line for line in status.stdout.splitlines() if line.strip()]
+    if in_experiment:
+        lines = [line for line in lines if line.startswith("??")]
+    changed = {line[3:].split(" -> ")[-1].strip('"') for line in lines}
     return head.stdout.strip() + ("-dirty" if changed - dvc_written_paths(root) else "")
 
 
