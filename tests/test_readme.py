@@ -154,7 +154,8 @@ def check_dvc(words: list[str]) -> list[str]:
                                                              and "/" not in word):
             if word not in pipeline() and not word.startswith("-"):
                 problems.append(f"{' '.join(words)}: {word} is not a stage of dvc.yaml")
-        if "/" in word and "=" not in word and not word.startswith(("-", "'")) and path_problem(word):
+        regex = i and rest[i - 1] in {"--drop", "--keep"}  # a column pattern, not a path
+        if "/" in word and "=" not in word and not word.startswith(("-", "'")) and not regex and path_problem(word):
             problems.append(f"{' '.join(words)}: {path_problem(word)}")
     return problems
 

@@ -19,7 +19,7 @@ from rnnpipe.cli import OneLineParser
 WIDTH = 120
 INDENT = " " * 14
 MODEL_FILES = {"forecaster": "models/forecaster/model.pt", "charrnn": "models/charrnn/model.pt"}
-NEXT_STEP = "dvc exp run -S forecaster.hidden_size=96, then dvc exp show --only-changed --drop 'models/'"
+NEXT_STEP = "dvc exp run -S forecaster.hidden_size=96, then dvc exp show --only-changed --drop '.*/'"
 
 # What `dvc repro` logs for each stage it visits (dvc/stage/__init__.py, run.py, cache.py).
 _OUTCOMES = [(re.compile(r"^Running stage '([^']+)'"), "ran"),
