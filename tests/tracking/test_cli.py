@@ -53,3 +53,17 @@ def test_init_makes_the_store_and_promote_names_where_the_versions_are_listed(tm
     assert done.returncode == 1 and done.stderr.startswith("error: cannot promote rnnpipe-forecaster version 3: ")
     assert done.stderr.endswith("; python -m rnnpipe.tracking champions lists the versions\n")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_outside_the_project_root_it_says_where_to_run_unless_the_store_is_named(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, "-m", "rnnpipe.tracking", "champions"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**env, "PYTHONPATH": str(REPO / "src")})
+    assert (done.returncode, done.stderr) == (1, f"error: {tmp_path} has no params.yaml: run python -m "
+                                                 "rnnpipe.tracking from the project's root folder, or set "
+                                                 "MLFLOW_TRACKING_URI\n")
+    done = subprocess.run([sys.executable, "-m", "rnnpipe.tracking", "init"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**env, "PYTHONPATH": str(REPO / "src"),
+                                                       "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/store.db"})
+    assert done.returncode == 0 and "rnnpipe-forecaster: experiment" in done.stdout, done.stderr
+    assert (tmp_path / "store.db").is_file() and not (tmp_path / "params.yaml").exists()

@@ -15,9 +15,18 @@ USAGE = "usage: python -m rnnpipe.tracking init [URI] | champions | promote {" +
 def tracker_from_params(uri: Optional[str] = None, create: bool = False) -> Tracker:
     """The store a stage would log to: MLFLOW_TRACKING_URI, else the URI given, else params.yaml's, else the local
     default. Only `init` creates a SQLite store that is not there."""
+    import os
+    from pathlib import Path
+
     from rnnpipe.params import load_params
 
-    return Tracker(True, uri if uri is not None else load_params().tracking.uri, create=create)
+    if uri is None and not Path("params.yaml").is_file():
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            raise TrackingError(f"{Path.cwd()} has no params.yaml: run python -m rnnpipe.tracking from the project's "
+                                "root folder, or set MLFLOW_TRACKING_URI")
+    elif uri is None:
+        uri = load_params().tracking.uri
+    return Tracker(True, uri, create=create)
 
 
 def init_store(uri: Optional[str]) -> None:
