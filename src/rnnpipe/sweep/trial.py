@@ -25,6 +25,7 @@ from rnnpipe.sweep.spec import SweepSpec, override_value, trial_params
 from rnnpipe.warm import ADDRESS_ENV
 
 LOG_DIR = Path(".sweeps") / "logs"
+EXPERIMENT_REFS = "refs/exps/*/*/*"  # refs/exps/<2 hex>/<38 hex>/NAME: DVC's experiments, not its exec and apply refs
 
 
 @dataclass
@@ -143,10 +144,11 @@ def exp_ref(root: Path, name: str, baseline: Optional[str] = None) -> str:
     """The experiment NAME filed under `baseline` (refs/exps/<2 hex>/<38 hex>/NAME); without one there (HEAD moved
     while the trial ran), the newest experiment of that name. Experiments of one name under other commits are
     older ones: their objective is not this trial's."""
-    refs = git(root, "for-each-ref", "--sort=-committerdate", "--format=%(refname)", "refs/exps/*/*/*").stdout.split()
+    refs = git(root, "for-each-ref", "--sort=-committerdate", "--format=%(refname)", EXPERIMENT_REFS).stdout.split()
     matches = [ref for ref in refs if ref.rsplit("/", 1)[-1] == name]
-    if baseline and f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}" in matches:
-        return f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
+    own = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}" if baseline else None
+    if own in matches:
+        return own
     if not matches:
         raise RuntimeError(f"dvc exp run succeeded but no experiment ref named {name} exists")
     return matches[0]
@@ -154,7 +156,7 @@ def exp_ref(root: Path, name: str, baseline: Optional[str] = None) -> str:
 
 def experiments_named(root: Path, prefix: str) -> list[str]:
     """The names of this clone's experiments that are PREFIX followed by a number, under any commit."""
-    refs = git(root, "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps/*/*/*").stdout.split()
+    refs = git(root, "for-each-ref", "--format=%(refname:lstrip=-1)", EXPERIMENT_REFS).stdout.split()
     return sorted({ref for ref in refs if ref.startswith(prefix) and ref[len(prefix):].isdigit()},
                   key=lambda ref: int(ref[len(prefix):]))
 
