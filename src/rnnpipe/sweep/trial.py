@@ -49,7 +49,7 @@ def tool(name: str) -> str:
 
 def trial_command(root: Path, spec: SweepSpec, name: str, params: dict[str, Any]) -> list[str]:
     overrides = [part for key, value in params.items() for part in ("-S", f"{key}={override_value(value)}")]
-    copies = [part for path in untracked_inputs(root, params) for part in ("--copy-paths", path)]
+    copies = [f"--copy-paths={path}" for path in untracked_inputs(root, params)]  # a path may start with "-"
     return [sys.executable, "-m", "rnnpipe.sweep.guard", str(root), "--",
             sys.executable, "-m", "rnnpipe.sweep.dvc_cli", "--wait-for-lock", "exp", "run", "--temp", "-n", name,
             *copies, *overrides, *spec.stages]
