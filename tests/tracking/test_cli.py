@@ -59,9 +59,9 @@ def test_outside_the_project_root_it_says_where_to_run_unless_the_store_is_named
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     done = subprocess.run([sys.executable, "-m", "rnnpipe.tracking", "champions"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**env, "PYTHONPATH": str(REPO / "src")})
-    assert (done.returncode, done.stderr) == (1, f"error: {tmp_path} has no params.yaml: run python -m "
-                                                 "rnnpipe.tracking from the project's root folder, or set "
-                                                 "MLFLOW_TRACKING_URI\n")
+    assert (done.returncode, done.stderr) == (1, f"error: params file not found: params.yaml in {tmp_path}, which "
+                                                 "has no dvc.yaml either: run the command from the project's root "
+                                                 "folder\n")
     done = subprocess.run([sys.executable, "-m", "rnnpipe.tracking", "init"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**env, "PYTHONPATH": str(REPO / "src"),
                                                        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/store.db"})

@@ -212,7 +212,9 @@ def read_params_file(path: str | Path = "params.yaml") -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ParamsError(f"params file not found: {path}") from None
+        where = "" if path != Path("params.yaml") or Path("dvc.yaml").is_file() else (
+            f" in {Path.cwd()}, which has no dvc.yaml either: run the command from the project's root folder")
+        raise ParamsError(f"params file not found: {path}{where}") from None
     except UnicodeDecodeError as exc:
         raise ParamsError(f"{path}: byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
                           "UTF-8: allowed is a UTF-8 text file") from None

@@ -20,12 +20,8 @@ def tracker_from_params(uri: Optional[str] = None, create: bool = False) -> Trac
 
     from rnnpipe.params import load_params
 
-    if uri is None and not Path("params.yaml").is_file():
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            raise TrackingError(f"{Path.cwd()} has no params.yaml: run python -m rnnpipe.tracking from the project's "
-                                "root folder, or set MLFLOW_TRACKING_URI")
-    elif uri is None:
-        uri = load_params().tracking.uri
+    if uri is None and not (os.environ.get("MLFLOW_TRACKING_URI") and not Path("params.yaml").is_file()):
+        uri = load_params().tracking.uri  # the store the variable names needs no params.yaml
     return Tracker(True, uri, create=create)
 
 
