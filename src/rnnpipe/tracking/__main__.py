@@ -20,8 +20,8 @@ def tracker_from_params(uri: Optional[str] = None, create: bool = False) -> Trac
 
     from rnnpipe.params import load_params
 
-    if uri is None and not (os.environ.get("MLFLOW_TRACKING_URI") and not Path("params.yaml").is_file()):
-        uri = load_params().tracking.uri  # the store the variable names needs no params.yaml
+    if uri is None and (Path("params.yaml").is_file() or not os.environ.get("MLFLOW_TRACKING_URI")):
+        uri = load_params().tracking.uri  # the store MLFLOW_TRACKING_URI names needs no params.yaml
     return Tracker(True, uri, create=create)
 
 
