@@ -21,6 +21,7 @@ from pathlib import Path
 
 from arguments import ArgumentParser, check_integer, refuse, with_sets  # benchmarks/, beside this script
 
+from rnnpipe import course
 from rnnpipe.core.errors import ParamsError
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.params import SEED_LIMIT
@@ -39,9 +40,6 @@ from rnnpipe.forecaster.train import train_forecaster  # noqa: E402
 from rnnpipe.forecaster.windows import forecaster_windows  # noqa: E402
 from rnnpipe.series.signal import noisy_signal  # noqa: E402
 
-COURSE = {"cell": "rnn", "hidden_size": 5, "num_layers": 1, "optimizer": "rmsprop", "lr": 1e-3, "batch_size": 8,
-          "epochs": 5, "seq_length": 10, "targets_per_window": 1, "window_stride": 1, "input_noise": 0.0,
-          "lr_schedule": "constant", "keep": "best", "linear_window": 0}
 GOALS = {"over_ridge": 1.0, "ratio": 1.04, "recursive": 0.002, "seconds": 60.0}
 HORIZON = 200
 
@@ -98,7 +96,7 @@ def main() -> None:
         refuse(str(exc))
     default = params.forecaster
     configs = {
-        "course": default.model_copy(update=COURSE),
+        "course": default.model_copy(update=course.section("forecaster", "forecaster")),
         "default": default,
     }
     print(f"signal: {params.series.n_points} points, {params.series.n_train} train, noise std "

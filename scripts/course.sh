@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The course's three programs (params.yaml defines "the course"), each one command, as DVC experiments:
+# The course's three programs (params.yaml says what "the course" is), each one command, as DVC experiments; their
+# settings are in src/rnnpipe/course.py (`python -m rnnpipe.course PROGRAM` lists them):
 #   bash scripts/course.sh forecaster          RNN(1, 5) + Linear on 10 values, RMSprop 1e-3, batch 8, 5 epochs
 #   bash scripts/course.sh text [FILE]         char-RNN on a text file (default: the configured corpus), one-hot,
 #                                              RNN 64, previous 10 chars -> next, Adam 1e-3, batch 8, 100 epochs,
@@ -36,12 +37,18 @@ experiment() {
 program="${1:-}"
 shift || true
 case "$program" in
+  forecaster|text|sentences) ;;
+  *)
+    echo "error: course program '$program' is unknown: allowed are forecaster, text [FILE] and sentences" >&2
+    exit 1 ;;
+esac
+# The program's settings, one `section.key=value` a line (src/rnnpipe/course.py holds them)
+listed=$(PYTHONPATH=src python -m rnnpipe.course "$program")
+settings=()
+while IFS= read -r line; do settings+=(-S "$line"); done <<< "$listed"
+case "$program" in
   forecaster)
-    experiment -n course-forecaster \
-      -S forecaster.cell=rnn -S forecaster.hidden_size=5 -S forecaster.num_layers=1 -S forecaster.optimizer=rmsprop \
-      -S forecaster.lr=0.001 -S forecaster.lr_schedule=constant -S forecaster.batch_size=8 -S forecaster.epochs=5 \
-      -S forecaster.seq_length=10 -S forecaster.targets_per_window=1 -S forecaster.window_stride=1 \
-      -S forecaster.input_noise=0.0 -S forecaster.keep=best "$@" ;;
+    experiment -n course-forecaster "${settings[@]}" "$@" ;;
   text)
     corpus=()
     if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
@@ -58,23 +65,7 @@ except CorpusError as exc:
       case "$file" in "$PWD"/*) file="${file#"$PWD"/}" ;; esac
       corpus=(-S corpus.source=file -S "corpus.path=$file"); shift
     fi
-    experiment -n course-text "${corpus[@]}" \
-      -S charrnn.mode=many_to_one -S charrnn.sentence_windows=false -S charrnn.cell=rnn -S charrnn.input=one_hot \
-      -S charrnn.hidden_size=64 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
-      -S charrnn.lr=0.001 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=100 -S charrnn.ngram_order=0 -S charrnn.calibrate=false -S "generate.prompt='мой дядя самых'" -S generate.n_chars=40 \
-      "$@" ;;
+    experiment -n course-text "${corpus[@]}" "${settings[@]}" "$@" ;;
   sentences)
-    experiment -n course-sentences \
-      -S corpus.source=file -S corpus.path=texts/course_sentences.txt -S corpus.train_fraction=0.8 \
-      -S corpus.val_fraction=0.1 -S corpus.test_fraction=0.1 \
-      -S charrnn.mode=many_to_one -S charrnn.sentence_windows=true -S charrnn.cell=rnn -S charrnn.input=one_hot \
-      -S charrnn.hidden_size=32 -S charrnn.num_layers=1 -S charrnn.seq_length=10 -S charrnn.batch_size=8 \
-      -S charrnn.lr=0.01 -S charrnn.lr_schedule=constant -S charrnn.dropout=0 -S charrnn.grad_clip=0 \
-      -S charrnn.epochs=1 -S charrnn.ngram_order=0 -S charrnn.calibrate=false -S charrnn_eval.baseline_order=3 \
-      -S "generate.prompt='нейронная сеть '" -S generate.n_chars=20 \
-      "$@" ;;
-  *)
-    echo "error: course program '$program' is unknown: allowed are forecaster, text [FILE] and sentences" >&2
-    exit 1 ;;
+    experiment -n course-sentences "${settings[@]}" "$@" ;;
 esac

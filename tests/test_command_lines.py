@@ -3,6 +3,7 @@ got (or, where a command is missing, the commands allowed), with a non-zero exit
 argparse's usage block is not an error message."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ COMMANDS = {
     "stage": [*PYTHON, "-m", "rnnpipe.stage"],
     "team services": ["bash", str(ROOT / "scripts" / "team_services.sh")],
     "benchmark": [*PYTHON, str(ROOT / "benchmarks" / "forecaster.py")],
+    "course": [*PYTHON, "-m", "rnnpipe.course"],
+    "course script": ["bash", str(ROOT / "scripts" / "course.sh")],
 }
 
 
@@ -32,7 +35,7 @@ def test_an_unknown_flag_or_command_is_one_line_naming_it(tmp_path, command, arg
     lines = done.stderr.splitlines()
     assert done.returncode in (1, 2) and done.stdout == "", done.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert args[0] in lines[0] or "required: command (allowed are " in lines[0], lines[0]
+    assert args[0] in lines[0] or re.search(r"required: (command|program) \(allowed are ", lines[0]), lines[0]
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 

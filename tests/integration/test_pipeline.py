@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from rnnpipe import course
 from rnnpipe.core.io import load_checkpoint
 
 from tests.integration.helpers import RepoCopy, copy_of
@@ -179,6 +180,15 @@ def test_a_code_change_in_one_model_reruns_only_that_models_stages(pipeline_run,
     assert touch("core/io.py") == ALL_STAGES  # the shared core is every stage's dep
 
 
+def course_settings_in(copy: RepoCopy, program: str) -> bool:
+    """Whether the workspace's params.yaml (the experiment just run) holds every setting of the course's program."""
+    params = yaml.safe_load((copy.root / "params.yaml").read_text(encoding="utf-8"))
+    wrong = {key: params[key.split(".")[0]][key.split(".")[1]] for key, value in course.PROGRAMS[program].items()
+             if params[key.split(".")[0]][key.split(".")[1]] != value}
+    assert wrong == {}, f"{program}: params.yaml differs from the course's settings: {wrong}"
+    return True
+
+
 def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
     source, _ = pipeline_run
     copy = copy_of(source, tmp_path / "repo")
@@ -192,11 +202,13 @@ def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
         assert refused.returncode != 0 and refused.stderr.splitlines()[-1] == line, refused.stderr
         assert copy.run("git", "status", "--porcelain", "params.yaml").stdout == ""
     copy.run("bash", "scripts/course.sh", "sentences")
+    assert course_settings_in(copy, "sentences")
     samples = json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))
     assert samples["prompt"] == "нейронная сеть " and all(len(s["text"]) == 20 for s in samples["samples"])
     train = json.loads((copy.root / "reports/charrnn_train.json").read_text())
     assert train["best_epoch"] == 1
     copy.run("bash", "scripts/course.sh", "forecaster")
+    assert course_settings_in(copy, "forecaster")
     assert json.loads((copy.root / "reports/forecaster_train.json").read_text())["best_epoch"] <= 5
     wrong = copy.run("bash", "scripts/course.sh", "gpt", check=False)
     assert wrong.returncode == 1 and "allowed are forecaster, text [FILE] and sentences" in wrong.stderr
