@@ -7,7 +7,8 @@
 
 course    training targets/s: the course implementation (a Dataset that builds one-hot rows in a Python loop per
           sample, many-to-one windows of 10 chars, DataLoader batch 8, nn.RNN hidden 64 + Linear, Adam 1e-3) against
-          the project's trainer at the same model size, in its many_to_one and many_to_many modes.
+          the project's trainer with the course's settings (`scripts/course.sh text`, src/rnnpipe/course.py), one
+          epoch, in its many_to_one mode and in many_to_many with params.yaml's batch and BPTT length.
 numerics  training targets/s of the default char-RNN (params.yaml `charrnn`, one epoch over --chars characters)
           with the pinned numerics (params.yaml `runtime`), next to the unpinned default of this machine and next
           to an AVX2 machine's own unpinned default (emulated here by capping each library at AVX2), with the
@@ -19,12 +20,13 @@ contention
           in --rounds rounds (each quiet, then busy: a host whose speed moves moves both). Goals, on the median
           round: under contention at least half the quiet figure, at no cost on a quiet machine.
 rate      achieved GFLOP/s of the default char-RNN's training (FLOPs per target written out in rnnpipe.core.cost, times
-          targets/s over one epoch of --chars characters, its validation included) next to this machine's pinned SGEMM
-          rate measured in the same process: a large square GEMM and the LSTM's own per-step shape; and the ceiling the
-          GEMMs alone set at those two rates. Then the same in paired rounds (the large SGEMM, then 20 training batches,
-          five times: a host whose speed moves moves both). Goal: the median round's training at >= 65% of the large
-          SGEMM's rate. Then where a training batch's time goes, phase by phase, and how much of each phase is outside
-          its GEMMs; then training batches with the LSTM's steps as compiled loops against their torch operations.
+          targets/s over one epoch of --chars characters, its validation included, the fits after training not) next to
+          this machine's pinned SGEMM rate measured in the same process: a large square GEMM and the LSTM's own per-step
+          shape; and the ceiling the GEMMs alone set at those two rates. Then the same in paired rounds (the large
+          SGEMM, then 20 training batches, five times: a host whose speed moves moves both). Goal: the median round's
+          training at >= 65% of the large SGEMM's rate. Then where a training batch's time goes, phase by phase, and how
+          much of each phase is outside its GEMMs; then training batches with the LSTM's steps as compiled loops against
+          their torch operations.
 dropout   milliseconds per mask of the default char-RNN's output dropout ([batch, seq_length, hidden_size]): torch's
           F.dropout (one Bernoulli draw per element) against the project's (rnnpipe.core.dropout), same process.
 default   held-out bits/char of the default config, trained from scratch (minutes), with its n-gram part and its
@@ -90,8 +92,9 @@ def project_targets_per_second(train_ids, val_ids, vocab, base, threads=None, **
 
     _, result = train_charrnn(train_ids, val_ids, vocab, base.model_copy(update=changes), show_progress=False,
                               threads=threads)
-    # FitResult.seconds includes the per-epoch validation: the figure is conservative.
-    return result.targets_seen / result.seconds
+    # FitResult.seconds includes the per-epoch validation (the figure is conservative) and the fits after training
+    # (temperature, n-gram part: no training targets), which are taken out.
+    return result.targets_seen / (result.seconds - result.ngram_seconds)
 
 
 def measure(mode: str, chars: int, corpus: str | None, sets: list[str]) -> None:
@@ -123,21 +126,23 @@ def part_course(params, corpus, ids, seconds: float) -> None:
     train_ids, val_ids, _ = ids
     from course_charrnn import course_targets_per_second  # benchmarks/, beside this script
 
+    from rnnpipe import course
+
     print("\ncourse: training throughput at the course model size (RNN hidden 64, one-hot input)")
-    course = course_targets_per_second(corpus.splits["train"], corpus.vocab, seconds)
-    size = dict(cell="rnn", input="one_hot", hidden_size=64, num_layers=1, dropout=0.0, grad_clip=0.0,
-                lr=1e-3, lr_schedule="constant", epochs=1, seed=0)
+    loop = course_targets_per_second(corpus.splits["train"], corpus.vocab, seconds)
+    size = {**course.section("text", "charrnn"), "epochs": 1}  # scripts/course.sh text, one epoch
     sample = train_ids[:200_000]  # one epoch over 200 K characters per measurement
     p = params.charrnn
-    m2o = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, mode="many_to_one", seq_length=10,
-                                     batch_size=8, **size)
-    m2m = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, mode="many_to_many",
-                                     seq_length=p.seq_length, batch_size=p.batch_size, **size)
+    m2o = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, **size)
+    m2m = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, **{
+        **size, "mode": "many_to_many", "sentence_windows": False, "seq_length": p.seq_length,
+        "batch_size": p.batch_size})
     print(f"{'implementation':<58} {'targets/s':>12} {'ratio':>8}")
-    print(f"{'course: per-sample one-hot Dataset, many-to-one, batch 8':<58} {course:>12,.0f} {1:>8.1f}")
-    print(f"{'project, many_to_one, batch 8 (tensor-gathered windows)':<58} {m2o:>12,.0f} {m2o / course:>8.1f}")
+    print(f"{'course: per-sample one-hot Dataset, many-to-one, batch 8':<58} {loop:>12,.0f} {1:>8.1f}")
+    label = f"project, many_to_one, batch {size['batch_size']} (tensor-gathered windows)"
+    print(f"{label:<58} {m2o:>12,.0f} {m2o / loop:>8.1f}")
     label = f"project, many_to_many, batch {p.batch_size}, BPTT {p.seq_length}"
-    print(f"{label:<58} {m2m:>12,.0f} {m2m / course:>8.1f}")
+    print(f"{label:<58} {m2m:>12,.0f} {m2m / loop:>8.1f}")
 
 
 def part_numerics(params, chars: int, forward: list[str]) -> None:

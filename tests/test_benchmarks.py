@@ -74,6 +74,15 @@ def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_pro
     assert "goal: pinning costs" in done.stdout
 
 
+def test_charrnn_benchmark_times_the_course_loop_against_the_trainer_at_the_course_settings(tmp_path):
+    done = charrnn_throughput(tmp_path, "course", "--seconds", "1")
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("course: per-sample", "project, "))]
+    assert [row.split(",")[0] for row in rows] == ["course: per-sample one-hot Dataset", "project", "project"], rows
+    assert "project, many_to_one, batch 8 (tensor-gathered windows)" in rows[1]  # scripts/course.sh text's batch
+    assert rows[2].startswith("project, many_to_many, batch 32, BPTT 50")  # params.yaml's batch and BPTT
+    assert all(float(row.split()[-2].replace(",", "")) > 0 for row in rows), rows
+
+
 def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 100, encoding="utf-8")
