@@ -8,7 +8,8 @@
 course    training targets/s: the course implementation (a Dataset that builds one-hot rows in a Python loop per
           sample, many-to-one windows of 10 chars, DataLoader batch 8, nn.RNN hidden 64 + Linear, Adam 1e-3) against
           the project's trainer with the course's settings (`scripts/course.sh text`, src/rnnpipe/course.py), one
-          epoch, in its many_to_one mode and in many_to_many with params.yaml's batch and BPTT length.
+          epoch over --chars characters, in its many_to_one mode and in many_to_many with params.yaml's batch and
+          BPTT length.
 numerics  training targets/s of the default char-RNN (params.yaml `charrnn`, one epoch over --chars characters)
           with the pinned numerics (params.yaml `runtime`), next to the unpinned default of this machine and next
           to an AVX2 machine's own unpinned default (emulated here by capping each library at AVX2), with the
@@ -122,7 +123,7 @@ def in_child(mode: str, chars: int, forward: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def part_course(params, corpus, ids, seconds: float) -> None:
+def part_course(params, corpus, ids, seconds: float, chars: int) -> None:
     train_ids, val_ids, _ = ids
     from course_charrnn import course_targets_per_second  # benchmarks/, beside this script
 
@@ -131,7 +132,7 @@ def part_course(params, corpus, ids, seconds: float) -> None:
     print("\ncourse: training throughput at the course model size (RNN hidden 64, one-hot input)")
     loop = course_targets_per_second(corpus.splits["train"], corpus.vocab, seconds)
     size = {**course.section("text", "charrnn"), "epochs": 1}  # scripts/course.sh text, one epoch
-    sample = train_ids[:200_000]  # one epoch over 200 K characters per measurement
+    sample = train_ids[:chars]  # one epoch over --chars characters per measurement
     p = params.charrnn
     m2o = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, **size)
     m2m = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, **{
@@ -615,7 +616,7 @@ def main() -> None:
     print(f"corpus: {corpus.stats['kept_chars']:,} characters, vocabulary {len(corpus.vocab)}, "
           f"split {corpus.stats['train_chars']:,}/{corpus.stats['val_chars']:,}/{corpus.stats['test_chars']:,}")
     if "course" in args.parts:
-        part_course(params, corpus, ids, args.seconds)
+        part_course(params, corpus, ids, args.seconds, args.chars)
     if "numerics" in args.parts:
         part_numerics(params, args.chars, forward)
     if "contention" in args.parts:

@@ -42,13 +42,13 @@ def test_forecaster_benchmark_refuses_a_bad_override_in_one_line_before_training
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and expected in done.stderr
 
 
-def charrnn_throughput(tmp_path, part: str, *args: str) -> subprocess.CompletedProcess:
-    """`benchmarks/charrnn.py --parts PART ARGS` over 15,000 characters of a small text of its own, for an LSTM of 128
+def charrnn_throughput(tmp_path, parts: str, *args: str) -> subprocess.CompletedProcess:
+    """`benchmarks/charrnn.py --parts PARTS ARGS` over 15,000 characters of a small text of its own, for an LSTM of 128
     units (these tests read what the benchmark prints, not how fast: the default's 512 only takes longer); must
     succeed."""
     text = tmp_path / "text.txt"
     text.write_text("Мой дядя самых честных правил, когда не в шутку занемог. " * 400, encoding="utf-8")
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", part,
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "charrnn.py"), "--parts", *parts.split(),
                            "--chars", "15000", "--corpus", str(text), "--set", "charrnn.hidden_size=128", *args],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -74,13 +74,17 @@ def test_charrnn_benchmark_measures_pinned_and_unpinned_numerics_in_separate_pro
     assert "goal: pinning costs" in done.stdout
 
 
-def test_charrnn_benchmark_times_the_course_loop_against_the_trainer_at_the_course_settings(tmp_path):
-    done = charrnn_throughput(tmp_path, "course", "--seconds", "1")
+def test_charrnn_benchmark_times_the_course_loop_against_the_trainer_at_the_course_settings_and_both_dropouts(
+        tmp_path):
+    done = charrnn_throughput(tmp_path, "course dropout", "--seconds", "1")  # one process for two short parts
     rows = [line for line in done.stdout.splitlines() if line.startswith(("course: per-sample", "project, "))]
     assert [row.split(",")[0] for row in rows] == ["course: per-sample one-hot Dataset", "project", "project"], rows
     assert "project, many_to_one, batch 8 (tensor-gathered windows)" in rows[1]  # scripts/course.sh text's batch
     assert rows[2].startswith("project, many_to_many, batch 32, BPTT 50")  # params.yaml's batch and BPTT
     assert all(float(row.split()[-2].replace(",", "")) > 0 for row in rows), rows
+    timed = dict(re.findall(r"^(torch F\.dropout|rnnpipe\.core\.dropout) .*?([0-9.]+) ms", done.stdout, re.M))
+    assert set(timed) == {"torch F.dropout", "rnnpipe.core.dropout"}, done.stdout
+    assert all(float(ms) > 0 for ms in timed.values()) and "x as fast" in done.stdout
 
 
 def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
@@ -251,10 +255,3 @@ def test_charrnn_benchmark_pairs_quiet_and_busy_training_in_rounds(tmp_path):
     assert f"(the median round) (rounds: {shares[0]}%-{shares[1]}%) >= 50%: " in goal, goal
     assert any(line.startswith("goal: quiet, it runs at ") for line in lines)
     assert subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True).returncode == 1  # ended
-
-
-def test_charrnn_benchmark_times_both_dropout_masks_side_by_side(tmp_path):
-    done = charrnn_throughput(tmp_path, "dropout")
-    timed = dict(re.findall(r"^(torch F\.dropout|rnnpipe\.core\.dropout) .*?([0-9.]+) ms", done.stdout, re.M))
-    assert set(timed) == {"torch F.dropout", "rnnpipe.core.dropout"}, done.stdout
-    assert all(float(ms) > 0 for ms in timed.values()) and "x as fast" in done.stdout
