@@ -80,7 +80,8 @@ def section(program: str, name: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m rnnpipe.course", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m rnnpipe.course", description="Print a program of the course as the "
+                           "`dvc exp run -S` settings scripts/course.sh passes: one section.key=value a line.")
     parser.add_argument("program", choices=list(PROGRAMS), help="the course's program")
     args = parser.parse_args(argv)
     sys.stdout.write("".join(f"{line}\n" for line in settings(args.program)))
