@@ -28,11 +28,14 @@ restore_params() {
   fi
   rm -f "$backup"
 }
-experiment() {
+experiment() {  # NAME, then dvc exp run's arguments
+  local name="$1"; shift
   mkdir -p .dvc/tmp && cp params.yaml "$backup"
   trap restore_params EXIT
-  dvc exp run "$@"
+  dvc exp run -n "$name" "$@"
   rm -f "$backup"
+  echo "course: params.yaml and the outputs are now experiment $name's (dvc exp show); to put the last commit's" \
+       "back: git checkout HEAD -- params.yaml dvc.lock metrics plots && dvc checkout"
 }
 program="${1:-}"
 shift || true
@@ -48,7 +51,7 @@ settings=()
 while IFS= read -r line; do settings+=(-S "$line"); done <<< "$listed"
 case "$program" in
   forecaster)
-    experiment -n course-forecaster "${settings[@]}" "$@" ;;
+    experiment course-forecaster "${settings[@]}" "$@" ;;
   text)
     corpus=()
     if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
@@ -65,7 +68,7 @@ except CorpusError as exc:
       case "$file" in "$PWD"/*) file="${file#"$PWD"/}" ;; esac
       corpus=(-S corpus.source=file -S "corpus.path=$file"); shift
     fi
-    experiment -n course-text "${corpus[@]}" "${settings[@]}" "$@" ;;
+    experiment course-text "${corpus[@]}" "${settings[@]}" "$@" ;;
   sentences)
-    experiment -n course-sentences "${settings[@]}" "$@" ;;
+    experiment course-sentences "${settings[@]}" "$@" ;;
 esac

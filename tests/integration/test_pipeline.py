@@ -207,8 +207,14 @@ def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
     assert samples["prompt"] == "нейронная сеть " and all(len(s["text"]) == 20 for s in samples["samples"])
     train = json.loads((copy.root / "reports/charrnn_train.json").read_text())
     assert train["best_epoch"] == 1
-    copy.run("bash", "scripts/course.sh", "forecaster")
+    done = copy.run("bash", "scripts/course.sh", "forecaster")
     assert course_settings_in(copy, "forecaster")
     assert json.loads((copy.root / "reports/forecaster_train.json").read_text())["best_epoch"] <= 5
+    # what the script says to do to put the last commit's params and outputs back, done as it says
+    back = done.stdout.splitlines()[-1].partition("to put the last commit's back: ")[2]
+    assert back == "git checkout HEAD -- params.yaml dvc.lock metrics plots && dvc checkout", done.stdout
+    copy.run("bash", "-c", back)
+    assert copy.run("git", "status", "--porcelain").stdout == ""
+    assert "up to date" in copy.dvc("status").stdout
     wrong = copy.run("bash", "scripts/course.sh", "gpt", check=False)
     assert wrong.returncode == 1 and "allowed are forecaster, text [FILE] and sentences" in wrong.stderr
