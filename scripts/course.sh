@@ -34,7 +34,7 @@ experiment() {  # NAME, then dvc exp run's arguments
   trap restore_params EXIT
   dvc exp run -n "$name" "$@"
   rm -f "$backup"
-  echo "course: params.yaml and the outputs are now experiment $name's (dvc exp show); to put the last commit's" \
+  echo "course: params.yaml and the outputs now hold experiment $name (dvc exp show); to put the last commit's" \
        "back: git checkout HEAD -- params.yaml dvc.lock metrics plots && dvc checkout"
 }
 program="${1:-}"
