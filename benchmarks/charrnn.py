@@ -129,9 +129,10 @@ def part_course(params, corpus, ids, seconds: float, chars: int) -> None:
 
     from rnnpipe import course
 
-    print("\ncourse: training throughput at the course model size (RNN hidden 64, one-hot input)")
-    loop = course_targets_per_second(corpus.splits["train"], corpus.vocab, seconds)
     size = {**course.section("text", "charrnn"), "epochs": 1}  # scripts/course.sh text, one epoch
+    print(f"\ncourse: training throughput at the course model size ({size['cell'].upper()} hidden "
+          f"{size['hidden_size']}, {size['input'].replace('_', '-')} input)")
+    loop = course_targets_per_second(corpus.splits["train"], corpus.vocab, seconds)
     sample = train_ids[:chars]  # one epoch over --chars characters per measurement
     p = params.charrnn
     m2o = project_targets_per_second(sample, val_ids[:5000], corpus.vocab, p, **size)

@@ -1,5 +1,5 @@
 """The course's three programs as settings over params.yaml: what `bash scripts/course.sh PROGRAM` passes to
-`dvc exp run -S`, and what `benchmarks/forecaster.py` trains as its `course` config.
+`dvc exp run -S`, and what the benchmarks train as the course's (`benchmarks/forecaster.py`, `charrnn.py`).
 
     python -m rnnpipe.course forecaster|text|sentences     # one `section.key=value` a line, as -S takes it
 
