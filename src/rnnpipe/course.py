@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from rnnpipe.cli import OneLineParser
+from rnnpipe.sweep.spec import override_value  # as sweep trials pass their values to -S
 
 # RNN(1, 5) + Linear on the previous 10 values, RMSprop 1e-3, batch 8, 5 epochs, the RNN alone
 FORECASTER: dict[str, Any] = {
@@ -56,17 +57,6 @@ STANDS: dict[str, dict[str, set[str]]] = {
     "text": {"charrnn": {"embedding_dim", "seed", "mixture"}},  # one-hot input; no n-gram part to mix
     "sentences": {"charrnn": {"embedding_dim", "seed", "mixture"}},
 }
-
-
-def override_value(value: Any) -> str:
-    """value as `dvc exp run -S` reads it (Hydra's override grammar): 0.001, false, 'file', 'нейронная сеть '."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str) and "\\" not in value:
-        return "'" + value.replace("'", "\\'") + "'"
-    raise ValueError(f"course setting {value!r}: allowed are numbers, booleans and strings without a backslash")
 
 
 def settings(program: str) -> list[str]:

@@ -154,6 +154,15 @@ def test_override_values_read_back_as_the_same_yaml():
         assert yaml.safe_load(override_value(value)) == value
 
 
+@pytest.mark.parametrize("value", [3, 0, 0.1, 0.0001, 1e-05, 0.0, True, False, "gru", "texts/a.txt", "it's",
+                                   'say "hi"', "нейронная сеть "])
+def test_override_values_read_back_the_same_by_the_parser_of_dvc_exp_run_s(value):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    read = OverridesParser.create().parse_override(f"section.key={override_value(value)}").value()
+    assert read == value and type(read) is type(value)
+
+
 def test_a_time_constraint_parses():
     assert parse_spec(changed("constraint", {"max_trial_seconds": 420}), "c", ROOT).max_trial_seconds == 420.0
     assert parse_spec(GOOD, "c", ROOT).max_trial_seconds is None
