@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arguments import ArgumentParser, check_integer, refuse, with_sets  # benchmarks/, beside this script
 
@@ -26,32 +27,32 @@ from rnnpipe.core.errors import ParamsError
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.params import SEED_LIMIT
 from rnnpipe.core.threads import thread_policy
+from rnnpipe.params import load_params
 from rnnpipe.stage import setup_numerics
 
+if TYPE_CHECKING:
+    import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = setup_numerics(ROOT / "params.yaml")  # the pipeline's numerics, before torch and numpy load
-
-import numpy as np  # noqa: E402
-
-from rnnpipe.forecaster.params import validation_size  # noqa: E402
-from rnnpipe.forecaster.evaluate import forecaster_metrics, mse, with_ridge_baseline  # noqa: E402
-from rnnpipe.forecaster.forecast import recursive_forecast  # noqa: E402
-from rnnpipe.forecaster.train import train_forecaster  # noqa: E402
-from rnnpipe.forecaster.windows import forecaster_windows  # noqa: E402
-from rnnpipe.series.signal import noisy_signal  # noqa: E402
-
 GOALS = {"over_ridge": 1.0, "ratio": 1.04, "recursive": 0.002, "seconds": 60.0}
 HORIZON = 200
 
 
-def run(config, series, seed: int) -> dict:
-    config = config.model_copy(update={"seed": seed})
+def run(config, params, seed: int) -> dict:
+    from rnnpipe.forecaster.evaluate import forecaster_metrics, mse, with_ridge_baseline
+    from rnnpipe.forecaster.forecast import recursive_forecast
+    from rnnpipe.forecaster.params import validation_size
+    from rnnpipe.forecaster.train import train_forecaster
+    from rnnpipe.forecaster.windows import forecaster_windows
+    from rnnpipe.series.signal import noisy_signal
+
+    series, config = params.series, config.model_copy(update={"seed": seed})
     configure_determinism(seed)
     signal = noisy_signal(series.x_min, series.x_max, series.n_points, series.n_train, series.noise_std, series.seed)
     n_val = validation_size(series.n_train, config.seq_length, config.val_fraction)
     windows = forecaster_windows(signal["y"].to_numpy(), series.n_train, config.seq_length, n_val)
     model, result = train_forecaster(windows, config, show_progress=False,
-                                     threads=thread_policy(PARAMS.runtime))
+                                     threads=thread_policy(params.runtime))
     clean = signal["clean"].to_numpy()
     metrics, _ = forecaster_metrics(model, windows, clean[series.n_train:])
     metrics = with_ridge_baseline(metrics, signal["y"].to_numpy(), series.n_train)
@@ -64,6 +65,10 @@ def knn_reference(y: np.ndarray, n_train: int, window: int, neighbours: int) -> 
     """Test MSE of a k-nearest-neighbour regression: each test window's prediction is the mean next value of the
     `neighbours` training windows closest to it (Euclidean). Not a model we ship: a yardstick for how much a
     nonlinear predictor can gain over the linear AR on this signal."""
+    import numpy as np
+
+    from rnnpipe.forecaster.evaluate import mse
+
     train_x = np.stack([y[i - window:i] for i in range(window, n_train)])
     train_y = y[window:n_train]
     test_x = np.stack([y[i - window:i] for i in range(n_train, len(y))])
@@ -86,14 +91,18 @@ def main() -> None:
         check_integer("--seeds", seed, 0, SEED_LIMIT - 1)
         if args.seeds.count(seed) > 1:
             refuse(f"--seeds: {seed} is given twice: allowed are distinct integers from 0 to {SEED_LIMIT - 1}")
-    # runtime is pinned when this module loads, before torch: an override of it would not take effect.
+    # runtime is pinned from params.yaml before torch loads: an override of it would not take effect.
     pinned = [pair for pair in args.set if pair.partition("=")[0].partition(".")[0] == "runtime"]
     if pinned:
         refuse(f"--set {pinned[0]!r}: runtime is pinned before torch loads; change it in params.yaml instead")
-    try:
-        params = with_sets(PARAMS, args.set)
+    try:  # every argument is checked before torch loads
+        params = with_sets(load_params(ROOT / "params.yaml"), args.set)
     except ParamsError as exc:
         refuse(str(exc))
+    setup_numerics(ROOT / "params.yaml")  # the pipeline's numerics, before torch and numpy load
+    from rnnpipe.forecaster.evaluate import mse
+    from rnnpipe.series.signal import noisy_signal
+
     default = params.forecaster
     configs = {
         "course": default.model_copy(update=course.section("forecaster", "forecaster")),
@@ -110,7 +119,7 @@ def main() -> None:
     for name, config in configs.items():
         if name not in args.configs:
             continue
-        rows = [run(config, params.series, seed) for seed in args.seeds]
+        rows = [run(config, params, seed) for seed in args.seeds]
         test_mse = [r["test_mse"] for r in rows]
         mean = statistics.mean(test_mse)
         sd = statistics.stdev(test_mse) if len(test_mse) > 1 else 0.0

@@ -17,33 +17,29 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from arguments import ArgumentParser, prepared_corpus, refuse, with_corpus  # noqa: E402  (benchmarks/, beside this)
 
+from rnnpipe.core.errors import RnnpipeError  # noqa: E402
 from rnnpipe.core.numerics import apply_runtime  # noqa: E402
 from rnnpipe.params import load_params  # noqa: E402
 
+if TYPE_CHECKING:
+    from rnnpipe.charrnn.model import CharRNN
+
 PARAMS = load_params(ROOT / "params.yaml")
-apply_runtime(PARAMS.runtime)  # before torch loads, as every stage does
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from rnnpipe.charrnn.corpus import encode  # noqa: E402
-from rnnpipe.charrnn.generate import generate_text  # noqa: E402
-from rnnpipe.charrnn.model import CharRNN, CharRNNConfig  # noqa: E402
-from rnnpipe.core.errors import RnnpipeError  # noqa: E402
-from rnnpipe.forecaster.forecast import recursive_forecast  # noqa: E402
-from rnnpipe.forecaster.model import Forecaster, ForecasterConfig  # noqa: E402
 
 
 def default_charrnn(corpus: str | None) -> CharRNN:
     """The default char-RNN, its n-gram part counted on the training split of params.yaml's corpus or of --corpus,
     as training counts it."""
+    from rnnpipe.charrnn.corpus import encode
+    from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
+
     prepared = prepared_corpus(with_corpus(PARAMS, corpus), corpus)
     text, vocab = prepared.splits["train"], prepared.vocab
     c = PARAMS.charrnn
@@ -75,6 +71,15 @@ def main() -> None:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", help="a UTF-8 text file instead of the corpus params.yaml names")
     args = parser.parse_args()
+    with_corpus(PARAMS, args.corpus)  # a path that is no file is refused before torch loads
+    apply_runtime(PARAMS.runtime)  # before torch loads, as every stage does
+    import numpy as np
+    import pandas as pd
+
+    from rnnpipe.charrnn.generate import generate_text
+    from rnnpipe.forecaster.forecast import recursive_forecast
+    from rnnpipe.forecaster.model import Forecaster, ForecasterConfig
+
     try:
         model = default_charrnn(args.corpus)
     except RnnpipeError as exc:
