@@ -83,7 +83,7 @@ def test_two_agents_one_killed_the_budget_still_completes(tmp_path):
         "stages": ["train_forecaster"],
         "space": {"forecaster.hidden_size": {"int": [2, 6]}, "forecaster.input_noise": {"float": [0.0, 0.3]}},
         "objective": {"file": "reports/forecaster_train.json", "metric": "kept_val_mse", "direction": "minimize"},
-        "budget": {"trials": 4}, "sampler": {"type": "tpe", "seed": 0}, "heartbeat_seconds": 2})
+        "budget": {"trials": 3}, "sampler": {"type": "tpe", "seed": 0}, "heartbeat_seconds": 2})
     before = copy.run("git", "status", "--porcelain").stdout, copy.dvc("status").stdout
 
     first = start_agent(copy, tmp_path / "first.log", "run", "sweeps/pair.yaml")
@@ -98,11 +98,11 @@ def test_two_agents_one_killed_the_budget_still_completes(tmp_path):
 
     trials = study(copy, "pair").get_trials()
     states = [t.state.name for t in trials]
-    assert states.count("COMPLETE") == 4 and states[0] == "FAIL", (states, (tmp_path / "second.log").read_text())
+    assert states.count("COMPLETE") == 3 and states[0] == "FAIL", (states, (tmp_path / "second.log").read_text())
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE" and retries[0].params == trials[0].params
     complete = [t for t in trials if t.state.name == "COMPLETE"]
-    assert len({t.user_attrs["exp_name"] for t in complete}) == 4  # no trial ran twice
+    assert len({t.user_attrs["exp_name"] for t in complete}) == 3  # no trial ran twice
 
     refs = copy.run("git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps").stdout.split()
     assert sorted(refs) == sorted(t.user_attrs["exp_name"] for t in complete)
@@ -122,7 +122,7 @@ def test_two_agents_one_killed_the_budget_still_completes(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "best: trial" in shown.stdout and "(retry of 0)" in shown.stdout
     assert (copy.root / ".sweeps" / "pair.png").stat().st_size > 1000
-    assert (tmp_path / "pair.md").read_text().count("| COMPLETE") == 4
+    assert (tmp_path / "pair.md").read_text().count("| COMPLETE") == 3
 
 
 def test_a_hopeless_setting_is_pruned_before_its_last_epoch(tmp_path):
@@ -206,7 +206,7 @@ from tests.integration.test_team import Team, team  # noqa: E402,F401  (the modu
 
 
 def test_team_sweep_two_clones_one_agent_killed_a_trial_reruns_on_a_fresh_clone(team: Team, tmp_path):
-    """6-trial TPE sweep of the forecaster by agents in 2 clones on one PostgreSQL study and the team MLflow server;
+    """4-trial TPE sweep of the forecaster by agents in 2 clones on one PostgreSQL study and the team MLflow server;
     one agent is killed with SIGKILL mid-trial and started again; then a fresh clone reruns one trial from its exp
     ref and gets the same output md5s."""
     import optuna
@@ -224,7 +224,7 @@ def test_team_sweep_two_clones_one_agent_killed_a_trial_reruns_on_a_fresh_clone(
         "stages": ["train_forecaster"],
         "space": {"forecaster.hidden_size": {"int": [2, 8]}, "forecaster.input_noise": {"float": [0.0, 0.3]}},
         "objective": {"file": "reports/forecaster_train.json", "metric": "kept_val_mse", "direction": "minimize"},
-        "budget": {"trials": 6}, "sampler": {"type": "tpe", "seed": 0}, "heartbeat_seconds": 2})
+        "budget": {"trials": 4}, "sampler": {"type": "tpe", "seed": 0}, "heartbeat_seconds": 2})
     origin = tmp_path / "origin.git"
     a.run("git", "init", "-q", "--bare", str(origin))
     a.run("git", "remote", "add", "origin", str(origin))
@@ -247,12 +247,12 @@ def test_team_sweep_two_clones_one_agent_killed_a_trial_reruns_on_a_fresh_clone(
 
     trials = optuna.load_study(study_name="rnnpipe-sweep-team", storage=team.sweep_storage).get_trials()
     complete = [t for t in trials if t.state.name == "COMPLETE"]
-    assert len(complete) == 6, [t.state.name for t in trials]
+    assert len(complete) == 4, [t.state.name for t in trials]
     assert trials[killed].state.name == "FAIL"
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == killed)
     assert retry.state.name == "COMPLETE" and retry.params == trials[killed].params
     names = [t.user_attrs["exp_name"] for t in complete]
-    assert len(set(names)) == 6 and len({tuple(sorted(t.params.items())) for t in complete}) == 6
+    assert len(set(names)) == 4 and len({tuple(sorted(t.params.items())) for t in complete}) == 4
 
     remote_refs = a.run("git", "ls-remote", str(origin), "refs/exps/*").stdout.split()[1::2]
     assert sorted(ref.rsplit("/", 1)[1] for ref in remote_refs) == sorted(names)
