@@ -30,19 +30,18 @@ from rnnpipe.params import load_params  # noqa: E402
 
 if TYPE_CHECKING:
     from rnnpipe.charrnn.model import CharRNN
+    from rnnpipe.params import Params
 
-PARAMS = load_params(ROOT / "params.yaml")
 
-
-def default_charrnn(corpus: str | None) -> CharRNN:
+def default_charrnn(params: Params, corpus: str | None) -> CharRNN:
     """The default char-RNN, its n-gram part counted on the training split of params.yaml's corpus or of --corpus,
     as training counts it."""
     from rnnpipe.charrnn.corpus import encode
     from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 
-    prepared = prepared_corpus(with_corpus(PARAMS, corpus), corpus)
+    prepared = prepared_corpus(with_corpus(params, corpus), corpus)
     text, vocab = prepared.splits["train"], prepared.vocab
-    c = PARAMS.charrnn
+    c = params.charrnn
     config = CharRNNConfig(vocab_size=len(vocab), hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
                            input=c.input, embedding_dim=c.embedding_dim, dropout=c.dropout, mode=c.mode,
                            seq_length=c.seq_length, vocab=vocab)
@@ -71,8 +70,12 @@ def main() -> None:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", help="a UTF-8 text file instead of the corpus params.yaml names")
     args = parser.parse_args()
-    with_corpus(PARAMS, args.corpus)  # a path that is no file is refused before torch loads
-    apply_runtime(PARAMS.runtime)  # before torch loads, as every stage does
+    try:
+        params = load_params(ROOT / "params.yaml")
+    except RnnpipeError as exc:
+        refuse(str(exc))
+    with_corpus(params, args.corpus)  # a path that is no file is refused before torch loads
+    apply_runtime(params.runtime)  # before torch loads, as every stage does
     import numpy as np
     import pandas as pd
 
@@ -81,7 +84,7 @@ def main() -> None:
     from rnnpipe.forecaster.model import Forecaster, ForecasterConfig
 
     try:
-        model = default_charrnn(args.corpus)
+        model = default_charrnn(params, args.corpus)
     except RnnpipeError as exc:
         refuse(str(exc))
     _ = model.ngram
@@ -91,14 +94,14 @@ def main() -> None:
         short, long = ngram_seconds(model, history[:10], whole), ngram_seconds(model, history, whole)
         print(f"{label:<31}  {short * 1e3:8.3f}   {long * 1e3:12.3f}   {long / short:5.2f}")
 
-    limits = PARAMS.serving
+    limits = params.serving
     rows = limits.charrnn.max_chars_per_request // limits.charrnn.max_n_chars
     start = time.perf_counter()
     for _ in range(rows):
         generate_text(model, model.config.vocab, "мой дядя самых", limits.charrnn.max_n_chars, model.config.mode,
                       model.config.seq_length, "top_k", 0.8, 5)
     charrnn_seconds = time.perf_counter() - start
-    f = PARAMS.forecaster
+    f = params.forecaster
     forecaster = Forecaster(ForecasterConfig(cell=f.cell, hidden_size=f.hidden_size, num_layers=f.num_layers,
                                              seq_length=f.seq_length, n_val=1)).eval()
     recent = pd.Series(np.sin(np.linspace(0, 10, f.seq_length))).to_numpy()

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rnnpipe.params import load_params
 
@@ -184,6 +186,21 @@ def test_benchmarks_refuse_a_bad_number_in_one_line_before_any_work(script, args
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(message) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize("script", [["forecaster.py"], ["serving.py"], ["charrnn.py", "--parts", "dropout"],
+                                    ["corpus_scale.py"]])
+def test_benchmarks_refuse_an_invalid_params_yaml_in_one_line(tmp_path, script):
+    """Each benchmark reads the params.yaml beside its folder: a value params.yaml does not allow is the pipeline's
+    own one-line message, before any work."""
+    shutil.copytree(ROOT / "benchmarks", tmp_path / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["forecaster"]["hidden_size"] = -3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(tmp_path / "benchmarks" / script[0]), *script[1:]],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr == "error: params.yaml: forecaster.hidden_size = -3 is invalid: allowed is an integer >= 1\n"
 
 
 def test_corpus_scale_benchmark_prints_every_part_at_every_scale_with_its_growth():
