@@ -47,7 +47,12 @@ def with_sets(params, pairs: list[str]):
             raise ParamsError(f"--set {pair!r}: expected SECTION.KEY=VALUE, e.g. charrnn.epochs=10")
         if section not in raw:
             raise ParamsError(f"--set {pair!r}: unknown section '{section}': allowed are {', '.join(raw)}")
-        raw[section][name] = yaml.safe_load(value)
+        try:
+            raw[section][name] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ParamsError(f"--set {pair!r}: the value is not valid YAML ({problem}): allowed is a YAML value, "
+                              "as `dvc exp run -S` reads it, e.g. charrnn.lr=0.002 or charrnn.cell=lstm") from None
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

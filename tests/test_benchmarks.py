@@ -37,7 +37,8 @@ def test_forecaster_benchmark_runs_the_course_config_and_prints_the_knn_yardstic
 def test_forecaster_benchmark_refuses_a_bad_override_in_one_line_before_training():
     for pair, expected in (("forecaster.hidden_size=0", "forecaster.hidden_size = 0 is invalid"),
                            ("forecaster.seq_lengt=400", "unknown key 'forecaster.seq_lengt'"),
-                           ("runtime.threads=1", "runtime is pinned before torch loads")):
+                           ("runtime.threads=1", "runtime is pinned before torch loads"),
+                           ('forecaster.lr="', "the value is not valid YAML (found unexpected end of stream)")):
         done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "forecaster.py"), "--set", pair],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stdout == ""
@@ -108,6 +109,8 @@ def test_charrnn_benchmark_trains_the_config_set_on_its_command_line(tmp_path):
     (["--set", "charrnn.hiden_size=8"],
      "error: --set: unknown key 'charrnn.hiden_size': allowed keys in charrnn are mode,"),
     (["--set", "epochs=3"], "error: --set 'epochs=3': expected SECTION.KEY=VALUE"),
+    (["--set", "charrnn.lr=[1,"], "error: --set 'charrnn.lr=[1,': the value is not valid YAML (expected the node "
+                                  "content, but found '<stream end>'): allowed is a YAML value"),
     (["--set", "chars.epochs=3"],
      "error: --set 'chars.epochs=3': unknown section 'chars': allowed are runtime, series,"),
     (["--rounds", "0"], "error: --rounds = 0 is invalid: allowed is an integer >= 1"),
