@@ -55,6 +55,10 @@ case "$program" in
   text)
     corpus=()
     if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+      if [ -z "$1" ]; then
+        echo "error: course text FILE = '' is invalid (an empty path): allowed is a UTF-8 text file" >&2
+        exit 1
+      fi
       # FILE as the caller named it, from the caller's folder; relative to the repository when it lies inside
       file=$(cd "$caller" && realpath -m -- "$1")
       # the file's own problems (missing, a folder, empty, not UTF-8) in one line, before DVC touches params.yaml

@@ -2,6 +2,7 @@
 sets every key of the model's section the course has a setting for, and is what `python -m rnnpipe.course` prints."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,11 @@ def test_the_command_prints_one_setting_a_line_and_refuses_an_unknown_program():
     assert bad.stderr.startswith("error: argument program: invalid choice: 'gpt' (choose from ")
     assert bad.stderr.count("\n") == 1 and all(name in bad.stderr for name in course.PROGRAMS)
 
+
+
+def test_the_script_refuses_an_empty_text_path_in_one_line_before_dvc():
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "course.sh"), "text", ""], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "error: course text FILE = '' is invalid (an empty path): allowed is a UTF-8 text file\n"
