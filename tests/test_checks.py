@@ -116,3 +116,19 @@ def test_the_command_checks_the_params_file_it_is_given_and_refuses_other_argume
     done = subprocess.run([sys.executable, "-m", "rnnpipe.checks", *args], cwd=project, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert (done.returncode, done.stderr, done.stdout) == (1, line + "\n", "")
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device"])
+def test_a_corpus_path_that_is_no_regular_file_is_refused_in_one_line_without_reading_it(project, kind):
+    """A named pipe would block a read forever and /dev/zero never ends: the check refuses both without reading."""
+    path = project / "texts" / "pipe"
+    if kind == "pipe":
+        os.mkfifo(path)
+    (project / "params.yaml").write_text(yaml.safe_dump(params(corpus={"path": str(path) if kind == "pipe"
+                                                                       else "/dev/zero"}).model_dump(mode="json"),
+                                                        allow_unicode=True), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "rnnpipe.checks"], cwd=project, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: ") and "not a file" in done.stderr, done.stderr
+    assert records(project) == []

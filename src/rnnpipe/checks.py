@@ -100,8 +100,10 @@ def corpus_check_key(params: Params) -> str:
         files = sorted(path for path in corpus.rglob("*") if path.is_file())
         for path in files:
             digest_file(digest, "corpus/" + path.relative_to(corpus).as_posix(), path)
-    else:
-        digest_file(digest, "corpus", corpus)  # a missing file raises: no record, the full check names it
+    elif corpus.is_file():
+        digest_file(digest, "corpus", corpus)
+    else:  # missing, or a device or pipe that reading could block on: no record, the full check names it
+        raise ValueError(f"{corpus} is not a regular file")
     return digest.hexdigest()
 
 

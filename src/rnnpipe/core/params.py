@@ -59,6 +59,9 @@ SEED_LIMIT = 2**32
 # in float32) is refused before any memory is spent on it, here and when a checkpoint is loaded.
 MAX_MODEL_NUMBERS = 1 << 28
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+# Each numeric library starts its own pool of runtime.threads threads: tens of thousands exhaust the process's
+# memory maps before a stage runs, while 1024 is more than any machine this project runs on has cores.
+MAX_THREADS = 1024
 Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT), Allowed(f"an integer from 0 to {SEED_LIMIT - 1}")]
 Flag = Annotated[bool, Allowed("true or false")]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -85,8 +88,8 @@ class TrackingParams(Section):
 
 class RuntimeParams(Section):
     isa: one_of(Isa)
-    threads: Annotated[Literal["auto"] | Annotated[int, Field(ge=1)],
-                       Allowed("auto (every core this process may use) or an integer >= 1")]
+    threads: Annotated[Literal["auto"] | Annotated[int, Field(ge=1, le=MAX_THREADS)],
+                       Allowed(f"auto (every core this process may use) or an integer from 1 to {MAX_THREADS}")]
 
 
 def fail(key: str, value: Any, allowed: str) -> None:
