@@ -202,9 +202,10 @@ def test_the_command_prints_a_summary_in_a_fresh_folder(tmp_path):
 
 
 @pytest.mark.parametrize("args, code, line", [
-    (["--seconds", "nan"], 1, "error: --seconds = nan is invalid: allowed is a number of seconds >= 0"),
-    (["--seconds", "-5"], 1, "error: --seconds = -5.0 is invalid: allowed is a number of seconds >= 0"),
-    (["--seconds", "inf"], 1, "error: --seconds = inf is invalid: allowed is a number of seconds >= 0"),
+    (["--seconds", "nan"], 1, "error: --seconds = nan is invalid: allowed is a number of seconds from 0 to 31,622,400 (366 days)"),
+    (["--seconds", "-5"], 1, "error: --seconds = -5.0 is invalid: allowed is a number of seconds from 0 to 31,622,400 (366 days)"),
+    (["--seconds", "inf"], 1, "error: --seconds = inf is invalid: allowed is a number of seconds from 0 to 31,622,400 (366 days)"),
+    (["--seconds", "1e308"], 1, "error: --seconds = 1e+308 is invalid: allowed is a number of seconds from 0 to 31,622,400 (366 days)"),
     (["--repro-log", "nope.log"], 1,
      "error: --repro-log nope.log is not a file: allowed is a saved output of `dvc repro`"),
     (["--seconds", "ten"], 2, "error: argument --seconds: invalid float value: 'ten'"),
@@ -214,3 +215,29 @@ def test_the_command_refuses_a_bad_argument_in_one_line(tmp_path, args, code, li
     done = subprocess.run([sys.executable, "-m", "rnnpipe.summary", *args], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")})
     assert (done.returncode, done.stderr, done.stdout) == (code, line + "\n", "")
+
+
+RESTORE = "`dvc status` names a file that is not what the pipeline wrote; `dvc checkout` restores it"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("metrics/forecaster.json", b'{"test_mse": ', "metrics/forecaster.json cannot be read (Expecting value: line 1 "
+                                                  "column 14 (char 13))"),
+    ("metrics/charrnn.json", b"\xff", "metrics/charrnn.json cannot be read ('utf-8' codec can't decode byte 0xff"),
+    ("samples/text.json", b"[1]", "samples/text.json holds a list, not the JSON object the pipeline writes"),
+    ("metrics/forecaster.json", b'{"test_mse": 1}', "one of metrics/forecaster.json, reports/forecast.json, "
+                                                    "metrics/forecast.json, metrics/charrnn.json, samples/text.json "
+                                                    "lacks a figure or holds one of the wrong kind (KeyError: "
+                                                    "'noise_floor_mse')"),
+    ("metrics/charrnn.json", b'{"bits_per_char": "x", "ngram_bits_per_char": 3, "unigram_bits_per_char": 4}',
+     "one of metrics/forecaster.json, reports/forecast.json, metrics/forecast.json, metrics/charrnn.json, "
+     "samples/text.json lacks a figure or holds one of the wrong kind (ValueError: Unknown format code 'f'"),
+])
+def test_a_damaged_results_file_is_one_line_naming_it(tmp_path, name, content, message):
+    (tmp_path / name).parent.mkdir(parents=True)
+    (tmp_path / name).write_bytes(content)
+    done = subprocess.run([sys.executable, "-m", "rnnpipe.summary"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")})
+    assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: the pipeline's results cannot be summarised: {message}"), done.stderr
+    assert done.stderr.endswith(f"; {RESTORE}\n"), done.stderr

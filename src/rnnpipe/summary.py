@@ -38,9 +38,25 @@ class Champion:
     workspace_versions: tuple[str, ...] = ()
 
 
+MAX_SECONDS = 366 * 24 * 3600
+RESULT_FILES = ("metrics/forecaster.json", "reports/forecast.json", "metrics/forecast.json", "metrics/charrnn.json",
+                "samples/text.json")
+RESTORE = "`dvc status` names a file that is not what the pipeline wrote; `dvc checkout` restores it"
+
+
 def _read(root: Path, name: str) -> Optional[dict[str, Any]]:
+    """A results file as the pipeline writes it (a JSON object), None when it does not exist yet; anything else is
+    a ValueError naming the file."""
     path = root / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise ValueError(f"{name} cannot be read ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} holds a {type(value).__name__}, not the JSON object the pipeline writes")
+    return value
 
 
 def stage_outcomes(repro_log: str) -> dict[str, str]:
@@ -233,8 +249,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="how long the pipeline took")
     parser.add_argument("--repro-log", type=Path, help="the output of `dvc repro`, to say which stages ran")
     args = parser.parse_args()
-    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds >= 0):
-        sys.exit(f"error: --seconds = {args.seconds} is invalid: allowed is a number of seconds >= 0")
+    if args.seconds is not None and not (math.isfinite(args.seconds) and 0 <= args.seconds <= MAX_SECONDS):
+        sys.exit(f"error: --seconds = {args.seconds} is invalid: allowed is a number of seconds from 0 to "
+                 f"{MAX_SECONDS:,} (366 days)")
     if args.repro_log is not None and not args.repro_log.is_file():
         sys.exit(f"error: --repro-log {args.repro_log} is not a file: allowed is a saved output of `dvc repro`")
     root = Path.cwd()
@@ -242,10 +259,19 @@ def main() -> None:
     if args.repro_log is not None:
         outcomes = stage_outcomes(args.repro_log.read_text(encoding="utf-8", errors="replace"))
     store, tables, champions = tracking_state(root)
-    forecast = {**(_read(root, "reports/forecast.json") or {}), **(_read(root, "metrics/forecast.json") or {})}
-    print("\n".join(summary_lines(_read(root, "metrics/forecaster.json"), forecast or None,
-                                  _read(root, "metrics/charrnn.json"), _read(root, "samples/text.json"),
-                                  tables, args.seconds, store, outcomes, champions, activate_command(root))))
+    try:
+        results = {name: _read(root, name) for name in RESULT_FILES}
+    except ValueError as exc:
+        sys.exit(f"error: the pipeline's results cannot be summarised: {exc}; {RESTORE}")
+    forecast = {**(results["reports/forecast.json"] or {}), **(results["metrics/forecast.json"] or {})}
+    try:
+        lines = summary_lines(results["metrics/forecaster.json"], forecast or None, results["metrics/charrnn.json"],
+                              results["samples/text.json"], tables, args.seconds, store, outcomes, champions,
+                              activate_command(root))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a figure missing, or of the wrong kind
+        sys.exit(f"error: the pipeline's results cannot be summarised: one of {', '.join(RESULT_FILES)} lacks "
+                 f"a figure or holds one of the wrong kind ({type(exc).__name__}: {str(exc)[:80]}); {RESTORE}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
