@@ -107,6 +107,10 @@ def test_show_refuses_one_path_for_both_files_and_an_empty_one(storage, tmp_path
     one_line(sweep("show", "forecaster-window-noise", "--markdown", "", RNNPIPE_SWEEP_STORAGE=storage),
              "--markdown ''", "empty")
     assert list(tmp_path.iterdir()) == []
+    for force in ((), ("--force",)):
+        one_line(sweep("show", "forecaster-window-noise", "--png", str(tmp_path), *force,
+                       RNNPIPE_SWEEP_STORAGE=storage), f"--png {tmp_path}: is a folder", "a file to write")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("url", ["sqlite:///typo.db", "sqlite:///typo/dir/x.db", "sqlite:///{tmp}/x.db"])

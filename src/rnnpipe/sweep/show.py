@@ -135,6 +135,8 @@ def check_new_file(option: str, value: Optional[str], force: bool) -> None:
         return
     if not value:
         raise SweepError(f"{option} '' is empty: allowed is the path of a file to write")
+    if os.path.isdir(value):
+        raise SweepError(f"{option} {value}: is a folder: allowed is the path of a file to write")
     if os.path.lexists(value) and not force:
         raise SweepError(f"{option} {value}: the file exists and would be overwritten: remove it first, choose "
                          "another path, or add --force to replace it")
