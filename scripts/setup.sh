@@ -5,9 +5,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON="${PYTHON:-python3}"
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-  echo "error: rnnpipe needs Python >= 3.11; '$PYTHON' is $("$PYTHON" --version 2>&1 || echo missing)." \
-       "Set PYTHON=/path/to/python3.11" >&2
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "error: PYTHON = '$PYTHON' is not found: allowed is a Python >= 3.11; set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if [ "$("$PYTHON" -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null)" != True ]; then
+  echo "error: rnnpipe needs Python >= 3.11; '$PYTHON' is" \
+       "$("$PYTHON" --version 2>&1 | head -n 1 || true). Set PYTHON=/path/to/python3.11" >&2
   exit 1
 fi
 

@@ -8,6 +8,8 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import shutil
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -76,3 +78,18 @@ def test_the_libraries_a_stage_loads_are_byte_compiled():
     assert len(loaded) > 1000  # torch, mlflow, dvc and the rest
     missing = [path for path in loaded if not os.path.exists(importlib.util.cache_from_source(path))]
     assert missing == [], f"{len(missing)} of {len(loaded)} modules without bytecode: run bash scripts/setup.sh"
+
+
+@pytest.mark.parametrize("python, line", [
+    ("/nonexistent/python3", "error: PYTHON = '/nonexistent/python3' is not found: allowed is a Python >= 3.11; set "
+                             "PYTHON=/path/to/python3.11"),
+    ("/bin/true", "error: rnnpipe needs Python >= 3.11; '/bin/true' is "),
+])
+def test_setup_refuses_a_python_it_cannot_use_in_one_line_before_any_work(tmp_path, python, line):
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
+    done = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHON": python})
+    assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(line), done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scripts"]  # no .venv begun
