@@ -153,6 +153,12 @@ def test_hidden_size_zero_is_refused(raw, section):
     assert f"{section}.hidden_size = 0" in message and "allowed is an integer >= 1" in message
 
 
+@pytest.mark.parametrize("value", [0, 100_001, 10**10, 2.5])
+def test_generated_characters_are_a_count_a_stage_can_finish(raw, value):
+    message = error_for(raw, setter("generate", "n_chars", value))
+    assert f"generate.n_chars = {value!r}" in message and "allowed is an integer in [1, 100000]" in message
+
+
 @pytest.mark.parametrize("value", [0, 0.0, -0.5])
 def test_temperature_must_be_positive(raw, value):
     message = error_for(raw, setter("generate", "temperature", value))

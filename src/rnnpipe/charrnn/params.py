@@ -15,6 +15,9 @@ CorpusSource = Literal["fortunes-ru", "file", "dir"]
 Mixture = Literal["product", "gated"]
 # Kneser-Ney n-grams are int64 numbers in base V: the cleaned corpus has at most 75 characters, 75**10 < 2**63.
 MAX_NGRAM_ORDER = 10
+# generate_text writes several samples of n_chars characters, one step of the model each: a typo with extra zeros
+# would keep the stage running for a long time, so n_chars is capped far above what a sample needs.
+MAX_GENERATED_CHARS = 100_000
 
 
 class CorpusParams(Section):
@@ -66,7 +69,8 @@ class CharEvalParams(Section):
 
 class GenerateParams(Section):
     prompt: NonEmptyText
-    n_chars: at_least(1)
+    n_chars: Annotated[int, Field(ge=1, le=MAX_GENERATED_CHARS),
+                       Allowed(f"an integer in [1, {MAX_GENERATED_CHARS}]")]
     temperature: Positive
     top_k: at_least(1)
     seed: Seed
