@@ -72,10 +72,10 @@ def main() -> None:
     args = parser.parse_args()
     try:
         params = load_params(ROOT / "params.yaml")
-    except RnnpipeError as exc:
+        with_corpus(params, args.corpus)  # a path that is no file is refused before torch loads
+        apply_runtime(params.runtime)  # before torch loads, as every stage does
+    except RnnpipeError as exc:  # params.yaml, or a runtime.isa this CPU does not have
         refuse(str(exc))
-    with_corpus(params, args.corpus)  # a path that is no file is refused before torch loads
-    apply_runtime(params.runtime)  # before torch loads, as every stage does
     import numpy as np
     import pandas as pd
 
