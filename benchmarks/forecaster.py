@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 from arguments import ArgumentParser, check_integer, refuse, with_sets  # benchmarks/, beside this script
 
 from rnnpipe import course
-from rnnpipe.core.errors import ParamsError
+from rnnpipe.core.errors import RnnpipeError
 from rnnpipe.core.determinism import configure_determinism
+from rnnpipe.core.numerics import apply_runtime
 from rnnpipe.core.params import SEED_LIMIT
 from rnnpipe.core.threads import thread_policy
 from rnnpipe.params import load_params
-from rnnpipe.stage import setup_numerics
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,9 +97,9 @@ def main() -> None:
         refuse(f"--set {pinned[0]!r}: runtime is pinned before torch loads; change it in params.yaml instead")
     try:  # every argument is checked before torch loads
         params = with_sets(load_params(ROOT / "params.yaml"), args.set)
-    except ParamsError as exc:
+        apply_runtime(params.runtime)  # the pipeline's numerics, before torch and numpy load
+    except RnnpipeError as exc:  # params.yaml, a --set, or a runtime.isa this CPU does not have
         refuse(str(exc))
-    setup_numerics(ROOT / "params.yaml")  # the pipeline's numerics, before torch and numpy load
     from rnnpipe.forecaster.evaluate import mse
     from rnnpipe.series.signal import noisy_signal
 
