@@ -6,7 +6,6 @@ on the store this run used) and one thing to try next. Read in five seconds.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rnnpipe.cli import OneLineParser
+from rnnpipe.core.io import read_json
 
 WIDTH = 120
 INDENT = " " * 14
@@ -51,7 +51,7 @@ def _read(root: Path, name: str) -> Optional[dict[str, Any]]:
     if not path.is_file():
         return None
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = read_json(path)
     except ValueError as exc:  # not UTF-8, not JSON
         raise ValueError(f"{name} cannot be read ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(value, dict):
