@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Sequence
 
 from rnnpipe.cli import OneLineParser, refuse
 
 ArgumentParser = OneLineParser  # argparse's own errors in one line too
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def refuse_value(flag: str, value: object, allowed: str) -> NoReturn:
@@ -28,6 +29,15 @@ def check_seconds(flag: str, value: float, high: float) -> None:
     """A duration in (0, high]: zero, a negative number, nan or inf is refused."""
     if not (math.isfinite(value) and 0 < value <= high):
         refuse_value(flag, value, f"a number of seconds in (0, {high:g}]")
+
+
+def project_params(sets: Sequence[str] = (), corpus: str | None = None):
+    """The project's params.yaml (beside benchmarks/) with the `--set` overrides and `--corpus`, validated like the
+    file: a problem is a ParamsError naming it; a --corpus path that is no file is refused here (with_corpus)."""
+    from rnnpipe.params import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    return with_corpus(with_sets(params, list(sets)) if sets else params, corpus)
 
 
 def with_sets(params, pairs: list[str]):

@@ -42,11 +42,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from arguments import ArgumentParser, check_integer, check_seconds, prepared_corpus, refuse, with_corpus, with_sets
+from arguments import ArgumentParser, check_integer, check_seconds, prepared_corpus, project_params, refuse
 
-ROOT = Path(__file__).resolve().parents[1]
 # How a process is set up, per --measure mode: "pinned" is the pipeline's own apply_runtime; the others are what
 # runs without it, here or on a machine whose CPU stops at AVX2.
 UNPINNED = {
@@ -61,10 +59,9 @@ NUMERIC_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS
 
 def start(mode: str, corpus: str | None = None, sets: list[str] = ()):
     """Set up this process's numerics for `mode` (before torch loads) and return the params."""
-    from rnnpipe.params import load_params
     from rnnpipe.core.numerics import apply_runtime
 
-    params = with_corpus(with_sets(load_params(ROOT / "params.yaml"), list(sets)), corpus)
+    params = project_params(sets, corpus)
     if mode in ("pinned", "pinned-stock"):
         apply_runtime(params.runtime)
     else:

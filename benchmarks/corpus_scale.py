@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from arguments import ArgumentParser, check_integer, refuse  # noqa: E402  (benchmarks/, beside this script)
+from arguments import ArgumentParser, check_integer, project_params, refuse  # noqa: E402  (benchmarks/, beside this script)
 
 PARTS = ("prepare", "ngram", "epoch")
 SYLLABLES = ("ма", "ло", "ре", "ни", "ка", "то", "ве", "сы", "да", "пу", "жи", "ёл", "щу", "ха", "це", "чи", "шо",
@@ -73,10 +73,10 @@ def load(chars_per_epoch: int):
     """params.yaml, its runtime pinned (as every stage does, before torch loads), and the charrnn section of one
     capped epoch without the n-gram part, validated like the file."""
     from rnnpipe.core.errors import ParamsError
-    from rnnpipe.params import load_params, parse_params
+    from rnnpipe.params import parse_params
     from rnnpipe.core.numerics import apply_runtime
 
-    params = load_params(ROOT / "params.yaml")
+    params = project_params()
     apply_runtime(params.runtime)
     raw = params.model_dump()
     raw["charrnn"].update(epochs=1, ngram_order=0, chars_per_epoch=chars_per_epoch)

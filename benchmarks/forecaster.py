@@ -17,10 +17,9 @@ k-nearest-neighbour regression is printed last as a nonlinear yardstick (no trai
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arguments import ArgumentParser, check_integer, refuse, with_sets  # benchmarks/, beside this script
+from arguments import ArgumentParser, check_integer, project_params, refuse  # benchmarks/, beside this script
 
 from rnnpipe import course
 from rnnpipe.core.errors import RnnpipeError
@@ -28,12 +27,10 @@ from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.numerics import apply_runtime
 from rnnpipe.core.params import SEED_LIMIT
 from rnnpipe.core.threads import thread_policy
-from rnnpipe.params import load_params
 
 if TYPE_CHECKING:
     import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 GOALS = {"over_ridge": 1.0, "ratio": 1.04, "recursive": 0.002, "seconds": 60.0}
 HORIZON = 200
 
@@ -96,7 +93,7 @@ def main() -> None:
     if pinned:
         refuse(f"--set {pinned[0]!r}: runtime is pinned before torch loads; change it in params.yaml instead")
     try:  # every argument is checked before torch loads
-        params = with_sets(load_params(ROOT / "params.yaml"), args.set)
+        params = project_params(args.set)
         apply_runtime(params.runtime)  # the pipeline's numerics, before torch and numpy load
     except RnnpipeError as exc:  # params.yaml, a --set, or a runtime.isa this CPU does not have
         refuse(str(exc))

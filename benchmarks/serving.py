@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from arguments import ArgumentParser, prepared_corpus, refuse, with_corpus  # noqa: E402  (benchmarks/, beside this)
+from arguments import ArgumentParser, prepared_corpus, project_params, refuse  # noqa: E402  (benchmarks/, beside this)
 
 from rnnpipe.core.errors import RnnpipeError  # noqa: E402
 from rnnpipe.core.numerics import apply_runtime  # noqa: E402
-from rnnpipe.params import load_params  # noqa: E402
 
 if TYPE_CHECKING:
     from rnnpipe.charrnn.model import CharRNN
@@ -39,7 +38,7 @@ def default_charrnn(params: Params, corpus: str | None) -> CharRNN:
     from rnnpipe.charrnn.corpus import encode
     from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 
-    prepared = prepared_corpus(with_corpus(params, corpus), corpus)
+    prepared = prepared_corpus(params, corpus)
     text, vocab = prepared.splits["train"], prepared.vocab
     c = params.charrnn
     config = CharRNNConfig(vocab_size=len(vocab), hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
@@ -71,8 +70,7 @@ def main() -> None:
     parser.add_argument("--corpus", help="a UTF-8 text file instead of the corpus params.yaml names")
     args = parser.parse_args()
     try:
-        params = load_params(ROOT / "params.yaml")
-        with_corpus(params, args.corpus)  # a path that is no file is refused before torch loads
+        params = project_params(corpus=args.corpus)  # a path that is no file is refused before torch loads
         apply_runtime(params.runtime)  # before torch loads, as every stage does
     except RnnpipeError as exc:  # params.yaml, or a runtime.isa this CPU does not have
         refuse(str(exc))
