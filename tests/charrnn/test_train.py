@@ -10,6 +10,7 @@ from torch import nn
 from rnnpipe.charrnn.corpus import build_vocab, encode
 from rnnpipe.charrnn.train import (check_trainable, make_optimizer, sampled_tbptt_batches, tbptt_batches, train_charrnn, window_batch,
                                   window_starts)
+from rnnpipe.core import optim
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.charrnn.params import CharRNNParams
 
@@ -247,9 +248,9 @@ def test_weight_decay_is_decoupled_and_beta2_is_adams():
     model = nn.Linear(3, 2)
     before = {name: value.detach().clone() for name, value in model.named_parameters()}
     adam = make_optimizer(model, charrnn_params(lr=0.1, adam_beta2=0.95))
-    assert type(adam) is torch.optim.Adam and adam.defaults["betas"] == (0.9, 0.95)
+    assert type(adam) is optim.Adam and adam.defaults["betas"] == (0.9, 0.95)
     adamw = make_optimizer(model, charrnn_params(lr=0.1, weight_decay=0.5))
-    assert type(adamw) is torch.optim.AdamW and adamw.defaults["betas"] == (0.9, 0.999)
+    assert type(adamw) is optim.AdamW and adamw.defaults["betas"] == (0.9, 0.999)
     for param in model.parameters():
         param.grad = torch.zeros_like(param)
     adam.step()  # a zero gradient moves nothing in Adam

@@ -1,6 +1,10 @@
 """Tests for typed model configs in checkpoints (rnnpipe.core.checkpoint): what is saved rebuilds the same model."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
@@ -189,3 +193,26 @@ def test_a_model_with_an_ngram_part_loads_with_its_text_and_identical_outputs(tm
     with torch.no_grad():
         assert torch.equal(loaded(example)[0], model(example)[0])
     assert all(p.device.type == "cpu" and p.requires_grad for p in loaded.parameters())
+
+
+def test_loading_a_model_never_imports_the_compiler(tmp_path):
+    """torch computes normal_ (an embedding's init) and empty_like (Module.to_empty) of a meta tensor through Python
+    references that import its compiler (torch._dynamo, ~0.9 s) and its symbolic shapes (~0.25 s): time every stage
+    that loads a model would spend. The loaded model is checked bit for bit by the tests above."""
+    charrnn, forecaster = make_charrnn(7, input="embedding"), make_forecaster(cell="gru")
+    save_model(tmp_path / "c.pt", charrnn.config, charrnn)
+    save_model(tmp_path / "f.pt", forecaster.config, forecaster)
+    code = textwrap.dedent(f"""
+        import sys, torch
+        from rnnpipe.charrnn.model import load_charrnn
+        from rnnpipe.forecaster.model import load_forecaster
+        load_charrnn({str(tmp_path / "c.pt")!r}), load_forecaster({str(tmp_path / "f.pt")!r})
+        compiler = ("torch._dynamo", "torch.fx.experimental.symbolic_shapes")
+        print(*(name in sys.modules for name in compiler))
+        with torch.device("meta"):
+            torch.nn.Embedding(7, 3).to_empty(device="cpu")
+        print(*(name in sys.modules for name in compiler))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "True", "True"]  # torch's own calls import them: it can fail

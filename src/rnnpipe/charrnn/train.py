@@ -18,6 +18,7 @@ from rnnpipe.charrnn.model import CharRNN, CharRNNConfig
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.errors import CorpusError
 from rnnpipe.charrnn.params import CharRNNParams, Mixture
+from rnnpipe.core import optim
 from rnnpipe.core.recurrent import detach_state
 from rnnpipe.core.threads import LoadAwareThreads
 from rnnpipe.core.training import EpochResult, FitResult, fit, make_scheduler
@@ -101,8 +102,8 @@ def make_optimizer(model: nn.Module, p: CharRNNParams) -> torch.optim.Optimizer:
     parameters (elementwise: the same bits at any thread count), 1 ms/batch less."""
     betas = (0.9, p.adam_beta2)
     if p.weight_decay:
-        return torch.optim.AdamW(model.parameters(), lr=p.lr, betas=betas, weight_decay=p.weight_decay, fused=True)
-    return torch.optim.Adam(model.parameters(), lr=p.lr, betas=betas, fused=True)
+        return optim.AdamW(model.parameters(), lr=p.lr, betas=betas, weight_decay=p.weight_decay, fused=True)
+    return optim.Adam(model.parameters(), lr=p.lr, betas=betas, fused=True)
 
 
 def train_charrnn(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: Sequence[str], p: CharRNNParams,

@@ -6,6 +6,7 @@ accepts: `{"kind": ..., "arch": {what the constructor needs}, ...what using the 
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
@@ -56,8 +57,6 @@ def load_model(path: str | Path, config_type: type[Config], build: Callable[[Con
     config builds, every weight finite. The model is built on the meta device (no memory) for those checks and
     materialised only after them. Loaded with weights_only, so no pickled code runs. Every failure is one line
     naming the file, what is wrong and what to do."""
-    import torch
-
     remedy = (f"restore it with `dvc checkout {path}`, or rebuild it with "
               f"`dvc repro -f -s train_{config_type.kind}`")
     try:
@@ -74,8 +73,7 @@ def load_model(path: str | Path, config_type: type[Config], build: Callable[[Con
         raise CheckpointError(f"{error_message(config_type, exc.errors()[0], f'checkpoint {path}: config')}; "
                               f"{remedy}") from None
     try:
-        with torch.device("meta"):
-            skeleton = build(config)
+        skeleton = meta_model(build, config)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path}: its config builds no model ({first_line(exc)[:160]}); "
                               f"{remedy}") from None
@@ -90,9 +88,58 @@ def load_model(path: str | Path, config_type: type[Config], build: Callable[[Con
         raise CheckpointError(f"checkpoint {path}: the weights do not match its config ({problem}); {remedy}")
     # Fresh memory and a copy, as a model built on the CPU gets: the weights then sit in memory exactly as they did
     # before the meta-device checks existed, so the outputs computed from them keep their bits.
-    model = skeleton.to_empty(device="cpu")
+    model = materialised(skeleton)
     model.load_state_dict(state)
     return config, model.eval()
+
+
+def meta_model(build: Callable[[Config], "nn.Module"], config: Config) -> "nn.Module":
+    """The model `config` builds, on the meta device: every weight's name, shape and dtype, no memory, no values."""
+    import torch
+
+    with torch.device("meta"), meta_shortcuts():
+        return build(config)
+
+
+def materialised(skeleton: "nn.Module") -> "nn.Module":
+    """`skeleton` (on the meta device) with its weights in fresh, uninitialised CPU memory: Module.to_empty."""
+    with meta_shortcuts():
+        return skeleton.to_empty(device="cpu")
+
+
+# Value fills a model's init may call: a meta tensor has no values to fill.
+VALUE_FILLS = ("normal_", "uniform_", "trunc_normal_")
+
+
+@functools.cache
+def _shortcuts_mode() -> type:
+    from torch.overrides import TorchFunctionMode
+
+    class MetaShortcuts(TorchFunctionMode):
+        """torch computes some functions of a meta tensor through Python references whose first call imports a part
+        of its compiler: normal_ torch._dynamo (~0.9 s), empty_like its symbolic shapes (~0.25 s). Here a value
+        fill of a meta tensor does nothing (it has no values) and empty_like(meta tensor, device=D) is torch.empty of
+        its shape and dtype on D (the same fresh memory); every other call is torch's own."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            import torch
+
+            kwargs = kwargs or {}
+            tensor = args[0] if args else kwargs.get("tensor")  # torch.nn.init passes it by name
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                name = getattr(func, "__name__", None)
+                if name in VALUE_FILLS:
+                    return tensor
+                if name == "empty_like" and len(args) == 1 and set(kwargs) == {"device"} and \
+                        torch.device(kwargs["device"]).type != "meta" and tensor.is_contiguous():
+                    return torch.empty(tensor.shape, dtype=tensor.dtype, device=kwargs["device"])
+            return func(*args, **kwargs)
+
+    return MetaShortcuts
+
+
+def meta_shortcuts() -> Any:
+    return _shortcuts_mode()()
 
 
 def weights_problem(expected: dict[str, Any], state: Any) -> str | None:

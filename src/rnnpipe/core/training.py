@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rnnpipe.core import optim
 from rnnpipe.core.errors import TrainingError
 from rnnpipe.core.params import Keep, Optimizer, Schedule
 from rnnpipe.core.threads import LoadAwareThreads
@@ -72,9 +73,9 @@ class WeightAverage:
 
 def make_optimizer(name: Optimizer, parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
     if name == "adam":
-        return torch.optim.Adam(parameters, lr=lr)
+        return optim.Adam(parameters, lr=lr)
     if name == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=lr)
+        return optim.RMSprop(parameters, lr=lr)
     raise ValueError(f"optimizer = {name!r}: allowed is adam or rmsprop")
 
 

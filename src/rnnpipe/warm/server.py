@@ -18,7 +18,7 @@ from typing import Any
 
 from rnnpipe.warm import ADDRESS_ENV, MESSAGE_BYTES
 
-WARM_LIBRARIES = ("torch", "torch._dynamo", "numpy", "pandas", "yaml", "matplotlib", "matplotlib.pyplot", "mlflow",
+WARM_LIBRARIES = ("torch", "numpy", "pandas", "yaml", "matplotlib", "matplotlib.pyplot", "mlflow",
                   "mlflow.pyfunc", "mlflow.models.signature", "mlflow.store.tracking.sqlalchemy_store",
                   "mlflow.store.model_registry.sqlalchemy_store", "sqlalchemy", "alembic", "tqdm")
 # dvc as a sweep trial runs it (`dvc exp run --temp`): the modules it would import one by one on its way.
