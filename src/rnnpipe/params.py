@@ -13,7 +13,8 @@ from pydantic import ValidationError, model_validator
 from rnnpipe.charrnn.params import (CharEvalParams, CharRNNParams, CharRNNServingParams, CorpusParams, GenerateParams,
                                     check_charrnn, check_charrnn_size, check_corpus)
 from rnnpipe.core.errors import ParamsError
-from rnnpipe.core.params import RuntimeParams, Section, TrackingParams, first_error, read_params_file
+from rnnpipe.core.params import (PARAMS_FILE, RuntimeParams, Section, TrackingParams, first_error,
+                                 read_params_file)
 from rnnpipe.forecaster.params import (ForecasterParams, ForecasterServingParams, ForecastParams, check_forecaster,
                                        check_forecaster_size)
 from rnnpipe.series.params import ARParams, SeriesParams, check_series
@@ -49,12 +50,17 @@ class Params(Section):
         return self
 
 
-def parse_params(raw: Any) -> Params:
+def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+    """Validated params; the first problem is one line that starts with `source:` (the file it came from)."""
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(first_error(Params, exc)) from None
+        raise ParamsError(first_error(Params, exc, source)) from None
+    except ParamsError as exc:  # a cross-field rule (rnnpipe.core.params.fail) names params.yaml
+        if source == PARAMS_FILE:
+            raise
+        raise ParamsError(source + str(exc).removeprefix(PARAMS_FILE)) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    return parse_params(read_params_file(path))
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    return parse_params(read_params_file(path), str(path))

@@ -299,7 +299,44 @@ def test_load_params_invalid_yaml_is_one_line_params_error(tmp_path, text):
     with pytest.raises(ParamsError) as info:
         load_params(path)
     message = str(info.value)
-    assert "not valid YAML" in message and "\n" not in message
+    assert message.startswith(f"{path}: not valid YAML at line ") and "\n" not in message
+
+
+def test_a_yaml_error_names_its_line_column_and_problem(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("series:\n  x_min: [1, 2\n  x_max: 3\n", encoding="utf-8")
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert str(info.value) == (f"{path}: not valid YAML at line 3, column 8 (while parsing a flow sequence: "
+                               "expected ',' or ']', but got ':')")
+
+
+def test_messages_name_the_file_they_read(tmp_path, repo_raw):
+    """A cross-field rule (a model too large to build) and a plain bad value, in a file that is not params.yaml."""
+    path = tmp_path / "other.yaml"
+    for key, value, expected in (("lr", -1.0, "forecaster.lr = -1.0 is invalid"),
+                                 ("hidden_size", 100000, "forecaster.hidden_size = 100000 is invalid")):
+        bad = copy.deepcopy(repo_raw)
+        bad["forecaster"][key] = value
+        path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(ParamsError) as info:
+            load_params(path)
+        assert str(info.value).startswith(f"{path}: {expected}: allowed is ")
+
+
+def test_a_yaml_alias_bomb_is_refused_in_a_short_line(tmp_path, repo_raw):
+    """Nine levels of nine aliases: a value under 1 KB of YAML whose repr runs to megabytes."""
+    bomb = "&a0 [" + ", ".join(["'lol'"] * 9) + "]"
+    for level in range(1, 9):
+        bomb = f"&a{level} [{bomb}, " + ", ".join([f"*a{level - 1}"] * 8) + "]"
+    bad = copy.deepcopy(repo_raw)
+    bad["forecaster"]["lr"] = "BOMB"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(bad, allow_unicode=True).replace("lr: BOMB", f"lr: {bomb}"), encoding="utf-8")
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: forecaster.lr = [[[[") and "\n" not in message and len(message) < 300
 
 
 def test_load_params_validates_the_content(tmp_path, repo_raw):

@@ -132,6 +132,14 @@ def test_a_key_given_twice_is_refused_with_its_line(text, needle, tmp_path):
         load_spec(sweep_file, ROOT)
 
 
+def test_a_yaml_syntax_error_names_its_line_and_column(tmp_path):
+    sweep_file = tmp_path / "broken.yaml"
+    sweep_file.write_text(BASE.replace("seed: 0}", "seed: 0"))
+    with pytest.raises(SweepError) as caught:
+        load_spec(sweep_file, ROOT)
+    assert str(caught.value).startswith(f"{sweep_file}: not valid YAML at line ") and "column" in str(caught.value)
+
+
 def test_yaml_merge_keys_are_no_duplicates():
     from rnnpipe.sweep.spec import UniqueKeyLoader
 

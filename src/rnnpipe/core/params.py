@@ -9,6 +9,7 @@ allowed in words (`Allowed`), and those words are what the error shows.
 from __future__ import annotations
 
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -16,6 +17,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from rnnpipe.core.errors import ParamsError
+
+PARAMS_FILE = "params.yaml"  # the name messages give the file when it is the project's own
 
 # --- choices, defined once: validation and the library both read them ----------------------------------------------
 Cell = Literal["rnn", "gru", "lstm"]
@@ -94,7 +97,16 @@ class RuntimeParams(Section):
 
 def fail(key: str, value: Any, allowed: str) -> None:
     # Not a ValueError: pydantic lets it through as it is, so the message stays the one line written here.
-    raise ParamsError(f"params.yaml: {key} = {value!r} is invalid: allowed is {allowed}")
+    raise ParamsError(f"{PARAMS_FILE}: {key} = {shown(value)} is invalid: allowed is {allowed}")
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """A value as a message shows it: its repr, cut at `limit` characters (YAML aliases can make a 1 KB file
+    describe a value whose repr runs to megabytes)."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother = 4, limit, limit
+    text = short.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def recurrent_numbers(cell: str, input_size: int, hidden_size: int, num_layers: int) -> int:
@@ -137,7 +149,7 @@ def _allowed(info: Any) -> str:
     return "a mapping of keys"  # a section: its annotation is a model, and a model is a mapping
 
 
-def error_message(model: type[BaseModel], error: dict[str, Any], source: str = "params.yaml") -> str:
+def error_message(model: type[BaseModel], error: dict[str, Any], source: str = PARAMS_FILE) -> str:
     """One pydantic error → `params.yaml: <key> = <value> is invalid: allowed is <what>`."""
     loc = tuple(error["loc"])
     key, info = _field_of(model, loc)
@@ -151,11 +163,10 @@ def error_message(model: type[BaseModel], error: dict[str, Any], source: str = "
         return f"{source}: missing key '{key}'"
     if error["type"] == "value_error" and not loc:  # a model validator's cross-field rule, in its own words
         return f"{source}: {error['ctx']['error']}"
-    shown = key or "the file"
-    return f"{source}: {shown} = {error['input']!r} is invalid: allowed is {_allowed(info)}"
+    return f"{source}: {key or 'the file'} = {shown(error['input'])} is invalid: allowed is {_allowed(info)}"
 
 
-def first_error(model: type[BaseModel], exc: ValidationError, source: str = "params.yaml") -> str:
+def first_error(model: type[BaseModel], exc: ValidationError, source: str = PARAMS_FILE) -> str:
     """The problem a reader meets first: sections in file order; in a section, unknown keys before bad values."""
     order = list(model.model_fields)
     errors = exc.errors()
@@ -205,17 +216,26 @@ ParamsLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """` at line L, column C (what is wrong)` from a PyYAML error, as much of it as the error knows."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["syntax error"])[0]
+    context = getattr(exc, "context", None)
+    return f"{where} ({context + ': ' if context else ''}{problem})"
+
+
 def read_params_yaml(text: str) -> Any:
     return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (a SafeLoader)
 
 
-def read_params_file(path: str | Path = "params.yaml") -> Any:
+def read_params_file(path: str | Path = PARAMS_FILE) -> Any:
     """The file's YAML, unchecked; a missing file or a syntax error is one line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        where = "" if path != Path("params.yaml") or Path("dvc.yaml").is_file() else (
+        where = "" if path != Path(PARAMS_FILE) or Path("dvc.yaml").is_file() else (
             f" in {Path.cwd()}, which has no dvc.yaml either: run the command from the project's root folder")
         raise ParamsError(f"params file not found: {path}{where}") from None
     except UnicodeDecodeError as exc:
@@ -226,8 +246,7 @@ def read_params_file(path: str | Path = "params.yaml") -> Any:
     except DuplicateKeyError as exc:
         raise ParamsError(f"{path}: {exc}: each key may appear once in a mapping") from None
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise ParamsError(f"params.yaml: not valid YAML ({first})") from None
+        raise ParamsError(f"{path}: not valid YAML{yaml_problem(exc)}") from None
     return raw
 
 

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 import yaml
 
 from rnnpipe.core.errors import ParamsError, RnnpipeError
-from rnnpipe.core.params import DuplicateKeyError, UniqueKeyLoader, read_params_yaml
+from rnnpipe.core.params import DuplicateKeyError, UniqueKeyLoader, read_params_yaml, yaml_problem
 from rnnpipe.params import parse_params
 
 TOP_KEYS = ("description", "stages", "space", "objective", "budget", "sampler", "pruning", "constraint",
@@ -120,7 +120,7 @@ def load_spec(path: str | Path, root: Path) -> SweepSpec:
     except DuplicateKeyError as exc:
         raise SweepError(f"{path}: {exc}: each key may appear once in a mapping") from None
     except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise SweepError(f"{path}: not valid YAML{yaml_problem(exc)}") from None
     return parse_spec(raw, path.stem, root, str(path))
 
 
