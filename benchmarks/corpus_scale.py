@@ -92,12 +92,12 @@ def part(name: str, folder: Path, chars_per_epoch: int, val_chars: int) -> dict:
     import numpy as np
     import torch  # noqa: F401  (loaded by every part, so "above idle" compares like with like)
 
-    from rnnpipe.charrnn.corpus import prepare_corpus, read_splits
+    from rnnpipe.charrnn.corpus import prepare_corpus, read_splits, read_vocab
     from rnnpipe.charrnn.evaluate import CONTEXT_CHARS
     from rnnpipe.charrnn.mixture import FIT_TARGETS
     from rnnpipe.charrnn.ngram import KneserNey
     from rnnpipe.charrnn.train import train_charrnn
-    from rnnpipe.core.io import read_json, write_json, write_text
+    from rnnpipe.core.io import write_json, write_text
     from rnnpipe.core.threads import thread_policy
 
     corpus_dir = folder / "corpus"
@@ -115,7 +115,7 @@ def part(name: str, folder: Path, chars_per_epoch: int, val_chars: int) -> dict:
         write_json(corpus_dir / "vocab.json", {"vocab": corpus.vocab, "source": c.source, "files": corpus.files})
         result["train_chars"] = corpus.stats["train_chars"]
     elif name == "ngram":
-        vocab = read_json(corpus_dir / "vocab.json")["vocab"]
+        vocab = read_vocab(corpus_dir)
         train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)
         order = params.charrnn.ngram_order or 10
         context = train_ids[-CONTEXT_CHARS:]
@@ -124,7 +124,7 @@ def part(name: str, folder: Path, chars_per_epoch: int, val_chars: int) -> dict:
         scored = ngram.distributions(stream, np.arange(len(context), len(stream)))
         result.update(order=order, scored=len(scored))
     elif name == "epoch":
-        vocab = read_json(corpus_dir / "vocab.json")["vocab"]
+        vocab = read_vocab(corpus_dir)
         train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)
         _, fit = train_charrnn(train_ids, val_ids, vocab, charrnn, show_progress=False,
                                threads=thread_policy(params.runtime))  # as the stage: a busy machine stalls threads

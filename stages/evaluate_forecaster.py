@@ -1,6 +1,4 @@
 """Stage evaluate_forecaster: test MSE against persistence, linear and ridge AR and the noise floor → metrics, plots."""
-import pandas as pd
-
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
@@ -9,6 +7,7 @@ from rnnpipe.forecaster.evaluate import (RESULTS, forecaster_metrics, prediction
                                        with_ridge_baseline)
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
+from rnnpipe.forecaster.signal_file import read_signal
 from rnnpipe.forecaster.windows import forecaster_windows
 from rnnpipe.params import Params
 from rnnpipe.tracking.runs import Tracker
@@ -20,7 +19,7 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
     config, model = load_forecaster(model_path)
-    signal = pd.read_csv(signal_path)
+    signal = read_signal(signal_path)
     n_train = int((signal["split"] == "train").sum())
     windows = forecaster_windows(signal["y"].to_numpy(), n_train, config.seq_length, config.n_val)
     test = signal.iloc[n_train:]

@@ -1,6 +1,4 @@
 """Stage forecast: recursive multi-step forecast from the end of the training part → samples/forecast.*."""
-import pandas as pd
-
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_results
 from rnnpipe.core.plots import close, long_table
@@ -8,6 +6,7 @@ from rnnpipe.forecaster.descriptor import DESCRIPTOR
 from rnnpipe.forecaster.forecast import RESULTS, forecast_metrics, forecast_table, recursive_forecast
 from rnnpipe.forecaster.model import load_forecaster
 from rnnpipe.forecaster.plots import predictions_figure
+from rnnpipe.forecaster.signal_file import read_signal
 from rnnpipe.params import Params
 from rnnpipe.tracking.runs import Tracker
 
@@ -19,7 +18,7 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)
     configure_determinism(0)
     config, model = load_forecaster(model_path)
-    signal = pd.read_csv(signal_path)
+    signal = read_signal(signal_path)
     n_train = int((signal["split"] == "train").sum())
     history = signal["y"].to_numpy()[n_train - config.seq_length:n_train]
     frame = forecast_table(signal.iloc[n_train:n_train + horizon], recursive_forecast(model, history, horizon))

@@ -1,11 +1,11 @@
 """Stage train_charrnn: char-RNN on the cleaned corpus → models/charrnn/, loss plots."""
-from rnnpipe.charrnn.corpus import read_splits
+from rnnpipe.charrnn.corpus import read_splits, read_vocab
 from rnnpipe.charrnn.descriptor import DESCRIPTOR
 from rnnpipe.charrnn.evaluate import LOG2E
 from rnnpipe.charrnn.train import check_trainable, train_charrnn, training_summary
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.determinism import configure_determinism
-from rnnpipe.core.io import file_digest, read_json, save_figure, write_csv, write_json
+from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
 from rnnpipe.core.params import as_flat_dict
 from rnnpipe.core.plots import close, long_table, loss_figure
 from rnnpipe.core.threads import thread_policy
@@ -18,7 +18,7 @@ from rnnpipe.tracking.runs import MODEL_TAG, Tracker
 def main(params: Params, corpus_dir: str = "data/corpus", model_path: str = "models/charrnn/model.pt",
          plots_dir: str = "plots/charrnn", report_path: str = "reports/charrnn_train.json") -> None:
     p = params.charrnn
-    vocab = read_json(f"{corpus_dir}/vocab.json")["vocab"]
+    vocab = read_vocab(corpus_dir)
     train_ids, val_ids = read_splits(corpus_dir, ("train", "val"), vocab)
     check_trainable(train_ids, len(val_ids), p, vocab)  # before any run is opened or any training starts
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # a dead server: one line, before training

@@ -1,6 +1,4 @@
 """Stage train_forecaster: many-to-one RNN on the training part of the signal → models/forecaster/, loss plots."""
-import pandas as pd
-
 from rnnpipe.core.checkpoint import save_model
 from rnnpipe.core.determinism import configure_determinism
 from rnnpipe.core.io import file_digest, save_figure, write_csv, write_json
@@ -10,6 +8,7 @@ from rnnpipe.core.threads import thread_policy
 from rnnpipe.core.training import history_frame
 from rnnpipe.forecaster.descriptor import DESCRIPTOR
 from rnnpipe.forecaster.params import validation_size
+from rnnpipe.forecaster.signal_file import read_signal
 from rnnpipe.forecaster.train import train_forecaster, training_summary
 from rnnpipe.forecaster.windows import forecaster_windows
 from rnnpipe.params import Params
@@ -22,7 +21,7 @@ def main(params: Params, signal_path: str = "data/series/signal.csv", model_path
     f = params.forecaster
     tracker = Tracker(params.tracking.enabled, params.tracking.uri)  # fails fast, before any training
     configure_determinism(f.seed)
-    signal = pd.read_csv(signal_path)
+    signal = read_signal(signal_path)
     n_train = int((signal["split"] == "train").sum())
     windows = forecaster_windows(signal["y"].to_numpy(), n_train, f.seq_length,
                                  validation_size(n_train, f.seq_length, f.val_fraction))

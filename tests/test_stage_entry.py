@@ -81,3 +81,23 @@ def test_too_many_arguments_are_one_line_naming_the_allowed_ones_before_any_stag
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: stage {name} got {len(args)} arguments {list(args)!r}: {allowed}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stages"]
+
+
+@pytest.mark.parametrize("name, damaged, content, line", [
+    ("train_forecaster", "data/series/signal.csv", "x,clean,y,split\n1,1,nan,train\n2,2,2,test\n",
+     "error: data/series/signal.csv: line 2 has y = 'nan': allowed is a finite number; restore it with "
+     "`dvc checkout data/series/signal.csv`, or rebuild it with `dvc repro -f -s prepare_series`"),
+    ("train_charrnn", "data/corpus/vocab.json", '{"vocab": "abc"}',
+     "error: data/corpus/vocab.json: its 'vocab' is not a list of distinct characters; restore it with "
+     "`dvc checkout data/corpus/vocab.json`, or rebuild it with `dvc repro -f -s prepare_corpus`"),
+])
+def test_a_damaged_intermediate_stops_its_stage_in_one_line_before_any_output(tmp_path, name, damaged, content, line):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["tracking"]["enabled"] = False
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+    (tmp_path / damaged).parent.mkdir(parents=True)
+    (tmp_path / damaged).write_text(content, encoding="utf-8")
+    result = entry(name, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.splitlines() == [line]
+    assert not any((tmp_path / folder).exists() for folder in ("models", "plots", "reports"))

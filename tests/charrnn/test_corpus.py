@@ -1,6 +1,7 @@
 """Tests for corpus sources, cleaning, vocabulary, encoding and splits (rnnpipe.charrnn.corpus)."""
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,10 +17,12 @@ from rnnpipe.charrnn.corpus import (
     encode,
     load_source,
     parse_fortunes,
+    read_splits,
     read_text_file,
+    read_vocab,
     split_text,
 )
-from rnnpipe.core.errors import CorpusError
+from rnnpipe.core.errors import CorpusError, DataError
 
 
 def corpus_error(call, *args, **kwargs) -> str:
@@ -307,3 +310,58 @@ def test_binary_data_with_nul_bytes_is_still_called_binary(tmp_path):
     path = tmp_path / "model.bin"
     path.write_bytes(bytes(range(256)) * 8)
     assert "looks binary" in corpus_error(read_text_file, path)
+
+
+# --- the prepared corpus as the later stages read it -----------------------------------------------------------------
+
+def prepared(tmp_path: Path, vocab: object = ("a", "b", " "), **splits: str) -> Path:
+    (tmp_path / "vocab.json").write_text(json.dumps({"vocab": vocab}), encoding="utf-8")
+    for name, text in {"train": "ab ba", "val": "ba", "test": "a b", **splits}.items():
+        (tmp_path / f"{name}.txt").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_prepared_corpus_reads_back_as_ids(tmp_path):
+    corpus = prepared(tmp_path)
+    vocab = read_vocab(corpus)
+    train, test = read_splits(corpus, ("train", "test"), vocab)
+    assert vocab == ["a", "b", " "] and train.tolist() == [0, 1, 2, 1, 0] and test.tolist() == [0, 2, 1]
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"vocab": [', "not JSON (Expecting value: line 1 column 12 (char 11))"),
+    ('{"chars": ["a"]}', "its 'vocab' is not a list of distinct characters"),
+    ('{"vocab": ["a", "a"]}', "its 'vocab' is not a list of distinct characters"),
+    ('{"vocab": ["ab"]}', "its 'vocab' is not a list of distinct characters"),
+    ('{"vocab": []}', "its 'vocab' is not a list of distinct characters"),
+    ('["a"]', "its 'vocab' is not a list of distinct characters"),
+])
+def test_a_damaged_vocabulary_is_one_line_with_its_remedy(tmp_path, content, problem):
+    corpus = prepared(tmp_path)
+    (corpus / "vocab.json").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError) as refused:
+        read_vocab(corpus)
+    path = corpus / "vocab.json"
+    assert str(refused.value) == (f"{path}: {problem}; restore it with `dvc checkout {path}`, or rebuild it with "
+                                  "`dvc repro -f -s prepare_corpus`")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("", "the split is empty"),
+    ("a c", "characters not in the vocabulary: 'c'"),
+    (b"a \xe9".decode("latin-1"), "characters not in the vocabulary: 'é'"),
+])
+def test_a_damaged_split_is_one_line_with_its_remedy(tmp_path, text, problem):
+    corpus = prepared(tmp_path, test=text)
+    with pytest.raises(DataError) as refused:
+        read_splits(corpus, ("train", "test"), read_vocab(corpus))
+    path = corpus / "test.txt"
+    assert str(refused.value) == (f"{path}: {problem}; restore it with `dvc checkout {path}`, or rebuild it with "
+                                  "`dvc repro -f -s prepare_corpus`")
+
+
+def test_a_split_that_is_not_utf8_is_one_line(tmp_path):
+    corpus = prepared(tmp_path)
+    (corpus / "val.txt").write_bytes(b"a\xe9b")
+    with pytest.raises(DataError, match=r"val\.txt: not UTF-8 text; restore it"):
+        read_splits(corpus, ("val",), read_vocab(corpus))

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from rnnpipe.core.errors import CorpusError
+from rnnpipe.core.errors import CorpusError, DataError, first_line, restore_hint
+from rnnpipe.core.io import read_json
 from rnnpipe.charrnn.params import CorpusParams, CorpusSource
 
 if TYPE_CHECKING:  # torch loads only where text is encoded: reading, cleaning and splitting run without it
@@ -239,6 +240,34 @@ def prepare_corpus(c: CorpusParams) -> PreparedCorpus:
     return PreparedCorpus({"train": train, "val": val, "test": test}, vocab, files, stats)
 
 
+def read_vocab(corpus_dir: str | Path) -> list[str]:
+    """The vocabulary prepare_corpus wrote (vocab.json): a list of distinct characters, or one line saying what is
+    wrong with the file and how to restore it."""
+    path = Path(corpus_dir, "vocab.json")
+    try:
+        raw = read_json(path)
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise DataError(f"{path}: not JSON ({first_line(exc)[:120]}); {restore_hint(path, 'prepare_corpus')}") from None
+    vocab = raw.get("vocab") if isinstance(raw, dict) else None
+    if not (isinstance(vocab, list) and vocab and all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
+            and len(set(vocab)) == len(vocab)):
+        raise DataError(f"{path}: its 'vocab' is not a list of distinct characters; "
+                        f"{restore_hint(path, 'prepare_corpus')}")
+    return vocab
+
+
 def read_splits(corpus_dir: str | Path, names: Sequence[str], vocab: Sequence[str]) -> list[torch.Tensor]:
-    """The named splits of a prepared corpus as id tensors."""
-    return [encode(Path(corpus_dir, f"{name}.txt").read_text(encoding="utf-8"), vocab) for name in names]
+    """The named splits of a prepared corpus as id tensors. prepare_corpus writes every split non-empty, in the
+    corpus's vocabulary: a split that is not is one line naming the file and how to restore it."""
+    splits = []
+    for name in names:
+        path = Path(corpus_dir, f"{name}.txt")
+        try:
+            text = path.read_text(encoding="utf-8")
+            if not text:
+                raise CorpusError("the split is empty")
+            splits.append(encode(text, vocab))
+        except (UnicodeDecodeError, CorpusError) as exc:
+            problem = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise DataError(f"{path}: {problem[:160]}; {restore_hint(path, 'prepare_corpus')}") from None
+    return splits

@@ -16,7 +16,7 @@ from rnnpipe.charrnn.mixture import NO_GATES, GateWeights, gate_signals, mixed_l
 from rnnpipe.charrnn.ngram import KneserNey
 from rnnpipe.core.checkpoint import ModelConfig, load_model
 from rnnpipe.core.dropout import Dropout
-from rnnpipe.core.errors import CheckpointError
+from rnnpipe.core.errors import CheckpointError, restore_hint
 from rnnpipe.charrnn.params import MAX_NGRAM_ORDER, CharInput, CharMode, CharRNNParams
 from rnnpipe.core.params import Allowed, Cell, at_least, one_of
 from rnnpipe.core.recurrent import ManyToMany, State
@@ -179,6 +179,6 @@ def load_charrnn(path: str | Path) -> tuple[CharRNNConfig, CharRNN]:
         text = model.ngram_text
         if int(text.min()) < 0 or int(text.max()) >= config.vocab_size:
             raise CheckpointError(f"checkpoint {path}: its n-gram text holds character ids outside [0, "
-                                  f"{config.vocab_size}) (the file was altered?); restore it with `dvc checkout "
-                                  f"{path}`, or rebuild it with `dvc repro -f -s train_charrnn`")
+                                  f"{config.vocab_size}) (the file was altered?); "
+                                  f"{restore_hint(path, 'train_charrnn')}")
     return config, model

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from rnnpipe.core.errors import CheckpointError, first_line
+from rnnpipe.core.errors import CheckpointError, first_line, restore_hint
 from rnnpipe.core.io import load_checkpoint, save_checkpoint
 from rnnpipe.core.params import MAX_MODEL_NUMBERS, error_message
 
@@ -57,8 +57,7 @@ def load_model(path: str | Path, config_type: type[Config], build: Callable[[Con
     config builds, every weight finite. The model is built on the meta device (no memory) for those checks and
     materialised only after them. Loaded with weights_only, so no pickled code runs. Every failure is one line
     naming the file, what is wrong and what to do."""
-    remedy = (f"restore it with `dvc checkout {path}`, or rebuild it with "
-              f"`dvc repro -f -s train_{config_type.kind}`")
+    remedy = restore_hint(path, f"train_{config_type.kind}")
     try:
         raw, state = load_checkpoint(path)
     except CheckpointError as exc:

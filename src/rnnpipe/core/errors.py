@@ -42,6 +42,15 @@ class TrainingError(RnnpipeError):
     pass
 
 
+class DataError(RnnpipeError):
+    """A file one stage wrote for another (a DVC output) that does not hold what that stage writes."""
+
+
+def restore_hint(path: object, stage: str) -> str:
+    """How to get back a DVC output that was altered or damaged: from the cache, or by running its stage again."""
+    return f"restore it with `dvc checkout {path}`, or rebuild it with `dvc repro -f -s {stage}`"
+
+
 def run_stage(main: Callable[[], Result]) -> Result:
     """Run a command's main() and return what it returns; a user error, or an OSError (disk full, no permission),
     becomes `error: <message>` on stderr and exit code 1."""
