@@ -203,7 +203,8 @@ def test_benchmarks_refuse_an_invalid_params_yaml_in_one_line(tmp_path, script):
     done = subprocess.run([sys.executable, str(tmp_path / "benchmarks" / script[0]), *script[1:]],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == "", done.stderr
-    assert done.stderr == "error: params.yaml: forecaster.hidden_size = -3 is invalid: allowed is an integer >= 1\n"
+    assert done.stderr == (f"error: {tmp_path / 'params.yaml'}: forecaster.hidden_size = -3 is invalid: allowed is "
+                           "an integer >= 1\n")
 
 
 def test_corpus_scale_benchmark_prints_every_part_at_every_scale_with_its_growth():

@@ -63,4 +63,16 @@ def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
-    return parse_params(read_params_file(path), str(path))
+    return parse_params(read_params_file(path), shown_path(path))
+
+
+def shown_path(path: str | Path) -> str:
+    """`path` as a message names it: relative to the working directory when it lies inside it (a command run from the
+    project's root reads its ROOT/params.yaml as params.yaml), else as given."""
+    path = Path(path)
+    if path.is_absolute():
+        try:
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        except (ValueError, OSError):
+            pass
+    return str(path)

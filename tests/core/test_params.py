@@ -540,3 +540,17 @@ def test_load_params_refuses_text_that_is_not_utf8_in_one_line(tmp_path):
     with pytest.raises(ParamsError) as info:
         load_params(path)
     assert str(info.value) == f"{path}: byte b'\\xcf' at offset 16 is not UTF-8: allowed is a UTF-8 text file"
+
+
+def test_a_params_file_under_the_working_directory_is_named_relative_to_it(tmp_path, repo_raw, monkeypatch):
+    bad = copy.deepcopy(repo_raw)
+    bad["forecaster"]["lr"] = -1.0
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "params.yaml"
+    path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError, match=r"^conf/params\.yaml: forecaster\.lr = -1\.0 is invalid"):
+        load_params(path)
+    monkeypatch.chdir(tmp_path / "conf")
+    with pytest.raises(ParamsError, match=r"^params\.yaml: forecaster\.lr = -1\.0 is invalid"):
+        load_params(path)

@@ -19,8 +19,8 @@ Stock = TypeVar("Stock", bound=type[torch.optim.Optimizer])
 def eager(stock: Stock) -> Stock:
     """A subclass of the optimizer class `stock` whose add_param_group, zero_grad and step skip torch's compile hooks
     (the hooks of torch's step profiler and of a learning-rate scheduler still run)."""
-    add_param_group = inspect.unwrap(torch.optim.Optimizer.add_param_group)
-    zero_grad = inspect.unwrap(torch.optim.Optimizer.zero_grad)
+    add_param_group = inspect.unwrap(stock.add_param_group)
+    zero_grad = inspect.unwrap(stock.zero_grad)
     step = inspect.unwrap(stock.step)
 
     class Eager(stock):  # type: ignore[valid-type,misc]
