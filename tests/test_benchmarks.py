@@ -276,3 +276,22 @@ def test_charrnn_benchmark_pairs_quiet_and_busy_training_in_rounds(tmp_path):
     assert f"(the median round) (rounds: {shares[0]}%-{shares[1]}%) >= 50%: " in goal, goal
     assert any(line.startswith("goal: quiet, it runs at ") for line in lines)
     assert subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True).returncode == 1  # ended
+
+
+def test_stage_start_benchmark_times_torchs_compile_hooks_against_the_projects_calls():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stage_start.py"), "--rounds", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("in fresh processes, 1 alternating round (median [range]):")
+    assert lines[1].startswith("  torch: its optimizer and meta-device calls") and lines[1].endswith("loaded: yes")
+    assert lines[2].startswith("  rnnpipe.core.optim and rnnpipe.core.checkpoint") and lines[2].endswith("loaded: no")
+    assert lines[4].startswith("saved per process that trains and loads a model: ")
+
+
+@pytest.mark.parametrize("rounds", ["0", "51", "x"])
+def test_stage_start_benchmark_refuses_a_bad_round_count_in_one_line(rounds):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stage_start.py"), "--rounds", rounds],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == "" and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith("error: ") and "--rounds" in done.stderr
