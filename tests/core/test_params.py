@@ -132,10 +132,19 @@ def test_string_for_a_bool_is_refused(raw):
     assert "tracking.enabled = 'yes'" in message and "true or false" in message
 
 
-@pytest.mark.parametrize("value, shown", [(5, "5"), (["sqlite:///x.db"], "['sqlite:///x.db']"), (True, "True")])
-def test_tracking_uri_of_wrong_type_is_refused(raw, value, shown):
+@pytest.mark.parametrize("value, shown", [(5, "5"), (["sqlite:///x.db"], "['sqlite:///x.db']"), (True, "True"),
+                                          ("", "''"), ("bogus://x", "'bogus://x'"), ("sqlite:///x.db", "'sqlite:///x.db'"),
+                                          ("http://", "'http://'"), ("127.0.0.1:5000", "'127.0.0.1:5000'")])
+def test_tracking_uri_of_wrong_type_or_form_is_refused(raw, value, shown):
     message = error_for(raw, setter("tracking", "uri", value))
-    assert f"tracking.uri = {shown}" in message and "null or a tracking URI" in message
+    assert message == (f"params.yaml: tracking.uri = {shown} is invalid: allowed is null (the project's mlflow.db), "
+                       "http(s)://HOST:PORT of an `mlflow server`, or sqlite:////absolute/path/mlflow.db")
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:5000", "https://mlflow.example.org/", "sqlite:////tmp/m.db"])
+def test_tracking_uris_a_stage_can_log_to_are_accepted(raw, value):
+    setter("tracking", "uri", value)(raw)
+    assert parse_params(raw).tracking.uri == value
 
 
 # --- out-of-range values ------------------------------------------------------------------------------------------

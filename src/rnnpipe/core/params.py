@@ -83,10 +83,16 @@ class Section(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+# The stores a stage can log to (rnnpipe.tracking.store.check_reachable): an `mlflow server`, or an SQLite file by its
+# absolute path. Refused here, an empty or misspelt URI stops the checks instead of a stage's start.
+TRACKING_URI = re.compile(r"https?://[^/\s]+(/\S*)?|sqlite:////\S+")
+
+
 class TrackingParams(Section):
     enabled: Flag
-    uri: Annotated[str | None, Allowed("null or a tracking URI such as http://127.0.0.1:5000 or "
-                                       "sqlite:////abs/mlflow.db")]
+    uri: Annotated[str | None, must(lambda v: v is None or TRACKING_URI.fullmatch(v), "a tracking URI"),
+                   Allowed("null (the project's mlflow.db), http(s)://HOST:PORT of an `mlflow server`, or "
+                           "sqlite:////absolute/path/mlflow.db")]
 
 
 class RuntimeParams(Section):
