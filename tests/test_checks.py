@@ -132,3 +132,17 @@ def test_a_corpus_path_that_is_no_regular_file_is_refused_in_one_line_without_re
     assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: ") and "not a file" in done.stderr, done.stderr
     assert records(project) == []
+
+
+def test_the_command_names_the_params_file_it_read_in_its_lines(project):
+    raw = params().model_dump(mode="json")
+    (project / "conf").mkdir()
+    (project / "conf" / "other.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    raw["forecaster"]["lr"] = -1.0
+    (project / "conf" / "bad.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    good, bad = (subprocess.run([sys.executable, "-m", "rnnpipe.checks", str(project / "conf" / name)], cwd=project,
+                                capture_output=True, text=True, timeout=120, env=env)
+                 for name in ("other.yaml", "bad.yaml"))
+    assert good.returncode == 0 and good.stdout.startswith("checks: conf/other.yaml, runtime.isa "), good.stderr
+    assert bad.returncode == 1 and bad.stderr.startswith("error: conf/bad.yaml: forecaster.lr = -1.0 is invalid")

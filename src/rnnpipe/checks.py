@@ -23,16 +23,19 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rnnpipe.params import Params, load_params
+from rnnpipe.core.params import PARAMS_FILE
+from rnnpipe.params import Params, load_params, shown_path
 from rnnpipe.core.cpu import check_supported
 
 
-def check_inputs(params: Params) -> str:
-    """Raises a one-line RnnpipeError on the first problem; returns what was checked, in one line."""
+def check_inputs(params: Params, source: str = PARAMS_FILE) -> str:
+    """Raises a one-line RnnpipeError on the first problem; returns what was checked, in one line (`source`: the
+    params file's name)."""
     check_supported(params.runtime.isa)
+    checked = f"checks: {source}, runtime.isa {params.runtime.isa}, "
     record = passed_record(params)
     if record is not None and record.is_file():
-        return f"checks: params.yaml, runtime.isa {params.runtime.isa}, " + record.read_text(encoding="utf-8")
+        return checked + record.read_text(encoding="utf-8")
     summary = check_corpus(params)
     if record is not None:
         from rnnpipe.core.io import write_text
@@ -43,7 +46,7 @@ def check_inputs(params: Params) -> str:
             write_text(record, summary)
         except (OSError, RnnpipeError):  # a read-only or full disk: the check passed, only it is not remembered
             pass
-    return f"checks: params.yaml, runtime.isa {params.runtime.isa}, " + summary
+    return checked + summary
 
 
 def check_corpus(params: Params) -> str:
@@ -118,7 +121,7 @@ def main(path: str | Path = "params.yaml") -> None:
     # No numerics set up here: the checks compute no output bytes, so the libraries' code paths do not matter.
     from rnnpipe.core.errors import run_stage
 
-    run_stage(lambda: print(check_inputs(load_params(path))))
+    run_stage(lambda: print(check_inputs(load_params(path), shown_path(path))))
 
 
 if __name__ == "__main__":
