@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rnnpipe.core.params import PARAMS_FILE
-from rnnpipe.params import Params, load_params, shown_path
+from rnnpipe.core.params import PARAMS_FILE, shown_path
+from rnnpipe.params import Params, load_params
 from rnnpipe.core.cpu import check_supported
 
 

@@ -14,7 +14,7 @@ from rnnpipe.charrnn.params import (CharEvalParams, CharRNNParams, CharRNNServin
                                     check_charrnn, check_charrnn_size, check_corpus)
 from rnnpipe.core.errors import ParamsError
 from rnnpipe.core.params import (PARAMS_FILE, RuntimeParams, Section, TrackingParams, first_error,
-                                 read_params_file)
+                                 read_params_file, shown_path)
 from rnnpipe.forecaster.params import (ForecasterParams, ForecasterServingParams, ForecastParams, check_forecaster,
                                        check_forecaster_size)
 from rnnpipe.series.params import ARParams, SeriesParams, check_series
@@ -64,15 +64,3 @@ def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     return parse_params(read_params_file(path), shown_path(path))
-
-
-def shown_path(path: str | Path) -> str:
-    """`path` as a message names it: relative to the working directory when it lies inside it (a command run from the
-    project's root reads its ROOT/params.yaml as params.yaml), else as given."""
-    path = Path(path)
-    if path.is_absolute():
-        try:
-            return str(path.resolve().relative_to(Path.cwd().resolve()))
-        except (ValueError, OSError):
-            pass
-    return str(path)

@@ -563,3 +563,6 @@ def test_a_params_file_under_the_working_directory_is_named_relative_to_it(tmp_p
     monkeypatch.chdir(tmp_path / "conf")
     with pytest.raises(ParamsError, match=r"^params\.yaml: forecaster\.lr = -1\.0 is invalid"):
         load_params(path)
+    path.write_text("series: [1\n", encoding="utf-8")  # the file's own problems name it the same way
+    with pytest.raises(ParamsError, match=r"^params\.yaml: not valid YAML at line 2, column 1 "):
+        load_params(path)

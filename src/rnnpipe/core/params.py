@@ -235,24 +235,36 @@ def read_params_yaml(text: str) -> Any:
     return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (a SafeLoader)
 
 
-def read_params_file(path: str | Path = PARAMS_FILE) -> Any:
-    """The file's YAML, unchecked; a missing file or a syntax error is one line."""
+def shown_path(path: str | Path) -> str:
+    """`path` as a message names it: relative to the working directory when it lies inside it (a command run from the
+    project's root reads its ROOT/params.yaml as params.yaml), else as given."""
     path = Path(path)
+    if path.is_absolute():
+        try:
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        except (ValueError, OSError):
+            pass
+    return str(path)
+
+
+def read_params_file(path: str | Path = PARAMS_FILE) -> Any:
+    """The file's YAML, unchecked; a missing file or a syntax error is one line naming the file (shown_path)."""
+    path, shown = Path(path), shown_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         where = "" if path != Path(PARAMS_FILE) or Path("dvc.yaml").is_file() else (
             f" in {Path.cwd()}, which has no dvc.yaml either: run the command from the project's root folder")
-        raise ParamsError(f"params file not found: {path}{where}") from None
+        raise ParamsError(f"params file not found: {shown}{where}") from None
     except UnicodeDecodeError as exc:
-        raise ParamsError(f"{path}: byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
+        raise ParamsError(f"{shown}: byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
                           "UTF-8: allowed is a UTF-8 text file") from None
     try:
         raw = read_params_yaml(text)
     except DuplicateKeyError as exc:
-        raise ParamsError(f"{path}: {exc}: each key may appear once in a mapping") from None
+        raise ParamsError(f"{shown}: {exc}: each key may appear once in a mapping") from None
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML{yaml_problem(exc)}") from None
+        raise ParamsError(f"{shown}: not valid YAML{yaml_problem(exc)}") from None
     return raw
 
 
