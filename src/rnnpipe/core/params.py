@@ -249,22 +249,22 @@ def shown_path(path: str | Path) -> str:
 
 def read_params_file(path: str | Path = PARAMS_FILE) -> Any:
     """The file's YAML, unchecked; a missing file or a syntax error is one line naming the file (shown_path)."""
-    path, shown = Path(path), shown_path(path)
+    path, name = Path(path), shown_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         where = "" if path != Path(PARAMS_FILE) or Path("dvc.yaml").is_file() else (
             f" in {Path.cwd()}, which has no dvc.yaml either: run the command from the project's root folder")
-        raise ParamsError(f"params file not found: {shown}{where}") from None
+        raise ParamsError(f"params file not found: {name}{where}") from None
     except UnicodeDecodeError as exc:
-        raise ParamsError(f"{shown}: byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
+        raise ParamsError(f"{name}: byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
                           "UTF-8: allowed is a UTF-8 text file") from None
     try:
         raw = read_params_yaml(text)
     except DuplicateKeyError as exc:
-        raise ParamsError(f"{shown}: {exc}: each key may appear once in a mapping") from None
+        raise ParamsError(f"{name}: {exc}: each key may appear once in a mapping") from None
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{shown}: not valid YAML{yaml_problem(exc)}") from None
+        raise ParamsError(f"{name}: not valid YAML{yaml_problem(exc)}") from None
     return raw
 
 
