@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Command 1: set up .venv, make sure the corpus source exists, run the whole DVC pipeline on params.yaml.
+# Arguments go to `dvc repro` (stage names, -f, ...); --help lists them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 source .venv/bin/activate
+# dvc repro's arguments, checked before any work: one line for one it does not take
+for arg in "$@"; do
+  case "$arg" in -h|--help) python -m rnnpipe.pipeline_args --help; exit 0 ;; esac
+done
+python -m rnnpipe.pipeline_args "$@"
 
 # Check the corpus source before any work: the default is the Debian package fortunes-ru.
 read -r source path < <(python - <<'PY'

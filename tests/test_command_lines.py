@@ -23,6 +23,7 @@ COMMANDS = {
     "benchmark": [*PYTHON, str(ROOT / "benchmarks" / "forecaster.py")],
     "course": [*PYTHON, "-m", "rnnpipe.course"],
     "course script": ["bash", str(ROOT / "scripts" / "course.sh")],
+    "pipeline script": ["bash", str(ROOT / "scripts" / "run_pipeline.sh")],
 }
 
 
