@@ -2,6 +2,7 @@
 
     python benchmarks/suite_cpu.py                       # the README's test command (two workers, every test)
     python benchmarks/suite_cpu.py -n 0 tests/core       # any pytest arguments instead
+    python benchmarks/suite_cpu.py --cpus 0.77           # on a slower CPU: the suite in a cgroup with 0.77 cores
 
 On 2 cores the suite keeps both busy, so its wall time is about its CPU time / 2: it gets shorter only by doing
 less. This script says what to cut. It runs `python -m pytest ARGS` with a marker in its environment, reads /proc
@@ -9,9 +10,15 @@ every SAMPLE_SECONDS, and sums the last CPU time (user + system) seen of each pr
 pytest processes, the `dvc` commands and their stages, the stage server, MLflow servers, queue workers (processes
 that leave pytest's process tree still inherit its environment). A process that lives less than a sample is missed;
 the table's total beside wall x cores says how much went unseen. Linux only (/proc). Exit code: pytest's.
+
+`--cpus C` (first) runs the suite in a new cgroup whose CPU quota is C cores in all (root, cgroup v1 or v2): on a
+2-core machine, --cpus 0.77 makes the CPU work 2.6 times as slow, what the suite meets on a slower machine, waits
+and sleeps excepted. The cgroup is removed at the end.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import secrets
 import subprocess
@@ -26,6 +33,8 @@ MARKER = "RNNPIPE_SUITE_CPU"
 SAMPLE_SECONDS = 0.25
 README_ARGS = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")  # scripts/test.sh's
 TICKS = os.sysconf("SC_CLK_TCK")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PERIOD_US = 100_000  # the quota's period: the cgroup runs at most cpus x this many microseconds in each
 
 
 def kind(argv: Sequence[str]) -> str:
@@ -89,15 +98,62 @@ def command_line(path: Path) -> list[str]:
         return []
 
 
-def profile(pytest_args: Sequence[str]) -> tuple[int, float, Counter[str], Counter[str]]:
-    """Run pytest with these arguments in the repository; (its exit code, wall seconds, CPU seconds by kind,
-    processes by kind)."""
+class Refused(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def cpu_limited(cpus: float) -> Iterator[Path]:
+    """A new cgroup whose processes get `cpus` cores in all (its cgroup.procs: write a pid there to put a process
+    in it; its children follow); removed at the end. Refused (one line) where cgroups cannot be made here."""
+    quota = max(1000, round(cpus * PERIOD_US))
+    name = f"rnnpipe-suite-cpu-{os.getpid()}"
+    v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
+    parent = CGROUP_ROOT if v2 else next((CGROUP_ROOT / d for d in ("cpu", "cpu,cpuacct") if
+                                          (CGROUP_ROOT / d / "cpu.cfs_quota_us").exists()), None)
+    if parent is None:
+        raise Refused(f"--cpus needs cgroups with a cpu controller under {CGROUP_ROOT}: none found here")
+    group = parent / name
+    try:
+        if v2 and "cpu" not in (parent / "cgroup.subtree_control").read_text().split():
+            (parent / "cgroup.subtree_control").write_text("+cpu")
+        group.mkdir()
+        if v2:
+            (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        raise Refused(f"--cpus cannot make a cgroup here ({exc.strerror}: {exc.filename}): it needs root and a "
+                      "writable cgroup file system") from None
+    try:
+        yield group / "cgroup.procs"
+    finally:
+        deadline = time.monotonic() + 30  # processes of the suite still ending
+        while True:
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    print(f"suite_cpu: {group} still holds processes; remove it with rmdir when they end",
+                          file=sys.stderr)
+                    break
+                time.sleep(0.5)
+
+
+def profile(pytest_args: Sequence[str], procs: Path | None = None) -> tuple[int, float, Counter[str], Counter[str]]:
+    """Run pytest with these arguments in the repository (in the cgroup of `procs`, when given); (its exit code, wall
+    seconds, CPU seconds by kind, processes by kind)."""
     token = secrets.token_hex(8)
     seen: dict[tuple[int, str], tuple[str, float]] = {}   # a marked process -> (its kind, its last CPU seconds)
     ignored: set[tuple[int, str]] = set()
     started = time.monotonic()
+    enter = None if procs is None else (lambda: procs.write_text(str(os.getpid())))
     child = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT,
-                             env={**os.environ, MARKER: token})
+                             env={**os.environ, MARKER: token}, preexec_fn=enter)
     while True:
         ended = child.poll() is not None
         for key, path, seconds in processes():
@@ -121,13 +177,13 @@ def profile(pytest_args: Sequence[str]) -> tuple[int, float, Counter[str], Count
     return child.returncode, wall, cpu, count
 
 
-def table(wall: float, cpu: Counter[str], count: Counter[str], cores: int) -> str:
+def table(wall: float, cpu: Counter[str], count: Counter[str], cores: float) -> str:
     total = sum(cpu.values())
     lines = [f"{'CPU s':>9}  {'share':>6}  {'processes':>9}  kind"]
     for name, seconds in cpu.most_common():
         lines.append(f"{seconds:9.1f}  {seconds / total if total else 0:6.1%}  {count[name]:9d}  {name}")
     lines.append(f"{total:9.1f}  {'':6}  {sum(count.values()):9d}  all seen ({total / (wall * cores):.0%} of "
-                 f"{wall:.0f} s wall x {cores} cores; processes shorter than {SAMPLE_SECONDS} s are not seen)")
+                 f"{wall:.0f} s wall x {cores:g} cores; processes shorter than {SAMPLE_SECONDS} s are not seen)")
     return "\n".join(lines)
 
 
@@ -139,10 +195,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not Path("/proc/self/stat").exists():
         print("error: /proc is not there: this benchmark reads Linux's process table", file=sys.stderr)
         return 2
-    code, wall, cpu, count = profile(pytest_args or README_ARGS)
-    cores = len(os.sched_getaffinity(0))
-    print(f"\nCPU time of the test suite's processes (python -m pytest {' '.join(pytest_args or README_ARGS)}):")
-    print(table(wall, cpu, count, cores))
+    cores: float = len(os.sched_getaffinity(0))
+    cpus = None
+    if pytest_args and pytest_args[0].partition("=")[0] == "--cpus":  # --cpus C or --cpus=C, before pytest's
+        _, joined, value = pytest_args[0].partition("=")
+        if not joined:
+            value = pytest_args[1] if len(pytest_args) > 1 else ""
+        pytest_args = pytest_args[1 if joined else 2:]
+        try:
+            cpus = float(value)
+        except ValueError:
+            cpus = math.nan
+        if not (math.isfinite(cpus) and 0.01 <= cpus <= cores):
+            print(f"error: --cpus = {value!r} is invalid: allowed is a number of cores from 0.01 to {cores:g} "
+                  "(this machine's)", file=sys.stderr)
+            return 2
+    args = pytest_args or list(README_ARGS)
+    try:
+        with contextlib.ExitStack() as stack:
+            procs = None if cpus is None else stack.enter_context(cpu_limited(cpus))
+            code, wall, cpu, count = profile(args, procs)
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    limit = "" if cpus is None else f", in a cgroup with {cpus:g} of {cores:g} cores"
+    print(f"\nCPU time of the test suite's processes (python -m pytest {' '.join(args)}{limit}):")
+    print(table(wall, cpu, count, cores if cpus is None else cpus))
     return code
 
 
