@@ -30,6 +30,9 @@ restore_params() {
 }
 experiment() {  # NAME, then dvc exp run's arguments
   local name="$1"; shift
+  # dvc exp run's arguments and params.yaml with its -S values, checked as check_params would: one line, before
+  # DVC changes params.yaml or removes any output
+  PYTHONPATH=src python -m rnnpipe.pipeline_args --exp-run "course $program" -n "$name" "$@"
   mkdir -p .dvc/tmp && cp params.yaml "$backup"
   trap restore_params EXIT
   dvc exp run -n "$name" "$@"

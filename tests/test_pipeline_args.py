@@ -48,3 +48,38 @@ def test_help_names_the_stages_and_dvc_repros_options_and_exits_0():
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.startswith("usage: bash scripts/run_pipeline.sh [STAGE ...]")
     assert "train_charrnn, evaluate_charrnn, generate_text." in done.stdout and "--force-downstream" in done.stdout
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project folder with the repository's dvc.yaml and params.yaml, its corpus a text file of its own."""
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["corpus"].update(source="file", path="text.txt")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "dvc.yaml").write_bytes((ROOT / "dvc.yaml").read_bytes())
+    (tmp_path / "text.txt").write_text("мой дядя самых честных правил, когда не в шутку занемог. " * 400,
+                                       encoding="utf-8")
+    (tmp_path / "short.txt").write_text("мой дядя.", encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, said", [
+    (["-n", "x", "-S", "charrnn.epochs=3", "-S", "charrnn.lr=1e-3", "train_charrnn"], None),
+    (["-S", "params.yaml:forecaster.hidden_size=16"], None),
+    (["--bogus"], "unrecognized arguments: --bogus: allowed are dvc exp run's options (dvc exp run --help)"),
+    (["-S", "charrnn.epochs=3", "-S", "charrnn.lr=0"], "params.yaml with the -S values: charrnn.lr = 0 is invalid"),
+    (["-S", "forecaster.lrr=1"], "-S forecaster.lrr=1: Invalid `--set-param` value: Could not override "
+                                 "'forecaster.lrr': allowed are section.key=value pairs of params.yaml"),
+    (["-S", "corpus.path=short.txt"], "the cleaned corpus has only 9 characters: too few for a non-empty "),
+    (["-S", "corpus.path=gone.txt"], "corpus path not found: gone.txt"),
+])
+def test_exp_run_arguments_and_the_params_they_make_are_checked_on_a_copy(project, args, said, monkeypatch):
+    from rnnpipe.pipeline_args import exp_run_problem
+
+    monkeypatch.chdir(project)  # the corpus path is relative, as in the project
+    before = (project / "params.yaml").read_bytes()
+    found = exp_run_problem(args, project)
+    assert found is None if said is None else found is not None and found.startswith(said), found
+    assert (project / "params.yaml").read_bytes() == before and "\n" not in (found or "")

@@ -1,15 +1,21 @@
-"""What command 1 (`bash scripts/run_pipeline.sh [ARGS]`) hands to `dvc repro`, checked before any work: an option
-`dvc repro` does not know, or a target that is neither a stage of dvc.yaml nor a file, is one line naming it and
-exit code 2, not dvc's usage block after the inputs were checked.
+"""The arguments the project's scripts hand to DVC, checked before any work, each problem one line naming it and exit
+code 2 instead of dvc's usage block after minutes of work (or after DVC removed a stage's outputs):
 
-    python -m rnnpipe.pipeline_args [ARGS]   # nothing printed and exit 0 when dvc repro would take ARGS
+    python -m rnnpipe.pipeline_args [ARGS]                 # command 1's: `dvc repro ARGS`
+    python -m rnnpipe.pipeline_args --exp-run LABEL ARGS   # scripts/course.sh's: `dvc exp run ARGS`
+
+Nothing is printed and the exit code is 0 when DVC would take them. Checked: an option DVC does not know, a target
+that is neither a stage of dvc.yaml nor a file and, for `dvc exp run`, params.yaml with its `-S` values applied
+(by DVC's own code, to a copy) as check_params would check it: a bad key or value, the corpus, the prompt.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import shlex
+import shutil
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Sequence
@@ -34,8 +40,8 @@ def stages(root: Path) -> list[str]:
         return []
 
 
-def parse(args: Sequence[str]):
-    """`dvc repro ARGS` parsed by dvc's own parser; a refusal raises ValueError with argparse's message alone (dvc
+def parse(command: Sequence[str], args: Sequence[str]):
+    """`dvc COMMAND ARGS` parsed by dvc's own parser; a refusal raises ValueError with argparse's message alone (dvc
     would log it, print its usage block and exit)."""
     import logging
 
@@ -51,7 +57,7 @@ def parse(args: Sequence[str]):
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            return dvc_parser.get_main_parser().parse_args(["repro", *args])
+            return dvc_parser.get_main_parser().parse_args([*command, *args])
     except (DvcParserError, SystemExit) as exc:  # dvc's parsers log their error; argparse's own print it
         lines = printed.getvalue().strip().splitlines()
         message = said[-1] if said else (lines[-1].partition("error: ")[2] or lines[-1]) if lines else repr(exc)
@@ -61,16 +67,10 @@ def parse(args: Sequence[str]):
         dvc_parser.logger.propagate = propagate
 
 
-def problem(args: Sequence[str], root: Path) -> str | None:
-    """Why `dvc repro ARGS` would be refused and what is allowed, in words; None when it would run."""
-    options = f"dvc repro's options ({COMMAND} --help)"
-    try:
-        parsed = parse(args)
-    except ValueError as exc:
-        return f"{exc}: allowed are stage names and {options}"
+def targets_problem(parsed, root: Path, options: str) -> str | None:
     known = stages(root)
     if not getattr(parsed, "glob", False):
-        for target in parsed.targets or []:
+        for target in getattr(parsed, "targets", None) or []:
             name = target.rpartition(":")[2] if ":" in target else target
             if name not in known and not (root / target).exists():
                 return (f"'{target}' is no stage of dvc.yaml and no file: allowed are its stages ({', '.join(known)}) "
@@ -78,8 +78,75 @@ def problem(args: Sequence[str], root: Path) -> str | None:
     return None
 
 
+def problem(args: Sequence[str], root: Path) -> str | None:
+    """Why `dvc repro ARGS` would be refused and what is allowed, in words; None when it would run."""
+    options = f"dvc repro's options ({COMMAND} --help)"
+    try:
+        parsed = parse(["repro"], args)
+    except ValueError as exc:
+        return f"{exc}: allowed are stage names and {options}"
+    return targets_problem(parsed, root, options)
+
+
+def applies(params_file: Path, override: str) -> bool:
+    """Whether DVC applies this one -S value to (a copy of) params_file."""
+    from dvc.utils.hydra import apply_overrides
+
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / params_file.name
+        shutil.copyfile(params_file, copy)
+        try:
+            apply_overrides(copy, [override])
+        except Exception:
+            return False
+    return True
+
+
+def exp_run_problem(args: Sequence[str], root: Path) -> str | None:
+    """Why `dvc exp run ARGS` would be refused or stopped by check_params, in words; None when neither would."""
+    options = "dvc exp run's options (dvc exp run --help)"
+    try:
+        parsed = parse(["exp", "run"], args)
+    except ValueError as exc:
+        return f"{exc}: allowed are {options}"
+    found = targets_problem(parsed, root, options)
+    if found:
+        return found
+    from dvc.utils.cli_parse import to_path_overrides
+    from dvc.utils.hydra import apply_overrides
+
+    from rnnpipe.checks import check_inputs
+    from rnnpipe.core.errors import RnnpipeError, first_line
+    from rnnpipe.core.params import PARAMS_FILE, read_params_file
+    from rnnpipe.params import parse_params
+
+    overrides = to_path_overrides(parsed.set_param or []).get(PARAMS_FILE, [])
+    source = f"{PARAMS_FILE} with the -S values" if overrides else PARAMS_FILE
+    with tempfile.TemporaryDirectory() as folder:
+        applied = Path(folder) / PARAMS_FILE
+        try:
+            shutil.copyfile(root / PARAMS_FILE, applied)
+            if overrides:
+                apply_overrides(applied, overrides)
+            check_inputs(parse_params(read_params_file(applied), source), source)
+        except RnnpipeError as exc:
+            return first_line(exc).replace(str(applied), PARAMS_FILE)
+        except Exception as exc:  # DVC's refusal of a -S value: hydra's reason is its cause
+            culprit = next((o for o in overrides if not applies(root / PARAMS_FILE, o)), shlex.join(overrides))
+            return (f"-S {culprit}: {first_line(exc)}: {first_line(exc.__cause__ or exc).rstrip('.')}: allowed are "
+                    "section.key=value pairs of params.yaml, as `dvc exp run -S` takes them")
+    return None
+
+
 def main(argv: Sequence[str], root: Path | None = None) -> None:
     root = root or Path.cwd()
+    if argv[:1] == ["--exp-run"]:
+        if len(argv) < 2:
+            refuse("--exp-run needs a LABEL (what the messages start with), then dvc exp run's arguments")
+        found = exp_run_problem(argv[2:], root)
+        if found:
+            refuse(f"{argv[1]}: {found}")
+        return
     if any(arg in ("-h", "--help") for arg in argv):
         print(USAGE + textwrap.fill("Stages: " + ", ".join(stages(root)) + ".", 116) + "\n", flush=True)
         from dvc.cli import parse_args

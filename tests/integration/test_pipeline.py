@@ -193,14 +193,22 @@ def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
     source, _ = pipeline_run
     copy = copy_of(source, tmp_path / "repo")
     copy.commit("the baseline")
-    # A refused text: one line before DVC starts, or DVC's refusal; either way params.yaml is as it was.
+    # A refused text or setting: one line before DVC starts; params.yaml and every output are as they were.
     (tmp_path / "short.txt").write_text("abc def.\n", encoding="utf-8")
-    for name, line in (("missing.txt", f"error: course text FILE: corpus path not found: {tmp_path / 'missing.txt'}"),
-                       ("short.txt", "course: the run did not finish; params.yaml is as it was before it")):
-        refused = subprocess.run(["bash", str(copy.root / "scripts" / "course.sh"), "text", name], cwd=tmp_path,
+    (tmp_path / "long.txt").write_text("мой дядя самых честных правил. " * 40, encoding="utf-8")
+    status = copy.dvc("status").stdout
+    for args, line in (
+            (["missing.txt"], f"error: course text FILE: corpus path not found: {tmp_path / 'missing.txt'}"),
+            (["short.txt"], "error: course text: the corpus training split has 6 characters: charrnn.seq_length = 10 "
+                            "and batch_size = 8 need at least 12"),
+            (["long.txt", "-S", "charrnn.seq_length=0"], "error: course text: params.yaml with the -S values: "
+                                                         "charrnn.seq_length = 0 is invalid: allowed is an integer"),
+            (["long.txt", "--bogus"], "error: course text: unrecognized arguments: --bogus: allowed are dvc exp")):
+        refused = subprocess.run(["bash", str(copy.root / "scripts" / "course.sh"), "text", *args], cwd=tmp_path,
                                  env=copy.env, capture_output=True, text=True, timeout=300)
-        assert refused.returncode != 0 and refused.stderr.splitlines()[-1] == line, refused.stderr
-        assert copy.run("git", "status", "--porcelain", "params.yaml").stdout == ""
+        assert refused.returncode != 0 and refused.stdout == "", refused.stdout
+        assert len(refused.stderr.splitlines()) == 1 and refused.stderr.startswith(line), refused.stderr
+        assert copy.run("git", "status", "--porcelain").stdout == "" and copy.dvc("status").stdout == status
     copy.run("bash", "scripts/course.sh", "sentences")
     assert course_settings_in(copy, "sentences")
     samples = json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))
