@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("args", [[], ["train_charrnn"], ["-f", "train_forecaster", "evaluate_forecaster"],
                                   ["dvc.yaml:generate_text"], ["--glob", "train_*"], ["-s", "--pull", "--dry"],
-                                  ["dvc.yaml"]])
+                                  ["dvc.yaml"], ["-R", "stages"], [""], ["./dvc.yaml:forecast"]])
 def test_what_dvc_repro_takes_passes(args):
     assert problem(args, ROOT) is None
 
@@ -24,8 +24,10 @@ def test_what_dvc_repro_takes_passes(args):
     (["--bogus"], "unrecognized arguments: --bogus: allowed are stage names and dvc repro's options"),
     (["-q", "-v"], "argument -v/--verbose: not allowed with argument -q/--quiet: allowed are stage names"),
     (["--downstream=3"], "argument --downstream: ignored explicit argument '3': allowed are"),
-    (["train_charnn"], "'train_charnn' is no stage of dvc.yaml and no file: allowed are its stages (check_params, "),
-    (["dvc.yaml:nope"], "'dvc.yaml:nope' is no stage of dvc.yaml and no file"),
+    (["train_charnn"], "'train_charnn' is no stage of dvc.yaml: allowed are its stages (check_params, "),
+    (["src"], "'src' is no stage of dvc.yaml: allowed are its stages"),
+    (["params.yaml"], "'params.yaml' is no stage of dvc.yaml: allowed are its stages"),
+    (["dvc.yaml:nope"], "'dvc.yaml:nope' is no stage of dvc.yaml"),
 ])
 def test_what_dvc_repro_refuses_is_named_with_what_is_allowed(args, said):
     found = problem(args, ROOT)

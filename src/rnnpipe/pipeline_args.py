@@ -67,14 +67,26 @@ def parse(command: Sequence[str], args: Sequence[str]):
         dvc_parser.logger.propagate = propagate
 
 
+def target_taken(target: str, known: list[str], root: Path, recursive: bool) -> bool:
+    """Whether dvc would take this target: a stage of dvc.yaml, PATH:STAGE, a dvc.yaml or .dvc file, or a folder
+    with -R (and '', which dvc reads as the whole pipeline)."""
+    if target in known or target == "":
+        return True
+    path, colon, name = target.rpartition(":")
+    if colon:
+        file = root / (path or "dvc.yaml")
+        return name in known if file.resolve() == (root / "dvc.yaml").resolve() else file.is_file()
+    found = root / target
+    return (found.is_file() and (found.name == "dvc.yaml" or found.suffix == ".dvc")) or (recursive and found.is_dir())
+
+
 def targets_problem(parsed, root: Path, options: str) -> str | None:
     known = stages(root)
     if not getattr(parsed, "glob", False):
         for target in getattr(parsed, "targets", None) or []:
-            name = target.rpartition(":")[2] if ":" in target else target
-            if name not in known and not (root / target).exists():
-                return (f"'{target}' is no stage of dvc.yaml and no file: allowed are its stages ({', '.join(known)}) "
-                        f"and {options}")
+            if not target_taken(target, known, root, bool(getattr(parsed, "recursive", False))):
+                return (f"'{target}' is no stage of dvc.yaml: allowed are its stages ({', '.join(known)}), a dvc.yaml "
+                        f"or .dvc file, and {options}")
     return None
 
 
