@@ -35,9 +35,15 @@ if ! [[ "$extras" =~ ^[a-z,]*$ ]]; then
   echo "error: RNNPIPE_EXTRAS='$extras' is not a comma-separated list of extras (e.g. RNNPIPE_EXTRAS=team)" >&2
   exit 1
 fi
+# The stamp: the hash of pyproject.toml and constraints.txt it was installed from, then the extras installed. Extras
+# stay installed: a .venv the tests made (team) serves command 1 as it is, and command 1 does not take them away.
 stamp=.venv/.rnnpipe-installed
-want=$({ cat pyproject.toml constraints.txt; if [ -n "$extras" ]; then echo "extras=$extras"; fi; } | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+had=$(sed -n 1p "$stamp" 2>/dev/null || true)
+had_extras=$(sed -n 2p "$stamp" 2>/dev/null || true)
+[[ "$had_extras" =~ ^[a-z,]*$ ]] || had_extras=""
+extras=$(printf '%s\n' ${extras//,/ } ${had_extras//,/ } | sed '/^$/d' | sort -u | paste -sd, -)
+if [ "$had" != "$want" ] || [ "$extras" != "$had_extras" ]; then
   echo "setup: installing rnnpipe and its pinned dependencies into .venv (a few minutes the first time)"
   # PIP_CONSTRAINT may hold a machine-wide constraint file; ours are added to it, never replace it.
   # pip and setuptools first, at their pinned versions: rnnpipe is then built with that setuptools (no isolated
@@ -49,7 +55,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     -e ".[test${extras:+,$extras}]"
   site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
   .venv/bin/python -m compileall -qq -j "$(nproc 2>/dev/null || echo 1)" "$site" || true
-  echo "$want" > "$stamp"
+  printf '%s\n%s\n' "$want" "$extras" > "$stamp"
 fi
 # On a CPU that is not Intel's, MKL ignores MKL_CBWR's branch; a one-line library makes it take its Intel paths, so
 # the outputs' bytes match a dvc.lock made on an Intel CPU (src/rnnpipe/core/intel_paths.py). A no-op on Intel.

@@ -93,3 +93,17 @@ def test_setup_refuses_a_python_it_cannot_use_in_one_line_before_any_work(tmp_pa
     assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(line), done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scripts"]  # no .venv begun
+
+
+@in_setup_venv
+def test_a_venv_with_more_extras_serves_a_setup_that_asks_for_fewer():
+    """scripts/test.sh installs the team extra; command 1 asks for none: it finds .venv as it is and installs nothing
+    (before, each command reinstalled what the other had stamped)."""
+    stamp = REPO / ".venv" / ".rnnpipe-installed"
+    before = stamp.read_text()
+    env = {key: value for key, value in os.environ.items() if key != "RNNPIPE_EXTRAS"}
+    for extras in ("", before.splitlines()[1] if len(before.splitlines()) > 1 else ""):
+        done = subprocess.run(["bash", str(REPO / "scripts" / "setup.sh")], capture_output=True, text=True,
+                              timeout=120, env={**env, "RNNPIPE_EXTRAS": extras})
+        assert done.returncode == 0 and "installing" not in done.stdout, done.stdout + done.stderr
+    assert stamp.read_text() == before
