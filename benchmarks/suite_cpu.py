@@ -102,6 +102,17 @@ class Refused(Exception):
     pass
 
 
+def own_cgroup(controller: str) -> str:
+    """This process's cgroup of a cgroup v1 controller, relative to its hierarchy's root ('' at the root): a cgroup
+    made inside it stays within its limits, also when this script runs inside another --cpus run. (Under cgroup v2 a
+    cgroup holding processes cannot pass its cpu controller on, so there the new cgroup is made at the root.)"""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return path.lstrip("/")
+    return ""
+
+
 @contextlib.contextmanager
 def cpu_limited(cpus: float) -> Iterator[Path]:
     """A new cgroup whose processes get `cpus` cores in all (its cgroup.procs: write a pid there to put a process
@@ -109,7 +120,7 @@ def cpu_limited(cpus: float) -> Iterator[Path]:
     quota = max(1000, round(cpus * PERIOD_US))
     name = f"rnnpipe-suite-cpu-{os.getpid()}"
     v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
-    parent = CGROUP_ROOT if v2 else next((CGROUP_ROOT / d for d in ("cpu", "cpu,cpuacct") if
+    parent = CGROUP_ROOT if v2 else next((CGROUP_ROOT / d / own_cgroup("cpu") for d in ("cpu", "cpu,cpuacct") if
                                           (CGROUP_ROOT / d / "cpu.cfs_quota_us").exists()), None)
     if parent is None:
         raise Refused(f"--cpus needs cgroups with a cpu controller under {CGROUP_ROOT}: none found here")
