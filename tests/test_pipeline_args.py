@@ -85,3 +85,12 @@ def test_exp_run_arguments_and_the_params_they_make_are_checked_on_a_copy(projec
     found = exp_run_problem(args, project)
     assert found is None if said is None else found is not None and found.startswith(said), found
     assert (project / "params.yaml").read_bytes() == before and "\n" not in (found or "")
+
+
+def test_exp_run_names_a_params_file_that_is_not_yaml_as_the_file_it_is(project, monkeypatch):
+    from rnnpipe.pipeline_args import exp_run_problem
+
+    monkeypatch.chdir(project)
+    (project / "params.yaml").write_text("charrnn: [1,\n", encoding="utf-8")
+    found = exp_run_problem(["-S", "charrnn.lr=0.1"], project)
+    assert found is not None and found.startswith("params.yaml: not valid YAML at line 2, column 1"), found

@@ -5,7 +5,7 @@ code 2 instead of dvc's usage block after minutes of work (or after DVC removed 
     python -m rnnpipe.pipeline_args --exp-run LABEL ARGS   # scripts/course.sh's: `dvc exp run ARGS`
 
 Nothing is printed and the exit code is 0 when DVC would take them. Checked: an option DVC does not know, a target
-that is neither a stage of dvc.yaml nor a file and, for `dvc exp run`, params.yaml with its `-S` values applied
+that is neither a stage of dvc.yaml nor a dvc file and, for `dvc exp run`, params.yaml with its `-S` values applied
 (by DVC's own code, to a copy) as check_params would check it: a bad key or value, the corpus, the prompt.
 """
 from __future__ import annotations
@@ -137,16 +137,18 @@ def exp_run_problem(args: Sequence[str], root: Path) -> str | None:
     with tempfile.TemporaryDirectory() as folder:
         applied = Path(folder) / PARAMS_FILE
         try:
+            read_params_file(root / PARAMS_FILE)  # missing, not UTF-8, not YAML: named as the file it is
             shutil.copyfile(root / PARAMS_FILE, applied)
             if overrides:
-                apply_overrides(applied, overrides)
+                try:
+                    apply_overrides(applied, overrides)
+                except Exception as exc:  # DVC's refusal of a -S value: hydra's reason is its cause
+                    culprit = next((o for o in overrides if not applies(root / PARAMS_FILE, o)), shlex.join(overrides))
+                    return (f"-S {culprit}: {first_line(exc)}: {first_line(exc.__cause__ or exc).rstrip('.')}: "
+                            "allowed are section.key=value pairs of params.yaml, as `dvc exp run -S` takes them")
             check_inputs(parse_params(read_params_file(applied), source), source)
         except RnnpipeError as exc:
             return first_line(exc).replace(str(applied), PARAMS_FILE)
-        except Exception as exc:  # DVC's refusal of a -S value: hydra's reason is its cause
-            culprit = next((o for o in overrides if not applies(root / PARAMS_FILE, o)), shlex.join(overrides))
-            return (f"-S {culprit}: {first_line(exc)}: {first_line(exc.__cause__ or exc).rstrip('.')}: allowed are "
-                    "section.key=value pairs of params.yaml, as `dvc exp run -S` takes them")
     return None
 
 
