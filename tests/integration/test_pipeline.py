@@ -208,7 +208,7 @@ def test_the_course_programs_are_one_command_each(pipeline_run, tmp_path):
                                  env=copy.env, capture_output=True, text=True, timeout=300)
         assert refused.returncode != 0 and refused.stdout == "", refused.stdout
         assert len(refused.stderr.splitlines()) == 1 and refused.stderr.startswith(line), refused.stderr
-        assert copy.run("git", "status", "--porcelain").stdout == "" and copy.dvc("status").stdout == status
+    assert copy.run("git", "status", "--porcelain").stdout == "" and copy.dvc("status").stdout == status
     copy.run("bash", "scripts/course.sh", "sentences")
     assert course_settings_in(copy, "sentences")
     samples = json.loads((copy.root / "samples/text.json").read_text(encoding="utf-8"))
