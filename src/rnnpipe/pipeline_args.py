@@ -100,15 +100,22 @@ def problem(args: Sequence[str], root: Path) -> str | None:
     return targets_problem(parsed, root, options)
 
 
-def applies(params_file: Path, override: str) -> bool:
-    """Whether DVC applies this one -S value to (a copy of) params_file."""
+def applied_copy(params_file: Path, overrides: Sequence[str], folder: str) -> Path:
+    """params_file copied into folder, with these -S values applied by DVC's own code (its refusal raised as is)."""
     from dvc.utils.hydra import apply_overrides
 
+    copy = Path(folder) / params_file.name
+    shutil.copyfile(params_file, copy)
+    if overrides:
+        apply_overrides(copy, list(overrides))
+    return copy
+
+
+def applies(params_file: Path, override: str) -> bool:
+    """Whether DVC applies this one -S value to (a copy of) params_file."""
     with tempfile.TemporaryDirectory() as folder:
-        copy = Path(folder) / params_file.name
-        shutil.copyfile(params_file, copy)
         try:
-            apply_overrides(copy, [override])
+            applied_copy(params_file, [override], folder)
         except Exception:
             return False
     return True
@@ -125,7 +132,6 @@ def exp_run_problem(args: Sequence[str], root: Path) -> str | None:
     if found:
         return found
     from dvc.utils.cli_parse import to_path_overrides
-    from dvc.utils.hydra import apply_overrides
 
     from rnnpipe.checks import check_inputs
     from rnnpipe.core.errors import RnnpipeError, first_line
@@ -135,20 +141,17 @@ def exp_run_problem(args: Sequence[str], root: Path) -> str | None:
     overrides = to_path_overrides(parsed.set_param or []).get(PARAMS_FILE, [])
     source = f"{PARAMS_FILE} with the -S values" if overrides else PARAMS_FILE
     with tempfile.TemporaryDirectory() as folder:
-        applied = Path(folder) / PARAMS_FILE
         try:
             read_params_file(root / PARAMS_FILE)  # missing, not UTF-8, not YAML: named as the file it is
-            shutil.copyfile(root / PARAMS_FILE, applied)
-            if overrides:
-                try:
-                    apply_overrides(applied, overrides)
-                except Exception as exc:  # DVC's refusal of a -S value: hydra's reason is its cause
-                    culprit = next((o for o in overrides if not applies(root / PARAMS_FILE, o)), shlex.join(overrides))
-                    return (f"-S {culprit}: {first_line(exc)}: {first_line(exc.__cause__ or exc).rstrip('.')}: "
-                            "allowed are section.key=value pairs of params.yaml, as `dvc exp run -S` takes them")
+            try:
+                applied = applied_copy(root / PARAMS_FILE, overrides, folder)
+            except Exception as exc:  # DVC's refusal of a -S value: hydra's reason is its cause
+                culprit = next((o for o in overrides if not applies(root / PARAMS_FILE, o)), shlex.join(overrides))
+                return (f"-S {culprit}: {first_line(exc)}: {first_line(exc.__cause__ or exc).rstrip('.')}: "
+                        "allowed are section.key=value pairs of params.yaml, as `dvc exp run -S` takes them")
             check_inputs(parse_params(read_params_file(applied), source), source)
         except RnnpipeError as exc:
-            return first_line(exc).replace(str(applied), PARAMS_FILE)
+            return first_line(exc).replace(str(Path(folder) / PARAMS_FILE), PARAMS_FILE)
     return None
 
 
