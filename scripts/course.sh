@@ -15,7 +15,8 @@ caller="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -x .venv/bin/dvc ] && PATH="$PWD/.venv/bin:$PATH"
 if ! command -v dvc >/dev/null; then
-  echo "error: dvc is not installed here: run command 1 (bash scripts/run_pipeline.sh) or bash scripts/setup.sh first" >&2
+  echo "error: dvc is not installed here: run command 1 (bash scripts/run_pipeline.sh)" \
+    "or bash scripts/setup.sh first" >&2
   exit 1
 fi
 # `dvc exp run -S` writes the course's settings into params.yaml before it runs; a run that fails leaves

@@ -24,7 +24,8 @@ PY
 if [ "$source" = "fortunes-ru" ] && [ ! -d "$path" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "run: installing the default corpus (apt-get install -y fortunes-ru)"
-    apt-get install -y fortunes-ru >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y fortunes-ru >/dev/null; }
+    apt-get install -y fortunes-ru >/dev/null 2>&1 ||
+      { apt-get update >/dev/null && apt-get install -y fortunes-ru >/dev/null; }
   fi
   if [ ! -d "$path" ]; then
     echo "error: the default corpus $path is missing. Install it as root with 'apt-get install -y fortunes-ru'," \

@@ -20,7 +20,8 @@ if [ ! -x .venv/bin/python ]; then
     rm -rf .venv
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "setup: installing python3-venv (apt-get)"
-      apt-get install -y python3-venv >/dev/null || { apt-get update >/dev/null && apt-get install -y python3-venv >/dev/null; }
+      apt-get install -y python3-venv >/dev/null ||
+        { apt-get update >/dev/null && apt-get install -y python3-venv >/dev/null; }
       "$PYTHON" -m venv .venv
     else
       echo "error: '$PYTHON -m venv' failed; install your distribution's python3-venv package" >&2
