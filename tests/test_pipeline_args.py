@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("args", [[], ["train_charrnn"], ["-f", "train_forecaster", "evaluate_forecaster"],
                                   ["dvc.yaml:generate_text"], ["--glob", "train_*"], ["-s", "--pull", "--dry"],
-                                  ["dvc.yaml"], ["-R", "stages"], [""], ["./dvc.yaml:forecast"]])
+                                  ["dvc.yaml"], ["-R", "."], [""], ["./dvc.yaml:forecast"],
+                                  ["--glob", "dvc.yaml:*_charrnn"], ["--glob", ":"]])
 def test_what_dvc_repro_takes_passes(args):
     assert problem(args, ROOT) is None
 
@@ -28,11 +29,29 @@ def test_what_dvc_repro_takes_passes(args):
     (["src"], "'src' is no stage of dvc.yaml: allowed are its stages"),
     (["params.yaml"], "'params.yaml' is no stage of dvc.yaml: allowed are its stages"),
     (["dvc.yaml:nope"], "'dvc.yaml:nope' is no stage of dvc.yaml"),
+    (["--glob", "trian_*"], "'trian_*' matches no stage of dvc.yaml (--glob): allowed are its stages"),
+    (["--glob", "dvc.yaml:nope?"], "'dvc.yaml:nope?' matches no stage of dvc.yaml (--glob)"),
+    (["-R", "stages"], "'stages' is a folder without a stage in this project (-R): allowed are its stages"),
+    (["-R", "/tmp"], "'/tmp' is a folder without a stage in this project (-R)"),
 ])
 def test_what_dvc_repro_refuses_is_named_with_what_is_allowed(args, said):
     found = problem(args, ROOT)
     assert found is not None and found.startswith(said), found
     assert found.endswith("(bash scripts/run_pipeline.sh --help)") and "\n" not in found
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pygtrie's, as dvc indexes the repository
+@pytest.mark.parametrize("target, glob, recursive", [("trian_*", True, False), ("stages", False, True)])
+def test_dvc_itself_finds_no_stage_for_what_is_refused_and_would_run_everything(target, glob, recursive):
+    """Why a pattern or folder that matches no stage is refused: dvc collects no stage for it, and `dvc repro` with no
+    stage collected runs the whole pipeline (its graph unfiltered)."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import plan_repro
+
+    with Repo(str(ROOT)) as repo:
+        collected = repo.stage.collect(target, recursive=recursive, glob=glob)
+        assert collected == []
+        assert len(plan_repro(repo.index.graph, collected)) == len(repo.index.graph) > 1
 
 
 def test_a_refusal_leaves_dvcs_own_parser_working():

@@ -5,12 +5,14 @@ code 2 instead of dvc's usage block after minutes of work (or after DVC removed 
     python -m rnnpipe.pipeline_args --exp-run LABEL ARGS   # scripts/course.sh's: `dvc exp run ARGS`
 
 Nothing is printed and the exit code is 0 when DVC would take them. Checked: an option DVC does not know, a target
-that is neither a stage of dvc.yaml nor a dvc file and, for `dvc exp run`, params.yaml with its `-S` values applied
+that is neither a stage of dvc.yaml nor a dvc file (a `--glob` pattern or `-R` folder that holds no stage, for which
+dvc would run the whole pipeline) and, for `dvc exp run`, params.yaml with its `-S` values applied
 (by DVC's own code, to a copy) as check_params would check it: a bad key or value, the corpus, the prompt.
 """
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
 import shlex
 import shutil
@@ -67,26 +69,46 @@ def parse(command: Sequence[str], args: Sequence[str]):
         dvc_parser.logger.propagate = propagate
 
 
-def target_taken(target: str, known: list[str], root: Path, recursive: bool) -> bool:
+def is_stage_file(path: Path) -> bool:
+    return path.is_file() and (path.name == "dvc.yaml" or path.suffix == ".dvc")
+
+
+def holds_stages(folder: Path, root: Path) -> bool:
+    """Whether `dvc repro -R folder` finds a stage there: dvc reads a folder without one as no target at all, and
+    runs the whole pipeline."""
+    folder, root = folder.resolve(), root.resolve()
+    if not folder.is_dir() or not folder.is_relative_to(root):
+        return False
+    return (root / "dvc.yaml").is_relative_to(folder) or any(
+        is_stage_file(path) for pattern in ("dvc.yaml", "*.dvc") for path in folder.rglob(pattern))
+
+
+def target_taken(target: str, known: list[str], root: Path, recursive: bool, glob: bool) -> bool:
     """Whether dvc would take this target: a stage of dvc.yaml, PATH:STAGE, a dvc.yaml or .dvc file, or a folder
-    with -R (and '', which dvc reads as the whole pipeline)."""
+    with -R (and '', which dvc reads as the whole pipeline). With --glob a stage name is a pattern, and one matching
+    no stage is refused: dvc would run the whole pipeline for it."""
     if target in known or target == "":
         return True
     path, colon, name = target.rpartition(":")
-    if colon:
+    if colon or glob:
         file = root / (path or "dvc.yaml")
-        return name in known if file.resolve() == (root / "dvc.yaml").resolve() else file.is_file()
+        if file.resolve() != (root / "dvc.yaml").resolve():
+            return file.is_file()
+        return (not name or bool(fnmatch.filter(known, name))) if glob else name in known
     found = root / target
-    return (found.is_file() and (found.name == "dvc.yaml" or found.suffix == ".dvc")) or (recursive and found.is_dir())
+    return is_stage_file(found) or (recursive and holds_stages(found, root))
 
 
 def targets_problem(parsed, root: Path, options: str) -> str | None:
     known = stages(root)
-    if not getattr(parsed, "glob", False):
-        for target in getattr(parsed, "targets", None) or []:
-            if not target_taken(target, known, root, bool(getattr(parsed, "recursive", False))):
-                return (f"'{target}' is no stage of dvc.yaml: allowed are its stages ({', '.join(known)}), a dvc.yaml "
-                        f"or .dvc file, and {options}")
+    glob, recursive = bool(getattr(parsed, "glob", False)), bool(getattr(parsed, "recursive", False))
+    for target in getattr(parsed, "targets", None) or []:
+        if not target_taken(target, known, root, recursive, glob):
+            what = ("matches no stage of dvc.yaml (--glob)" if glob else
+                    "is a folder without a stage in this project (-R)" if recursive and (root / target).is_dir() else
+                    "is no stage of dvc.yaml")
+            return (f"'{target}' {what}: allowed are its stages ({', '.join(known)}), a dvc.yaml or .dvc file, "
+                    f"and {options}")
     return None
 
 
