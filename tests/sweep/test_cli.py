@@ -51,10 +51,17 @@ def test_a_dead_study_database_is_one_line_without_its_password(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # refused before MLflow was touched
 
 
-def test_joining_a_sweep_that_does_not_exist_is_one_line(tmp_path):
+@pytest.mark.parametrize("database", ["absent", "empty study storage"])
+def test_joining_a_sweep_that_does_not_exist_is_one_line_and_makes_nothing(tmp_path, database):
+    if database != "absent":
+        import optuna
+
+        optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/optuna.db")  # Optuna's tables, no study
+    before = sorted(path.name for path in tmp_path.iterdir())
     one_line(sweep("agent", "nothing-here", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db",
                    RNNPIPE_SWEEP_STORAGE=f"sqlite:///{tmp_path}/optuna.db"),
              "no sweep named 'nothing-here'", "python -m rnnpipe.sweep run sweeps/nothing-here.yaml")
+    assert sorted(path.name for path in tmp_path.iterdir()) == before  # no database, lock file or server log
 
 
 # --- show's outputs, the storage URL, studies `run` did not make ------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 from rnnpipe.core.errors import ParamsError, TrackingError, first_line
 from rnnpipe.sweep.spec import (OVER_COST_ATTR, SweepError, SweepSpec, grid_size, load_spec, relative_cost,
                                 spec_from_json, workspace_lock)
-from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, storage_url
+from rnnpipe.sweep.storage import MAX_RETRIES, open_storage, shown, sqlite_file, storage_url
 from rnnpipe.sweep.trial import LOG_DIR, TrialResult, base_env, exp_name, run_trial
 
 SPEC_ATTR, PARENT_ATTR, DEADLINE_ATTR = "spec", "mlflow_parent_run_id", "deadline_unix"
@@ -81,13 +81,15 @@ def _check_names_free(name: str, root: Path, url: str) -> None:
 
 
 def join(name: str, root: Path, warm: bool = True) -> int:
-    """`agent NAME`: one line if the study does not exist; otherwise work on it."""
+    """`agent NAME`: one line if the study does not exist, and nothing made (no database, no stage server);
+    otherwise work on it."""
+    url = storage_url(root)
+    database = sqlite_file(url)
+    storage = None if database is not None and not database.exists() else open_storage(url, create=False)
+    if storage is None or find_study(name, storage) is None:
+        raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
+                         f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
     with stage_server(root, warm) as server:
-        url = storage_url(root)
-        storage = open_storage(url)
-        if find_study(name, storage) is None:
-            raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
-                             f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
         _written(name, storage, timeout=SPEC_GRACE_SECONDS, url=url)  # before MLflow is touched
         tracker = _tracker(root)
         return work(name, root, tracker, first_agent=False, server=server)
