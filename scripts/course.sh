@@ -11,6 +11,11 @@
 # Extra arguments go to `dvc exp run`, e.g. `bash scripts/course.sh text -S charrnn.epochs=3` (100 epochs of the
 # course's char-RNN take hours on 2 cores).
 set -euo pipefail
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  echo "usage: bash scripts/course.sh {forecaster,text [FILE],sentences} [dvc exp run's arguments]"; echo
+  sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  exit 0
+fi
 caller="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -x .venv/bin/dvc ] && PATH="$PWD/.venv/bin:$PATH"

@@ -40,6 +40,17 @@ def test_an_unknown_flag_or_command_is_one_line_naming_it(tmp_path, command, arg
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+@pytest.mark.parametrize("command", [name for name in COMMANDS if name != "stage"])  # dvc's entry: stage names only
+def test_help_is_usage_on_stdout_and_exit_0(tmp_path, command, flag):
+    done = subprocess.run([*COMMANDS[command], flag], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"),
+                               "RNNPIPE_PYTHON": sys.executable, "RNNPIPE_TEAM_DIR": str(tmp_path / "team")})
+    assert done.returncode == 0 and "error" not in done.stderr, done.stderr
+    assert re.search(r"^usage: ", done.stdout, re.MULTILINE), done.stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", ["start", "stop", "status", "env"])
 def test_a_team_dir_that_is_a_file_is_one_line_and_stays_as_it_was(tmp_path, command):
     team = tmp_path / "team"

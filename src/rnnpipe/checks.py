@@ -125,6 +125,9 @@ def main(path: str | Path = "params.yaml") -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] in (["-h"], ["--help"]):
+        print("usage: python -m rnnpipe.checks [PARAMS]\n\n" + "\n\n".join((__doc__ or "").split("\n\n")[:3]))
+        sys.exit(0)
     if len(sys.argv) > 2 or sys.argv[1:2] and sys.argv[1].startswith("-"):
         sys.exit(f"error: arguments {' '.join(sys.argv[1:])!r} are invalid: allowed is at most one params file "
                  "(python -m rnnpipe.checks [params.yaml])")

@@ -48,9 +48,20 @@ def promote_by_hand(kind: str, version: str) -> None:
     print(f"registry: {name} version {version} is now @{CHAMPION}")
 
 
+def help_text() -> str:
+    import rnnpipe.tracking
+
+    examples = [line for line in (rnnpipe.tracking.__doc__ or "").splitlines() if line.startswith("    python -m")]
+    return "\n".join([USAGE, "", *examples, "",
+                      "The store is MLFLOW_TRACKING_URI's, else init's URI, else params.yaml's tracking.uri, else the "
+                      "project's mlflow.db."])
+
+
 def main(argv: list[str]) -> None:
     command, args = (argv[0], argv[1:]) if argv else ("", [])
-    if command == "init" and len(args) <= 1:
+    if argv in (["-h"], ["--help"]):
+        print(help_text())
+    elif command == "init" and len(args) <= 1:
         init_store(args[0] if args else None)
     elif command == "champions" and not args:
         tracker = tracker_from_params()
