@@ -54,6 +54,17 @@ def test_dvc_itself_finds_no_stage_for_what_is_refused_and_would_run_everything(
         assert len(plan_repro(repo.index.graph, collected)) == len(repo.index.graph) > 1
 
 
+def test_a_folder_with_a_dvc_file_or_a_dvc_yaml_is_taken_with_r(tmp_path):
+    (tmp_path / "dvc.yaml").write_bytes((ROOT / "dvc.yaml").read_bytes())
+    (tmp_path / "tracked" / "deep").mkdir(parents=True)
+    (tmp_path / "tracked" / "deep" / "text.txt.dvc").write_text("outs:\n- path: text.txt\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "dvc.yaml").write_text("stages: {}\n", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    assert [problem(["-R", folder], tmp_path) is None for folder in ("tracked", "sub", ".", "empty")] == \
+        [True, True, True, False]
+
+
 def test_a_refusal_leaves_dvcs_own_parser_working():
     from dvc.cli import parse_args
     from dvc.cli import parser as dvc_parser
