@@ -81,11 +81,11 @@ def _check_names_free(name: str, root: Path, url: str) -> None:
 
 
 def join(name: str, root: Path, warm: bool = True) -> int:
-    """`agent NAME`: one line if the study does not exist, and nothing made (no database, no stage server);
-    otherwise work on it."""
+    """`agent NAME`: one line if the study does not exist, and nothing made (no SQLite file, no stage server; a
+    server's database gets Optuna's tables, as `run` would make them); otherwise work on it."""
     url = storage_url(root)
     database = sqlite_file(url)
-    storage = None if database is not None and not database.exists() else open_storage(url, create=False)
+    storage = None if database is not None and not database.exists() else open_storage(url, create=database is None)
     if storage is None or find_study(name, storage) is None:
         raise SweepError(f"no sweep named {name!r} in {shown(url)}: start it with `python -m rnnpipe.sweep run "
                          f"sweeps/{name}.yaml` (or set RNNPIPE_SWEEP_STORAGE to the team's study storage)")
